@@ -1,0 +1,279 @@
+"""HTTP authentication (Basic, NTLM under Negotiate) and WinRM message encryption for the lab's WinRM server.
+
+pyspnego's pure-Python NTLM acceptor cannot be handed credentials: it reads the smbpasswd-style file
+named by the environment variable ``NTLM_USER_FILE``, when the acceptor is created and again when it
+checks the client's Authenticate message. Several lab servers (each with its own users, possibly the
+same user name with different passwords) may run in one process, so each server writes its users to
+its own private file (mode 0600 in a 0700 directory, NT hashes only, never the password) and every
+acceptor call runs under one process-wide lock with ``NTLM_USER_FILE`` pointing at that server's file.
+Between calls the variable is left set (to the previous value, or empty), so after the first call it is
+only ever replaced, never added or removed: C code reading the environment in other threads never sees
+the environment array reallocated.
+
+NTLM authenticates a TCP connection, Basic a single request: :class:`ConnectionAuthenticator` holds one
+connection's state and decides each request's user (or the 401 to answer). :func:`decrypt_message` and
+:func:`encrypt_message` implement MS-WSMV's ``multipart/encrypted;protocol="application/HTTP-SPNEGO-
+session-encrypted"`` framing with the context's ``unwrap_winrm``/``wrap_winrm``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import os
+import re
+import shutil
+import struct
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import spnego
+import spnego.exceptions
+from spnego._ntlm_raw.crypto import ntowfv1
+
+from cas_conformance.errors import LabError
+
+log = logging.getLogger(__name__)
+
+ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";boundary="Encrypted Boundary"'
+_BOUNDARY = b"--Encrypted Boundary"
+_NTLM_SIGNATURE = b"NTLMSSP\x00"
+_ENV_NAME = "NTLM_USER_FILE"
+_ENV_LOCK = threading.Lock()
+_LENGTH = re.compile(rb"Length=(\d+)")
+
+
+class NtlmRejected(Exception):
+    """The client's NTLM token was not accepted (bad password, unknown user, malformed token)."""
+
+
+class EncryptionError(Exception):
+    """An encrypted WinRM message could not be unwrapped (bad framing, signature or sequence)."""
+
+
+class NtlmCredentialStore:
+    """One server's users as an smbpasswd file for pyspnego's acceptor; remove it with :meth:`close`."""
+
+    def __init__(self, credentials: Mapping[str, str]) -> None:
+        lines = []
+        for index, (user, password) in enumerate(credentials.items()):
+            if not user or any(ch in user for ch in ":\r\n"):
+                raise LabError(f"NTLM user names may not be empty or contain ':' or line breaks: {user!r}")
+            nt_hash = base64.b16encode(ntowfv1(password)).decode("ascii")
+            lines.append(f"{user}:{1000 + index}:{'0' * 32}:{nt_hash}:[U]:LCT-00000000\n")
+        self._directory = tempfile.mkdtemp(prefix="cas-lab-ntlm-")
+        self.path = os.path.join(self._directory, "users.smbpasswd")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+
+    def close(self) -> None:
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Point pyspnego at this store for the duration (process-wide lock held)."""
+        with _ENV_LOCK:
+            previous = os.environ.get(_ENV_NAME, "")
+            os.environ[_ENV_NAME] = self.path
+            try:
+                yield
+            finally:
+                os.environ[_ENV_NAME] = previous
+
+
+def _message_type(token: bytes) -> int:
+    if len(token) < 12 or not token.startswith(_NTLM_SIGNATURE):
+        raise NtlmRejected("not a raw NTLM token")
+    return int(struct.unpack("<I", token[8:12])[0])
+
+
+class NtlmConnectionAuth:
+    """The NTLM handshake and resulting security context of one TCP connection."""
+
+    def __init__(self, store: NtlmCredentialStore) -> None:
+        self._store = store
+        self._pending: spnego.ContextProxy | None = None
+        self.context: spnego.ContextProxy | None = None
+        self.user: str | None = None
+
+    def step(self, token: bytes) -> bytes | None:
+        """Consume a client token: returns the CHALLENGE to send back, or None once authenticated.
+
+        A NEGOTIATE message restarts the handshake (dropping any earlier authentication of the
+        connection, as HTTP.sys does); an AUTHENTICATE message completes it or raises NtlmRejected.
+        """
+        kind = _message_type(token)
+        if kind == 1:
+            self.context = None
+            self.user = None
+            try:
+                with self._store.active():
+                    context = spnego.server(protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
+                    challenge = context.step(token)
+            except Exception as exc:
+                log.debug("NTLM negotiate rejected: %s", type(exc).__name__)
+                raise NtlmRejected("malformed NTLM negotiate message") from exc
+            self._pending = context
+            return challenge or b""
+        if kind == 3:
+            pending, self._pending = self._pending, None
+            if pending is None:
+                raise NtlmRejected("NTLM authenticate message without a preceding negotiate")
+            try:
+                with self._store.active():
+                    pending.step(token)
+            except Exception as exc:
+                # Wrong password, unknown user and malformed tokens all end here; the type name is
+                # enough to tell them apart in a debug log and holds nothing secret.
+                log.debug("NTLM authentication rejected: %s", type(exc).__name__)
+                raise NtlmRejected("NTLM authentication failed") from exc
+            if not pending.complete:
+                raise NtlmRejected("NTLM handshake did not complete")
+            self.context = pending
+            self.user = pending.client_principal or ""
+            return None
+        raise NtlmRejected(f"unexpected NTLM message type {kind}")
+
+
+class LabUsers:
+    """A server's users: passwords in memory for Basic, NT hashes on disk for the NTLM acceptor."""
+
+    def __init__(self, credentials: Mapping[str, str]) -> None:
+        self._passwords = {user.lower(): password for user, password in credentials.items()}
+        self.ntlm_store = NtlmCredentialStore(credentials)
+
+    def __repr__(self) -> str:
+        return f"LabUsers({sorted(self._passwords)!r})"
+
+    def password_matches(self, user: str, password: str) -> bool:
+        expected = self._passwords.get(user.lower())
+        return expected is not None and hmac.compare_digest(
+            expected.encode("utf-8"), password.encode("utf-8")
+        )
+
+    def close(self) -> None:
+        self.ntlm_store.close()
+
+
+@dataclass(frozen=True)
+class AuthOutcome:
+    """A request's user, or (user None) the WWW-Authenticate values of the 401 to answer it with."""
+
+    user: str | None
+    challenges: tuple[str, ...] = ()
+
+
+class ConnectionAuthenticator:
+    """Authentication of one TCP connection as a Windows WinRM listener does it.
+
+    HTTPS offers ``Negotiate`` and ``Basic realm="WSMAN"``; HTTP offers ``Negotiate`` only, so a Basic
+    header there is refused. NTLM (raw tokens under the Negotiate scheme, as requests_ntlm sends them)
+    authenticates the connection: later requests on it carry no Authorization header.
+    """
+
+    def __init__(self, users: LabUsers, tls: bool) -> None:
+        self._users = users
+        self._tls = tls
+        self._ntlm = NtlmConnectionAuth(users.ntlm_store)
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        return ("Negotiate", 'Basic realm="WSMAN"') if self._tls else ("Negotiate",)
+
+    @property
+    def ntlm_context(self) -> spnego.ContextProxy | None:
+        """The connection's established NTLM context (for message encryption), if any."""
+        return self._ntlm.context
+
+    def authenticate(self, authorization: str | None) -> AuthOutcome:
+        if not authorization:
+            if self._ntlm.user is not None:
+                return AuthOutcome(self._ntlm.user)
+            return AuthOutcome(None, self.offers)
+        scheme, _, value = authorization.strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic" and self._tls:
+            user, password = _basic_credentials(value)
+            if user is not None and password is not None and self._users.password_matches(user, password):
+                return AuthOutcome(user)
+            return AuthOutcome(None, self.offers)
+        if scheme == "negotiate":
+            try:
+                challenge = self._ntlm.step(base64.b64decode(value.strip(), validate=True))
+            except (NtlmRejected, binascii.Error, ValueError):
+                return AuthOutcome(None, self.offers)
+            if challenge is not None:
+                return AuthOutcome(None, ("Negotiate " + base64.b64encode(challenge).decode("ascii"),))
+            return AuthOutcome(self._ntlm.user)
+        return AuthOutcome(None, self.offers)
+
+
+def _basic_credentials(value: str) -> tuple[str | None, str | None]:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    user, separator, password = text.partition(":")
+    return (user, password) if separator else (None, None)
+
+
+def is_encrypted(content_type: str) -> bool:
+    lowered = content_type.lower()
+    return lowered.startswith("multipart/encrypted") and ENCRYPTED_PROTOCOL.lower() in lowered
+
+
+def decrypt_message(context: spnego.ContextProxy, body: bytes) -> bytes:
+    """The SOAP text inside one MS-WSMV encrypted MIME body."""
+    try:
+        if not body.startswith(_BOUNDARY + b"\r\n"):
+            raise EncryptionError("encrypted body does not start with the MIME boundary")
+        header, separator, rest = body[len(_BOUNDARY) + 2 :].partition(_BOUNDARY + b"\r\n")
+        match = _LENGTH.search(header)
+        if not separator or match is None or ENCRYPTED_PROTOCOL.encode() not in header:
+            raise EncryptionError("encrypted body has no protocol/OriginalContent header part")
+        octet_header = b"\tContent-Type: application/octet-stream\r\n"
+        trailer = _BOUNDARY + b"--\r\n"
+        if not rest.startswith(octet_header) or not rest.endswith(trailer):
+            raise EncryptionError("encrypted body has no application/octet-stream part")
+        payload = rest[len(octet_header) : -len(trailer)]
+        (signature_length,) = struct.unpack("<I", payload[:4])
+        signature = payload[4 : 4 + signature_length]
+        plain = context.unwrap_winrm(signature, payload[4 + signature_length :])
+    except EncryptionError:
+        raise
+    except (struct.error, ValueError, binascii.Error, spnego.exceptions.SpnegoError) as exc:
+        raise EncryptionError(f"encrypted body could not be unwrapped: {type(exc).__name__}") from exc
+    if len(plain) != int(match.group(1)):
+        raise EncryptionError("decrypted length does not match OriginalContent Length")
+    return plain
+
+
+def encrypt_message(context: spnego.ContextProxy, plain: bytes) -> bytes:
+    """*plain* wrapped as the MS-WSMV encrypted MIME body (Content-Type: ENCRYPTED_CONTENT_TYPE)."""
+    wrapped = context.wrap_winrm(plain)
+    return (
+        _BOUNDARY + b"\r\n"
+        b"\tContent-Type: " + ENCRYPTED_PROTOCOL.encode() + b"\r\n"
+        b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
+        + str(len(plain)).encode()
+        + b"\r\n"
+        + _BOUNDARY
+        + b"\r\n"
+        b"\tContent-Type: application/octet-stream\r\n"
+        + struct.pack("<I", len(wrapped.header))
+        + wrapped.header
+        + wrapped.data
+        + _BOUNDARY
+        + b"--\r\n"
+    )
