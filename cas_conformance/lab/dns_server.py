@@ -355,12 +355,12 @@ class DnsServer:
         if response is not None:
             query, message = response
             limit = _UDP_LIMIT_WITHOUT_EDNS if query.edns < 0 else max(_UDP_LIMIT_WITHOUT_EDNS, query.payload)
-            data = message.to_wire()
+            data = message.to_wire(max_size=65535)
             if len(data) > limit:
                 message.flags |= dns.flags.TC
                 for section in (message.answer, message.authority, message.additional):
                     section.clear()
-                data = message.to_wire()
+                data = message.to_wire(max_size=65535)
 
             def send() -> None:
                 udp.sendto(data, peer)
@@ -390,7 +390,7 @@ class DnsServer:
                     return
                 response = self._respond(wire, "tcp")
                 if response is not None:
-                    data = response[1].to_wire()
+                    data = response[1].to_wire(max_size=65535)
                     self._send_or_hold(functools.partial(conn.sendall, struct.pack("!H", len(data)) + data))
         except OSError:
             pass  # the client closed or reset the connection, or stop() shut it down

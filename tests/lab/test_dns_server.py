@@ -162,6 +162,11 @@ def test_large_answer_fits_with_an_edns_payload(server: DnsServer) -> None:
     assert len(response.answer[0]) == 60
 
 
+def test_answer_larger_than_the_edns_payload_is_truncated(server: DnsServer) -> None:
+    response = udp(server, "big.contoso.lab", "A", use_edns=0, payload=600)
+    assert response.flags & dns.flags.TC
+
+
 def test_several_queries_on_one_tcp_connection(server: DnsServer) -> None:
     with socket.create_connection((ADDRESS, server.port), timeout=SHORT) as sock:
         for name in ("mail.contoso.lab", "contoso.lab"):
