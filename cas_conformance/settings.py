@@ -29,8 +29,12 @@ T = TypeVar("T")
 
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 _ENV_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A PowerShell registry path; quotes, $ and backticks are refused because the collector embeds it.
-_REGISTRY_KEY = re.compile(r"(?:HK[A-Z_]+:?|Registry::HKEY_[A-Z_]+)\\[^'\"`$\x00-\x1f]+", re.IGNORECASE)
+# Every character PowerShell reads as a quote (including the typographic ones), plus $ and the
+# backtick: refused in values a collector script may embed.
+_POWERSHELL_SPECIAL = "'\"`$\u2018\u2019\u201a\u201b\u201c\u201d\u201e"
+_REGISTRY_KEY = re.compile(
+    rf"(?:HK[A-Z_]+:|Registry::HKEY_[A-Z_]+)\\[^{_POWERSHELL_SPECIAL}\x00-\x1f]+", re.IGNORECASE
+)
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _MAX_DAYS = 3650
 _MAX_SECONDS = 86400.0
@@ -68,7 +72,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The all:vars view, for checks that need no WinRM host (the ``[published]`` names)."""
+    """The all:vars view: for checks that need no WinRM host (the ``[published]`` names), and the
+    collector parameters shared by every server's script (lookback, polling key)."""
 
     dns_domain: str | None
     dns_servers: tuple[tuple[str, int], ...]
@@ -79,6 +84,8 @@ class RunSettings:
     http_timeout: float
     probe_credentials: str | None
     cert_expiry_warning_days: int
+    eventlog_lookback_days: int
+    polling_registry_key: str
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,7 @@ def _seconds(text: str) -> float:
 def _dns_name(text: str) -> str:
     name = text.strip().removesuffix(".")
     if not name or len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in name.split(".")):
-        raise ValueError(f"{text!r} is not a DNS name (labels of letters, digits and '-', dot-separated)")
+        raise ValueError(f"{text!r} is not a DNS name (dot-separated labels of letters, digits, '-' and '_')")
     return name
 
 
@@ -238,7 +245,7 @@ def _proxy(text: str) -> str | None:
     value = text.strip()
     if value.lower() == "none":
         return None
-    if not value or any(ch.isspace() or ch in "'\"`" for ch in value) or not value.isprintable():
+    if not value or any(ch.isspace() or ch in _POWERSHELL_SPECIAL for ch in value) or not value.isprintable():
         raise ValueError(f"{text!r} is not a proxy (host:port, or none)")
     return value
 
@@ -303,6 +310,8 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
         http_timeout=reader.get("http_timeout", _seconds, 15.0),
         probe_credentials=reader.get("probe_credentials", _env_prefix, None),
         cert_expiry_warning_days=reader.get("cert_expiry_warning_days", _days(0), 30),
+        eventlog_lookback_days=reader.get("eventlog_lookback_days", _days(1), 7),
+        polling_registry_key=reader.get("polling_registry_key", _registry_key, DEFAULT_POLLING_REGISTRY_KEY),
     )
 
 
@@ -346,8 +355,6 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
             "outlook2003_encryption", _choice("enforced", "none"), "none"
         )
         == "enforced",
-        eventlog_lookback_days=reader.get("eventlog_lookback_days", _days(1), 7),
-        polling_registry_key=reader.get("polling_registry_key", _registry_key, DEFAULT_POLLING_REGISTRY_KEY),
         winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
         **{f.name: getattr(common, f.name) for f in fields(common)},
@@ -371,7 +378,7 @@ def resolve_password(
     ask: Callable[[], str] | None,
     warn: Callable[[str], None],
 ) -> Secret | None:
-    """The run's WinRM password: the environment, else the prompt, else None (hosts' own passwords).
+    """The run's WinRM password: a non-empty environment variable, else the prompt, else None.
 
     With neither, hosts that set ``ansible_password`` use it (see :func:`host_settings`), and
     *warn* is called once, pointing at the first line that puts a password in the inventory.

@@ -174,6 +174,9 @@ def test_empty_smtp_domains_and_dns_servers_mean_none_and_system() -> None:
         ("probe_credentials", "CAS-PROBE", "environment variable prefix"),
         ("polling_registry_key", "SYSTEM\\CurrentControlSet", "registry path"),
         ("polling_registry_key", "HKLM:\\x'; Remove-Item C:\\", "registry path"),
+        ("polling_registry_key", "HKLM:\\x\u2019; Remove-Item C:\\", "registry path"),
+        ("polling_registry_key", "HKLM\\SYSTEM", "registry path"),
+        ("winhttp_proxy", "proxy:8080`n", "or none"),
         ("connect_to", "a:443:b", "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT"),
         ("connect_to", "::b:99999", "port number"),
         ("winrm_timeout", "0", "positive number of seconds"),
@@ -235,6 +238,8 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
         http_timeout = 3
         probe_credentials = PROBE
         cert_expiry_warning_days = 60
+        eventlog_lookback_days = 3
+        polling_registry_key = HKLM:\\SOFTWARE\\Lab
         winhttp_proxy = this is ignored: no server-side setting here
         """,
         path=str(tmp_path / "inventory.ini"),
@@ -247,11 +252,16 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
     assert settings.connect_to == (ConnectToRule(None, 443, "127.0.0.1", 8443),)
     assert (settings.dns_timeout, settings.http_timeout) == (5.0, 3.0)
     assert (settings.probe_credentials, settings.cert_expiry_warning_days) == ("PROBE", 60)
+    assert (settings.eventlog_lookback_days, settings.polling_registry_key) == (3, "HKLM:\\SOFTWARE\\Lab")
 
 
 def test_run_settings_defaults_and_errors() -> None:
     settings = run_settings(parse("[published]\nmail.contoso.com\n"), password=None)
     assert (settings.dns_domain, settings.smtp_domains, settings.dns_servers) == (None, (), ())
+    assert (settings.eventlog_lookback_days, settings.polling_registry_key) == (
+        7,
+        DEFAULT_POLLING_REGISTRY_KEY,
+    )
     inv = parse("[all:vars]\n# c\ndns_servers = 127.0.0.1:53:53\n")
     with pytest.raises(InventoryError) as caught:
         run_settings(inv, password=None)
