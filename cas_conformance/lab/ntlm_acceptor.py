@@ -252,7 +252,7 @@ def decrypt_message(context: spnego.ContextProxy, body: bytes) -> bytes:
         plain = context.unwrap_winrm(signature, payload[4 + signature_length :])
     except EncryptionError:
         raise
-    except (struct.error, ValueError, binascii.Error, spnego.exceptions.SpnegoError) as exc:
+    except Exception as exc:  # whatever garbage or tampering the client sent, it is the client's fault
         raise EncryptionError(f"encrypted body could not be unwrapped: {type(exc).__name__}") from exc
     if len(plain) != int(match.group(1)):
         raise EncryptionError("decrypted length does not match OriginalContent Length")

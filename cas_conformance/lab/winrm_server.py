@@ -21,6 +21,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -49,6 +50,13 @@ TOO_LONG = "The command line is too long.\r\n"
 MAX_BODY = 10 * 1024 * 1024  # larger request bodies get 413
 _STREAM_CHUNK = 32 * 1024
 _JOIN_TIMEOUT = 5.0
+_HANDLER_GRACE = 0.5
+
+
+def _join_all(threads: Sequence[threading.Thread], budget: float) -> None:
+    deadline = time.monotonic() + budget
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 @dataclass(frozen=True)
@@ -292,8 +300,8 @@ class _ShellService:
             self._stopping = True
             self._cond.notify_all()
             workers = list(self._workers)
-        for worker in workers:
-            worker.join(_JOIN_TIMEOUT)
+        # Handlers cannot be interrupted; give running ones a moment, then leave them (daemon threads).
+        _join_all(workers, _HANDLER_GRACE)
 
 
 class _WsmanHTTPHandler(BaseHTTPRequestHandler):
@@ -516,8 +524,7 @@ class WinRMServer:
             with contextlib.suppress(OSError):  # already closed by its own thread
                 socket.socket.shutdown(conn, socket.SHUT_RDWR)  # plain shutdown, also for an SSLSocket
         self._shells.stop()
-        for thread in threads:
-            thread.join(_JOIN_TIMEOUT)
+        _join_all(threads, _JOIN_TIMEOUT)
         for sock in [*self._listeners, *self._wakeup]:
             sock.close()
         if self.users is not None:

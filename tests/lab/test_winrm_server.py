@@ -9,6 +9,7 @@ import os
 import ssl
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -106,9 +107,7 @@ def session(
     password: str = PASSWORD,
     **kwargs: object,
 ) -> winrm.Session:
-    options: dict[str, object] = {**FAST, **kwargs}
-    if server.scheme == "https":
-        options.setdefault("server_cert_validation", "ignore")
+    options: dict[str, object] = {"server_cert_validation": "ignore", **FAST, **kwargs}
     return winrm.Session(
         f"{server.scheme}://{address}:{server.port}/wsman",
         auth=(USER, password),
@@ -124,7 +123,11 @@ def test_run_cmd_full_lifecycle(
     scheme: str, transport: str, recorder: Recorder, request: pytest.FixtureRequest
 ) -> None:
     server: WinRMServer = request.getfixturevalue(f"{scheme}_server")
-    result = session(server, transport).run_cmd("ipconfig", ["/all"])
+    client = session(server, transport)
+    content_types: list[str] = []
+    http = client.protocol.transport.build_session()
+    http.hooks["response"].append(lambda r, **_: content_types.append(r.headers.get("Content-Type", "")))
+    result = client.run_cmd("ipconfig", ["/all"])
     assert (result.status_code, result.std_out, result.std_err) == (0, b"hello from 127.0.0.2\r\n", b"")
     [seen] = recorder.requests
     assert (seen.host, seen.local_address, seen.username) == ("127.0.0.2", "127.0.0.2", USER)
@@ -133,6 +136,8 @@ def test_run_cmd_full_lifecycle(
     for action in ("Create", "Command", "Receive", "Signal", "Delete"):
         assert server.actions[action] == 1, action
     assert server.shell_count == 0
+    soap_types = {t.partition(";")[0] for t in content_types if t}
+    assert soap_types == ({"multipart/encrypted"} if scheme == "http" else {"application/soap+xml"})
 
 
 def test_https_ntlm_checks_the_certificate_path(
@@ -219,9 +224,9 @@ def test_wrong_password_is_rejected(https_server: WinRMServer, http_server: WinR
         with pytest.raises(InvalidCredentialsError):
             session(server, transport, password="wrong").run_cmd("whoami")
     with pytest.raises(InvalidCredentialsError):
-        winrm.Session(
-            f"http://127.0.0.1:{http_server.port}/wsman", auth=("nobody", PASSWORD), transport="ntlm", **FAST
-        ).run_cmd("whoami")
+        url = f"http://127.0.0.1:{http_server.port}/wsman"
+        options = {"server_cert_validation": "ignore", **FAST}
+        winrm.Session(url, auth=("nobody", PASSWORD), transport="ntlm", **options).run_cmd("whoami")
     assert http_server.shell_count == 0 and https_server.shell_count == 0
 
 
@@ -229,6 +234,39 @@ def test_basic_over_http_is_refused(http_server: WinRMServer, recorder: Recorder
     with pytest.raises(InvalidCredentialsError):
         session(http_server, "basic").run_cmd("whoami")
     assert recorder.requests == []
+    raw = requests.post(
+        f"http://127.0.0.1:{http_server.port}/wsman", data=b"<x/>", auth=(USER, PASSWORD), timeout=5
+    )
+    assert (raw.status_code, raw.headers["WWW-Authenticate"]) == (401, "Negotiate")
+
+
+def test_https_offers_negotiate_and_basic(https_server: WinRMServer, tls_files: tuple[Path, Path]) -> None:
+    url = f"https://127.0.0.1:{https_server.port}/wsman"
+    raw = requests.post(url, data=b"<x/>", verify=str(tls_files[0]), timeout=5)
+    assert (raw.status_code, raw.headers["WWW-Authenticate"]) == (401, 'Negotiate, Basic realm="WSMAN"')
+    assert raw.headers["Server"] == "Microsoft-HTTPAPI/2.0"
+
+
+@pytest.mark.parametrize("transport", ["basic", "ntlm"])
+def test_domain_qualified_user(transport: str, recorder: Recorder, tls_context: ssl.SSLContext) -> None:
+    """A DOMAIN\\user account matches case-insensitively and reaches the handler as the client wrote it."""
+    with WinRMServer(
+        ["127.0.0.1"], recorder, {"CONTOSO\\labadmin": PASSWORD}, tls_context=tls_context
+    ) as server:
+        url = f"https://127.0.0.1:{server.port}/wsman"
+        client = winrm.Session(
+            url,
+            auth=("contoso\\LabAdmin", PASSWORD),
+            transport=transport,
+            server_cert_validation="ignore",
+            **FAST,
+        )
+        assert client.run_cmd("whoami").status_code == 0
+        with pytest.raises(InvalidCredentialsError):
+            winrm.Session(
+                url, auth=("labadmin", PASSWORD), transport=transport, server_cert_validation="ignore", **FAST
+            ).run_cmd("whoami")
+    assert recorder.requests[0].username == "contoso\\LabAdmin"
 
 
 def test_unencrypted_soap_over_http_is_refused(http_server: WinRMServer) -> None:
@@ -257,6 +295,39 @@ def test_slow_handler_completes_after_operation_timeouts() -> None:
         result = client.run_cmd("slow.exe")
         assert result.std_out == b"finally\r\n"
         assert server.actions["Receive"] >= 2  # the first one answered the OperationTimeout fault
+
+
+def test_stop_is_prompt_while_a_receive_waits() -> None:
+    started, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def stuck(req: CommandRequest) -> CommandResult:
+        started.set()
+        release.wait(10)
+        return CommandResult("", "", 0)
+
+    def client() -> None:
+        try:
+            session(
+                server, "ntlm", address="127.0.0.1", operation_timeout_sec=20, read_timeout_sec=30
+            ).run_cmd("x")
+        except Exception as exc:
+            failures.append(exc)
+
+    server = WinRMServer(["127.0.0.1"], stuck, {USER: PASSWORD})
+    server.start()
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        assert started.wait(5)
+        begun = time.monotonic()
+        server.stop()
+        assert time.monotonic() - begun < 2.0
+        thread.join(5)
+        assert not thread.is_alive() and len(failures) == 1
+    finally:
+        release.set()
+        server.stop()
 
 
 def test_stats_count_commands_per_host(http_server: WinRMServer, recorder: Recorder) -> None:
@@ -313,15 +384,10 @@ def test_two_servers_with_different_credentials_in_parallel(tls_context: ssl.SSL
         server.check()
 
 
-def test_oversized_body_gets_413(https_server: WinRMServer) -> None:
+def test_oversized_body_gets_413(https_server: WinRMServer, tls_files: tuple[Path, Path]) -> None:
     body = b"<x/>" * (3 * 1024 * 1024)  # 12 MiB
-    response = requests.post(
-        f"https://127.0.0.1:{https_server.port}/wsman",
-        data=body,
-        auth=(USER, PASSWORD),
-        verify=False,
-        timeout=10,
-    )
+    url = f"https://127.0.0.1:{https_server.port}/wsman"
+    response = requests.post(url, data=body, auth=(USER, PASSWORD), verify=str(tls_files[0]), timeout=10)
     assert response.status_code == 413
 
 
