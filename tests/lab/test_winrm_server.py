@@ -283,6 +283,20 @@ def test_unknown_shell_is_a_wsman_fault(https_server: WinRMServer) -> None:
     assert "shell was not found" in caught.value.reason
 
 
+def test_unknown_command_and_closed_stdin_are_wsman_faults(https_server: WinRMServer) -> None:
+    protocol = session(https_server, "basic").protocol
+    shell = protocol.open_shell()
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.get_command_output_raw(shell, "0D1C2B3A-0000-4000-8000-000000000000")
+    assert (caught.value.code, caught.value.wsman_fault_code) == (500, 87)
+    command = protocol.run_command(shell, "more")
+    protocol.send_command_input(shell, command, b"data", end=True)
+    with pytest.raises(WSManFaultError, match="already closed"):
+        protocol.send_command_input(shell, command, b"more data")
+    protocol.close_shell(shell)
+    assert https_server.shell_count == 0
+
+
 def test_slow_handler_completes_after_operation_timeouts() -> None:
     done = threading.Event()
 
