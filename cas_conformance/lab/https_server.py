@@ -1,0 +1,393 @@
+"""Threaded HTTP/1.1 and HTTPS servers for the lab, many loopback addresses on one port.
+
+Each simulated host has its own 127.x.y.z address; :func:`~cas_conformance.lab.net.bind_tcp` binds
+one socket per address on a common port so a single ``connect_to`` rule reaches them all. The HTTPS
+server picks the certificate by SNI, like IIS with several bindings, and counts successful
+handshakes per ``"<sni>:<port>"`` so tests can prove that the suite fetched each endpoint once.
+
+Requests go to one plain function, ``HttpHandler = Callable[[HttpRequest], HttpResponse]``, so the
+same handlers run behind either server. A handler that raises gets a 500 for the client and its
+exception is recorded; :meth:`HttpServer.check` (and :meth:`HttpServer.stop`) re-raise it.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from types import TracebackType
+from typing import Any, TypeAlias, TypeVar, cast
+
+from requests.structures import CaseInsensitiveDict
+
+from cas_conformance.errors import LabError
+from cas_conformance.lab.net import bind_tcp, ensure_loopback
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 30.0
+HANDSHAKE_TIMEOUT = 10.0
+STOP_BUDGET = 5.0
+MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as the handler sees it. ``host`` is the Host header, lower case, without port."""
+
+    host: str
+    sni: str | None
+    local_address: str
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """Status, headers in order, body. Content-Length is added unless the handler set it."""
+
+    status: int
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes = b""
+
+
+HttpHandler: TypeAlias = Callable[[HttpRequest], HttpResponse]
+_Server = TypeVar("_Server", bound="HttpServer")
+
+
+def _host_without_port(value: str) -> str:
+    value = value.strip()
+    if value.startswith("["):
+        return value[1 : value.find("]")].lower() if "]" in value else value.lower()
+    name, sep, port = value.rpartition(":")
+    if sep and port.isdigit():
+        value = name
+    return value.lower().rstrip(".")
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class _Exchange(BaseHTTPRequestHandler):
+    """Parses requests on one connection (keep-alive) and passes them to the lab handler."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT
+
+    def __init__(self, conn: socket.socket, server: HttpServer, sni: str | None, local_address: str) -> None:
+        self.lab_server = server
+        self.sni = sni
+        self.local_address = local_address
+        # BaseHTTPRequestHandler never uses ``server``; ours is not a socketserver.BaseServer.
+        super().__init__(conn, conn.getpeername(), cast(Any, server))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s: " + format, self.local_address, *args)
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self._dispatch()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                line = self.rfile.readline(1024).split(b";")[0].strip()
+                try:
+                    size = int(line, 16)
+                except ValueError as exc:
+                    raise _BadRequest(400, "malformed chunk size") from exc
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    raise _BadRequest(413, "request body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.strip().isdigit():
+            raise _BadRequest(400, "malformed Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY:
+            raise _BadRequest(413, "request body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except _BadRequest as exc:
+            self.close_connection = True
+            self.send_error(exc.status, str(exc))
+            return
+        request = HttpRequest(
+            host=_host_without_port(self.headers.get("Host", "")),
+            sni=self.sni,
+            local_address=self.local_address,
+            method=self.command,
+            path=self.path,
+            headers=CaseInsensitiveDict(self.headers.items()),
+            body=body,
+        )
+        try:
+            response = self.lab_server.handler(request)
+        except Exception as exc:
+            self.lab_server.record_error(exc)
+            response = HttpResponse(500, [("Content-Type", "text/plain")], b"lab handler failed\n")
+        self._send(response)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        names = {name.lower() for name, _ in response.headers}
+        for name, value in response.headers:
+            self.send_header(name, value)
+        no_body = response.status < 200 or response.status in (204, 304)
+        if not no_body and "content-length" not in names and "transfer-encoding" not in names:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD" and not no_body:
+            self.wfile.write(response.body)
+
+
+class HttpServer:
+    """Plain HTTP/1.1 on every address of *addresses*, all on one port (``port=0``: kernel's choice)."""
+
+    kind = "HTTP"
+
+    def __init__(self, addresses: Sequence[str], handler: HttpHandler, *, port: int = 0) -> None:
+        if not addresses:
+            raise LabError(f"the lab {self.kind} server needs at least one address")
+        self.addresses = tuple(ensure_loopback(a) for a in addresses)
+        self.handler = handler
+        self._requested_port = port
+        self._port: int | None = None
+        self._listeners: list[socket.socket] = []
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._errors: list[BaseException] = []
+        self._connections: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._accept_thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise LabError(
+                f"the lab {self.kind} server is not started: call start() or use it in a with block"
+            )
+        return self._port
+
+    def __enter__(self: _Server) -> _Server:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.stop()
+        else:
+            self._shutdown()
+
+    def start(self) -> None:
+        if self._accept_thread is not None:
+            raise LabError(f"the lab {self.kind} server was already started")
+        self._listeners = bind_tcp(list(self.addresses), self._requested_port)
+        self._port = self._listeners[0].getsockname()[1]
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"lab-{self.kind.lower()}-{self._port}", daemon=True
+        )
+        self._accept_thread.start()
+        if not self._ready.wait(5.0):
+            self._shutdown()
+            raise LabError(f"the lab {self.kind} server on port {self._port} did not become ready")
+        self.check()
+
+    def stop(self) -> None:
+        """Stop accepting, close every connection, join the threads, then re-raise recorded errors."""
+        self._shutdown()
+        self.check()
+
+    def check(self) -> None:
+        """Re-raise (once) the first exception recorded in a server thread, as a LabError."""
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise LabError(f"lab {self.kind} server on port {self._port} failed: {errors[0]!r}") from errors[
+                0
+            ]
+
+    def record_error(self, exc: BaseException) -> None:
+        log.error("lab %s server on port %s: %r", self.kind, self._port, exc)
+        with self._lock:
+            self._errors.append(exc)
+
+    def _shutdown(self) -> None:
+        if self._accept_thread is None or self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake_w.send(b"x")
+        self._accept_thread.join(STOP_BUDGET)
+        with self._lock:
+            connections = list(self._connections)
+            threads = list(self._threads)
+        for conn in connections:
+            try:  # unblocks the thread reading it; the peer may have closed it already
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+            except OSError as exc:
+                log.debug("shutdown of a lab connection: %s", exc)
+        deadline = time.monotonic() + STOP_BUDGET
+        for thread in threads:  # a handler still busy after the budget is left to its daemon thread
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for sock in [*self._listeners, self._wake_r, self._wake_w]:
+            sock.close()
+
+    def _accept_loop(self) -> None:
+        try:
+            with selectors.DefaultSelector() as selector:
+                for listener in self._listeners:
+                    listener.setblocking(False)
+                    selector.register(listener, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                self._ready.set()
+                while not self._stopping.is_set():
+                    for key, _events in selector.select():
+                        if key.fileobj is self._wake_r:
+                            return
+                        self._accept(cast(socket.socket, key.fileobj))
+        except Exception as exc:
+            self.record_error(exc)
+        finally:
+            self._ready.set()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, _peer = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        conn.setblocking(True)
+        local_address = conn.getsockname()[0]
+        thread = threading.Thread(target=self._serve, args=(conn, local_address), daemon=True)
+        with self._lock:
+            if self._stopping.is_set():
+                conn.close()
+                return
+            self._connections.add(conn)
+            self._threads.add(thread)
+        thread.start()
+
+    def _serve(self, conn: socket.socket, local_address: str) -> None:
+        current = conn
+        try:
+            wrapped = self._wrap(conn)
+            if wrapped is not None:
+                current, sni = wrapped
+                _Exchange(current, self, sni, local_address)
+        except OSError as exc:  # resets, timeouts, failed handshakes: the client's doing
+            log.debug("lab %s connection on %s ended: %s", self.kind, local_address, exc)
+        except Exception as exc:
+            self.record_error(exc)
+        finally:
+            with self._lock:
+                self._connections.discard(conn)
+                self._connections.discard(current)
+                self._threads.discard(threading.current_thread())
+            current.close()
+
+    def _wrap(self, conn: socket.socket) -> tuple[socket.socket, str | None] | None:
+        """The socket to speak HTTP on and the SNI; None to drop the connection."""
+        return conn, None
+
+
+class HttpsServer(HttpServer):
+    """HTTPS on every address, the certificate chosen by SNI from *sites* (names are case-insensitive).
+
+    A name not in *sites* (or no SNI) gets *default_site*'s context, or a failed handshake
+    (``unrecognized_name`` alert) when there is no default. Protocol versions and ciphers come from
+    the server's own permissive context; the sites' contexts supply certificate and key.
+    """
+
+    kind = "HTTPS"
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        sites: Mapping[str, ssl.SSLContext],
+        handler: HttpHandler,
+        *,
+        port: int = 0,
+        default_site: str | None = None,
+    ) -> None:
+        super().__init__(addresses, handler, port=port)
+        self._sites = {name.lower().rstrip("."): context for name, context in sites.items()}
+        self._default = default_site.lower().rstrip(".") if default_site else None
+        if self._default is not None and self._default not in self._sites:
+            raise LabError(f"default_site {default_site!r} is not one of the sites {sorted(self._sites)}")
+        self.stats: Counter[str] = Counter()
+        self._sni = threading.local()
+        self._base = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._base.set_ciphers("DEFAULT:@SECLEVEL=0")
+        self._base.sni_callback = self._select_site
+
+    def _select_site(
+        self, sock: ssl.SSLSocket | ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
+    ) -> int | None:
+        name = server_name.lower().rstrip(".") if server_name else None
+        self._sni.name = name
+        context = self._sites.get(name) if name else None
+        if context is None and self._default is not None:
+            context = self._sites[self._default]
+        if context is None:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        sock.context = context
+        return None
+
+    def _wrap(self, conn: socket.socket) -> tuple[socket.socket, str | None] | None:
+        with self._lock:
+            if self._stopping.is_set():
+                return None
+            tls = self._base.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            self._connections.add(tls)
+        tls.settimeout(HANDSHAKE_TIMEOUT)
+        self._sni.name = None
+        try:
+            tls.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("lab TLS handshake on port %s failed: %s", self._port, exc)
+            with self._lock:
+                self._connections.discard(tls)
+            tls.close()
+            return None
+        sni = cast("str | None", self._sni.name)
+        with self._lock:
+            self.stats[f"{sni or ''}:{self.port}"] += 1
+        tls.settimeout(None)
+        return tls, sni
