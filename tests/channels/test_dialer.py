@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -64,7 +65,7 @@ def server_context(cert: Path, key: Path, seen_sni: list[str] | None = None) -> 
         def remember(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, ctx: ssl.SSLContext) -> None:
             seen_sni.append(name or "")
 
-        context.sni_callback = remember  # type: ignore[assignment]
+        context.sni_callback = remember
     return context
 
 
@@ -281,19 +282,19 @@ class ConnectionBoundAuth(requests.auth.AuthBase):
     """Retries a 401 on the same adapter and connection, the way requests_ntlm does."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.register_hook("response", self.retry)
+        request.register_hook("response", self.retry)  # type: ignore[no-untyped-call]
         return request
 
-    def retry(self, response: requests.Response, **kwargs: object) -> requests.Response:
+    def retry(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         if response.status_code != 401:
             return response
         _ = response.content
         response.raw.release_conn()
         request = response.request.copy()
         request.headers["Authorization"] = "Test round-2"
-        retried = response.connection.send(request, **kwargs)  # type: ignore[attr-defined]
+        retried: requests.Response = response.connection.send(request, **kwargs)
         retried.history.append(response)
-        return retried  # type: ignore[no-any-return]
+        return retried
 
 
 def test_auth_retry_on_the_same_keep_alive_connection(

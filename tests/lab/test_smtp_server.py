@@ -49,6 +49,7 @@ def test_banner_and_ehlo_without_tls(plain: SmtpServer) -> None:
         assert (code, banner.decode()) == (220, f"{HOSTNAME} Microsoft ESMTP MAIL Service ready")
         code, reply = client.ehlo()
         assert code == 250
+        assert client.sock is not None
         assert reply.decode().splitlines() == [
             f"{HOSTNAME} Hello [{client.sock.getsockname()[0]}]",
             "SIZE 37748736",
