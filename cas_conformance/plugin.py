@@ -1,10 +1,231 @@
-"""pytest glue for cas-conformance (options, markers, fixtures, parametrization)."""
+"""pytest glue for cas-conformance: options, markers, fact gathering, parametrization, reports.
+
+Holds no Exchange logic: requirements live in ``catalogue``, checks in ``checks``, facts come from
+``gather`` (or a facts file). The plugin is active when the run collects the conformance suite
+(the ``tests_cas`` test paths) or ``--inventory`` is given; otherwise it stays out of the way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from cas_conformance.catalogue import Severity, requirement
+from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
+from cas_conformance.errors import CasConformanceError, InventoryError
+from cas_conformance.plugin_state import RunState, state_key
+
+FINDING_KEY = pytest.StashKey[Finding]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("cas-conformance")
-    group.addoption("--inventory", default=None, help="Ansible-style INI inventory (default: inventory.ini)")
+    group = parser.getgroup("cas-conformance", "Exchange 2010 Client Access conformance")
+    group.addoption(
+        "--inventory",
+        default=None,
+        metavar="PATH",
+        help="Ansible-style INI inventory (default: inventory.ini, the built-in lab)",
+    )
+    group.addoption(
+        "--ask-pass",
+        action="store_true",
+        default=False,
+        help="prompt for the WinRM password (else CAS_CONFORMANCE_PASSWORD)",
+    )
+    group.addoption(
+        "--lab-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch a fault on in the embedded lab (repeatable); see python -m cas_conformance.lab faults",
+    )
+    group.addoption(
+        "--forks", type=int, default=32, metavar="N", help="servers collected at the same time (default 32)"
+    )
+    group.addoption(
+        "--save-facts", default=None, metavar="PATH", help="write every gathered fact to PATH (JSON)"
+    )
+    group.addoption(
+        "--replay-facts",
+        default=None,
+        metavar="PATH",
+        help="run from a facts file instead of contacting anything",
+    )
+    parser.addini(
+        "cas_conformance_paths",
+        "test paths that hold the conformance suite",
+        type="args",
+        default=["tests_cas"],
+    )
+
+
+def _active(config: pytest.Config) -> bool:
+    if config.getoption("inventory") or config.getoption("replay_facts"):
+        return True
+    suite = [Path(config.rootpath, p).resolve() for p in config.getini("cas_conformance_paths")]
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
+        if any(path == s or s in path.parents for s in suite):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id): the catalogue requirement a test checks")
+    for severity in Severity:
+        config.addinivalue_line("markers", f"{severity.value}: requirement severity {severity.value}")
+    if not _active(config):
+        return
+    state = RunState(config)
+    config.stash[state_key] = state
+    reports = Path(config.rootpath, "reports")
+    if getattr(config.option, "htmlpath", "unset") is None:
+        config.option.htmlpath = str(reports / "report.html")
+        config.option.self_contained_html = True
+    if getattr(config.option, "xmlpath", "unset") is None and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(reports / "junit.xml")
+    try:
+        state.configure()
+    except InventoryError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    except CasConformanceError as exc:
+        raise pytest.UsageError(f"cas-conformance: {exc}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is not None:
+        state.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(state_key, None)
+    if state is not None:
+        state.ensure_world()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand every worker the facts gathered once, so no server is asked twice."""
+    state = node.config.stash.get(state_key, None)
+    if state is not None:
+        node.workerinput["cas_conformance_facts"] = state.facts_file_for_workers()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("requirement")
+    if marker is None or "finding" not in metafunc.fixturenames:
+        return
+    req_id = marker.args[0] if marker.args else marker.kwargs.get("id")
+    state = metafunc.config.stash.get(state_key, None)
+    if state is None:
+        metafunc.parametrize(
+            "finding",
+            [
+                pytest.param(
+                    None, marks=pytest.mark.skip(reason="cas-conformance is not active: run with --inventory")
+                )
+            ],
+            ids=["inactive"],
+            indirect=True,
+        )
+        return
+    spec = CHECKS[str(req_id)]
+    cases = spec.cases(state.world)
+    state.cases[str(req_id)] = {c.key: c for c in cases}
+    metafunc.parametrize("finding", [c.key for c in cases], ids=[c.id for c in cases], indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("requirement")
+        if marker is None:
+            continue
+        req = requirement(str(marker.args[0] if marker.args else marker.kwargs.get("id")))
+        item.add_marker(getattr(pytest.mark, req.severity.value))
+        item.add_marker(pytest.mark.requirement(id=req.id))
+        item.extra_keyword_matches.add(req.id)
+        item.user_properties.append(("requirement", req.id))
+        item.user_properties.append(("severity", req.severity.value))
+
+
+@pytest.fixture
+def finding(request: pytest.FixtureRequest) -> Finding:
+    """The verdict of this test's requirement on its parametrized object, computed at setup so that
+    facts that could not be gathered make the test an error, never a pass."""
+    state: RunState = request.config.stash[state_key]
+    marker = request.node.get_closest_marker("requirement")
+    assert marker is not None
+    req_id = str(marker.args[0] if marker.args else marker.kwargs.get("id"))
+    key = request.param
+    case: Case | None = state.cases.get(req_id, {}).get(key)
+    if case is not None and case.server:
+        request.node.user_properties.append(("server", case.server))
+    if case is not None and case.error:
+        raise FactsUnavailable(f"{req_id} on {case.id}: {case.error}")
+    try:
+        result = CHECKS[req_id].evaluate(state.world, key)
+    except NotApplicable as exc:
+        request.node.user_properties.append(("object", key))
+        pytest.skip(f"{req_id} does not apply: {exc.reason}")
+    request.node.stash[FINDING_KEY] = result
+    for name, value in (
+        ("server", result.server),
+        ("object", result.object),
+        ("observed", result.observed),
+        ("expected", result.expected),
+    ):
+        if name == "server" and any(k == "server" for k, _ in request.node.user_properties):
+            continue
+        request.node.user_properties.append((name, value))
+    if not result.passed:
+        request.node.user_properties.append(("remediation", result.remediation))
+    return result
+
+
+def assert_conforms(result: Finding) -> None:
+    """Fail the calling test with the finding's full text (ids, values, remediation)."""
+    __tracebackhide__ = True
+    if not result.passed:
+        pytest.fail(result.message(), pytrace=False)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return None
+    return state.header_lines()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
+        report.longrepr = f"could not check: {call.excinfo.value}"
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is not None:
+        state.terminal_summary(terminalreporter)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    from cas_conformance.report.html_columns import table_header
+
+    table_header(cells)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    from cas_conformance.report.html_columns import table_row
+
+    table_row(report, cells)

@@ -1,0 +1,162 @@
+"""Run the collector on one server over WinRM: one shell, one command, the script through stdin.
+
+pywinrm's ``run_ps`` puts the whole base64 script on cmd.exe's command line (8,191 characters at
+most), so the collector is staged instead: a small ``-EncodedCommand`` bootstrap reads the script
+from stdin (``Protocol.send_command_input``). pywinrm's own receive loop retries WS-Man
+OperationTimeout faults for ever; this module keeps an overall deadline (``winrm_timeout``) and a
+byte limit on the output, so a stalled or chatty server becomes a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+)
+from winrm.protocol import Protocol
+from winrm.transport import Transport
+
+from cas_conformance.channels.dialer import Dialer
+from cas_conformance.collector.script import bootstrap_command
+from cas_conformance.errors import CollectionError
+from cas_conformance.settings import HostSettings
+
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+DEFAULT_PORTS = {"http": 5985, "https": 5986}
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+def endpoint_url(settings: HostSettings) -> str:
+    port = settings.port or DEFAULT_PORTS[settings.scheme]
+    host = f"[{settings.address}]" if ":" in settings.address else settings.address
+    return f"{settings.scheme}://{host}:{port}/wsman"
+
+
+class _DialingTransport(Transport):
+    """pywinrm's transport with every connection opened through our dialer (inventory resolvers
+    and connect_to), mounted on its requests session before the first request."""
+
+    dialer: Dialer
+
+    def _send_message_request(
+        self, session: requests.Session, prepared_request: requests.PreparedRequest
+    ) -> requests.Response:
+        if not getattr(session, "_cas_conformance_dialer", False):
+            self.dialer.mount(session)
+            session._cas_conformance_dialer = True  # type: ignore[attr-defined]
+        return super()._send_message_request(session, prepared_request)
+
+
+def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
+    if settings.password is None:
+        raise CollectionError(
+            settings.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
+        )
+    if settings.transport == "basic" and settings.scheme != "https":
+        raise CollectionError(settings.name, "winrm", "Basic authentication is only allowed over HTTPS")
+    # Every single HTTP exchange stays inside the overall deadline; pywinrm wants read > operation.
+    operation_timeout = max(1, min(20, int(settings.winrm_timeout // 2)))
+    read_timeout = max(operation_timeout + 1, min(operation_timeout + 10, int(settings.winrm_timeout)))
+    kwargs: dict[str, Any] = {
+        "endpoint": endpoint_url(settings),
+        "transport": settings.transport,
+        "username": settings.user,
+        "password": settings.password.reveal(),
+        "server_cert_validation": "validate" if settings.cert_validation else "ignore",
+        "ca_trust_path": settings.ca_trust_path,
+        "operation_timeout_sec": operation_timeout,
+        "read_timeout_sec": read_timeout,
+        "proxy": None,
+    }
+    if settings.scheme == "http":
+        kwargs["message_encryption"] = "always"
+    protocol = Protocol(**kwargs)
+    protocol.transport.__class__ = _DialingTransport
+    protocol.transport.dialer = dialer  # type: ignore[attr-defined]
+    return protocol
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, password-free reason for a failed WinRM exchange."""
+    if isinstance(exc, InvalidCredentialsError):
+        return "authentication failed (HTTP 401): check the user name and password"
+    if isinstance(exc, WinRMTransportError):
+        return f"WinRM answered HTTP {exc.code}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS certificate of the WinRM endpoint not trusted: {exc.__class__.__name__}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout | socket.timeout):
+        return "connection timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "timed out waiting for the WinRM answer"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "timed out" in text:
+            return "connection timed out"
+        return "connection failed"
+    if isinstance(exc, WinRMError):
+        return f"WinRM error: {exc}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> CommandOutput:
+    """Run *script* through the stdin bootstrap; raise CollectionError on any failure to run it."""
+    deadline = time.monotonic() + settings.winrm_timeout
+    protocol = _protocol(settings, dialer)
+    command, arguments = bootstrap_command()
+    shell_id: str | None = None
+    try:
+        shell_id = protocol.open_shell(codepage=65001)
+        command_id = protocol.run_command(shell_id, command, list(arguments))
+        protocol.send_command_input(shell_id, command_id, script.encode("utf-8"), end=True)
+        stdout: list[bytes] = []
+        stderr: list[bytes] = []
+        size = 0
+        done = False
+        exit_code = -1
+        while not done:
+            if time.monotonic() > deadline:
+                raise CollectionError(
+                    settings.name, "winrm", f"timed out after {settings.winrm_timeout:g} s (winrm_timeout)"
+                )
+            try:
+                out, err, exit_code, done = protocol.get_command_output_raw(shell_id, command_id)
+            except WinRMOperationTimeoutError:
+                continue
+            size += len(out) + len(err)
+            if size > MAX_OUTPUT_BYTES:
+                raise CollectionError(
+                    settings.name, "winrm", f"output larger than {MAX_OUTPUT_BYTES} bytes: cut off"
+                )
+            stdout.append(out)
+            stderr.append(err)
+        protocol.cleanup_command(shell_id, command_id)
+    except CollectionError:
+        raise
+    except Exception as exc:  # every transport failure becomes a clear, password-free reason
+        raise CollectionError(settings.name, "winrm", _reason(exc)) from None
+    finally:
+        if shell_id is not None:
+            with contextlib.suppress(Exception):
+                protocol.close_shell(shell_id)
+    return CommandOutput(
+        b"".join(stdout).decode("utf-8", errors="replace"),
+        b"".join(stderr).decode("utf-8", errors="replace"),
+        exit_code,
+    )

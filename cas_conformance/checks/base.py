@@ -1,0 +1,94 @@
+"""What every check returns, and how checks are registered against the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cas_conformance.catalogue import Requirement, requirement
+from cas_conformance.errors import CasConformanceError
+
+if TYPE_CHECKING:
+    from cas_conformance.world import World
+
+
+class NotApplicable(Exception):
+    """The requirement does not apply to this subject (role, version, declared client mix)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class FactsUnavailable(CasConformanceError):
+    """The facts this check needs could not be gathered: the test is an error, never a pass."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict of one requirement on one object, with everything a failure must carry."""
+
+    requirement: str
+    server: str
+    object: str
+    passed: bool
+    observed: str
+    expected: str
+    why: str = ""
+    remediation: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def message(self) -> str:
+        req = requirement(self.requirement)
+        verdict = "passed" if self.passed else "FAILED"
+        lines = [f"{self.requirement} [{req.severity.value}] {req.title}: {verdict}"]
+        if self.server:
+            lines.append(f"  server:      {self.server}")
+        lines.append(f"  object:      {self.object}")
+        lines.append(f"  observed:    {self.observed}")
+        lines.append(f"  expected:    {self.expected}")
+        if self.why:
+            lines.append(f"  why:         {self.why}")
+        lines.extend(f"  note:        {note}" for note in self.notes)
+        if self.remediation and not self.passed:
+            lines.append("  remediation:")
+            lines.extend(f"    {line}" for line in self.remediation.splitlines())
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parametrized subject of a requirement: ``key`` finds it again in the facts, ``id`` is
+    the readable test id, ``error`` marks a placeholder for facts that could not be gathered."""
+
+    key: str
+    id: str
+    server: str = ""
+    error: str | None = None
+
+
+Evaluate = Callable[["World", str], Finding]
+Enumerate = Callable[["World"], list[Case]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    requirement: Requirement
+    cases: Enumerate
+    evaluate: Evaluate
+
+
+CHECKS: dict[str, CheckSpec] = {}
+
+
+def check(requirement_id: str, cases: Enumerate) -> Callable[[Evaluate], Evaluate]:
+    """Register *evaluate* as the implementation of *requirement_id* over *cases*."""
+
+    def register(evaluate: Evaluate) -> Evaluate:
+        if requirement_id in CHECKS:
+            raise ValueError(f"{requirement_id} is implemented twice")
+        CHECKS[requirement_id] = CheckSpec(requirement(requirement_id), cases, evaluate)
+        return evaluate
+
+    return register

@@ -1,0 +1,153 @@
+"""OWA-01..04: "DNS Change Prevents User from Signing In to Outlook Web App" (the FailbackUrl)."""
+
+from __future__ import annotations
+
+from cas_conformance.channels.tls import verify_chain
+from cas_conformance.checks import subjects
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.facts import VirtualDirectory
+from cas_conformance.world import ServerRecord, World, host_of
+
+
+def _vdir(world: World, key: str) -> tuple[ServerRecord, VirtualDirectory]:
+    host, _, identity = key.partition("|")
+    rec = subjects.record(world, host)
+    subjects.require_2010(rec)
+    for vdir in rec.require().vdirs:
+        if vdir.identity == identity:
+            return rec, vdir
+    raise FactsUnavailable(f"{identity} is not in the facts of {host}")
+
+
+def _failback_host(vdir: VirtualDirectory) -> str:
+    host = host_of(vdir.failback_url)
+    if not host:
+        raise NotApplicable(f"{vdir.identity} has no FailbackUrl to test (OWA-01 reports it)")
+    return host
+
+
+def _remediation(vdir: VirtualDirectory, failback: str, cas_ip: str) -> str:
+    zone = failback.partition(".")[2]
+    return (
+        f'Set-OwaVirtualDirectory -Identity "{vdir.identity}" -FailbackUrl "https://{failback}/owa"\n'
+        f"dnscmd <dns-server> /RecordAdd {zone} {failback.partition('.')[0]} A {cas_ip}"
+    )
+
+
+def _cas_ips(world: World, rec: ServerRecord) -> tuple[str, ...]:
+    local = subjects.local_server(rec)
+    return world.dns(local.fqdn, "A").records if local.fqdn else ()
+
+
+def _proposed(vdir: VirtualDirectory, rec: ServerRecord) -> str:
+    external = host_of(vdir.external_url)
+    domain = external.partition(".")[2] or (rec.settings.dns_domain or "")
+    return host_of(vdir.failback_url) or f"failback-{rec.host.split('.')[0].lower()}.{domain}"
+
+
+def _finding(
+    req: str,
+    rec: ServerRecord,
+    vdir: VirtualDirectory,
+    world: World,
+    passed: bool,
+    observed: str,
+    expected: str,
+    why: str = "",
+) -> Finding:
+    ips = _cas_ips(world, rec)
+    return Finding(
+        req,
+        rec.host,
+        vdir.identity,
+        passed,
+        observed,
+        expected,
+        why=why,
+        remediation=_remediation(vdir, _proposed(vdir, rec), ips[0] if ips else "<cas-ip>"),
+    )
+
+
+@check("OWA-01", subjects.owa_vdirs)
+def failback_url_set(world: World, key: str) -> Finding:
+    rec, vdir = _vdir(world, key)
+    return _finding(
+        "OWA-01",
+        rec,
+        vdir,
+        world,
+        bool(vdir.failback_url),
+        vdir.failback_url or "(not set)",
+        "a FailbackUrl, so browsers return to the primary site after a datacenter failback",
+        why="" if vdir.failback_url else f"ExternalUrl is {vdir.external_url}",
+    )
+
+
+@check("OWA-02", subjects.owa_vdirs)
+def failback_host_differs(world: World, key: str) -> Finding:
+    rec, vdir = _vdir(world, key)
+    failback = _failback_host(vdir)
+    external = host_of(vdir.external_url)
+    passed = failback != external
+    return _finding(
+        "OWA-02",
+        rec,
+        vdir,
+        world,
+        passed,
+        f"FailbackUrl host {failback}, ExternalUrl host {external}",
+        "a FailbackUrl host name different from the ExternalUrl host name",
+        why=""
+        if passed
+        else "the failback name must be its own DNS entry pointing at the original "
+        "server, or browsers keep using the cached switched-over address",
+    )
+
+
+@check("OWA-03", subjects.owa_vdirs)
+def failback_host_resolves_to_cas(world: World, key: str) -> Finding:
+    rec, vdir = _vdir(world, key)
+    failback = _failback_host(vdir)
+    answer = world.dns(failback, "A")
+    cas_ips = _cas_ips(world, rec)
+    local = subjects.local_server(rec)
+    if not cas_ips:
+        raise FactsUnavailable(
+            f"{local.fqdn} (the server hosting {vdir.identity}) does not resolve: "
+            f"{world.dns(local.fqdn, 'A').status}"
+        )
+    observed = f"{failback}: {answer.status}" + (f" {', '.join(answer.records)}" if answer.records else "")
+    passed = answer.ok and bool(set(answer.records) & set(cas_ips))
+    return _finding(
+        "OWA-03",
+        rec,
+        vdir,
+        world,
+        passed,
+        observed,
+        f"{failback} resolves to {', '.join(cas_ips)} ({local.name})",
+        why=""
+        if passed
+        else "the failback name needs its own DNS entry pointing at the Client Access "
+        "server that hosts this virtual directory",
+    )
+
+
+@check("OWA-04", subjects.owa_vdirs)
+def failback_host_serves_valid_certificate(world: World, key: str) -> Finding:
+    rec, vdir = _vdir(world, key)
+    failback = _failback_host(vdir)
+    handshake = world.tls.get(failback)
+    if handshake is None:
+        raise FactsUnavailable(f"no TLS handshake was attempted for {failback}")
+    expected = f"https://{failback}/owa answers over TLS with a certificate valid for {failback}"
+    if handshake.error:
+        return _finding("OWA-04", rec, vdir, world, False, handshake.error, expected)
+    verdict = verify_chain(handshake.chain_pem, failback, trust_roots=world.trust_roots, at=world.now)
+    problems = [
+        p
+        for p in verdict.problems
+        if p.code in ("untrusted", "expired", "not-yet-valid", "name-mismatch", "self-signed")
+    ]
+    observed = "; ".join(p.message for p in problems) or f"valid certificate {verdict.leaf_subject}"
+    return _finding("OWA-04", rec, vdir, world, not problems, observed, expected)

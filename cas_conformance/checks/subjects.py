@@ -1,0 +1,168 @@
+"""Who each requirement is parametrized over, read from the gathered facts.
+
+A server whose facts could not be gathered still yields a case (an error placeholder), so a gate
+never passes by silently checking fewer objects than exist.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
+from cas_conformance.facts import ExchangeServer, ServerFacts, VdirKind
+from cas_conformance.world import ServerRecord, World
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:@/\\()+\-=,#]")
+
+
+def safe_id(text: str) -> str:
+    """A test id that is safe in every report: printable ASCII without markup characters."""
+    cleaned = _UNSAFE.sub("_", text)
+    return cleaned[:120] or "_"
+
+
+def _placeholder(record: ServerRecord) -> Case:
+    reason = record.error.reason if record.error else "not collected"
+    channel = record.error.channel if record.error else "winrm"
+    return Case(
+        record.host, safe_id(record.host), record.host, f"could not collect facts over {channel}: {reason}"
+    )
+
+
+def failed_placeholders(world: World) -> list[Case]:
+    return [_placeholder(r) for r in world.servers.values() if r.facts is None]
+
+
+def local_server(record: ServerRecord) -> ExchangeServer:
+    facts = record.require()
+    local = facts.local
+    if local is None:
+        raise FactsUnavailable(
+            f"{record.host}: the collector ran on {facts.local_server}, which Get-ExchangeServer did not list"
+        )
+    return local
+
+
+def require_2010(record: ServerRecord) -> ExchangeServer:
+    """The local server, or NotApplicable for Exchange 2013+ (a migration in progress)."""
+    local = local_server(record)
+    version = local.version
+    if version is not None and version.major >= 15:
+        raise NotApplicable(
+            f"{local.name} runs {version.text} ({version.product}): this Exchange 2010 requirement does not "
+            "apply to it (migration in progress)"
+        )
+    return local
+
+
+def record(world: World, host: str) -> ServerRecord:
+    try:
+        return world.servers[host]
+    except KeyError:
+        raise FactsUnavailable(f"{host} is not a server of this inventory") from None
+
+
+def servers(world: World) -> list[Case]:
+    return [Case(name, safe_id(name), name) for name in world.servers]
+
+
+def _role_cases(world: World, want_cas: bool) -> list[Case]:
+    cases = []
+    for name, rec in world.servers.items():
+        if rec.facts is None:
+            cases.append(_placeholder(rec))
+            continue
+        local = rec.facts.local
+        if local is None or local.is_client_access == want_cas:
+            cases.append(Case(name, safe_id(name), name))
+    return cases
+
+
+def cas_servers(world: World) -> list[Case]:
+    """Client Access servers, plus Mailbox servers hosting a public-folder database (KB3032395)."""
+    cases = []
+    for name, rec in world.servers.items():
+        if rec.facts is None:
+            cases.append(_placeholder(rec))
+            continue
+        local = rec.facts.local
+        if local is None or local.is_client_access or world.hosts_pf_database(local.name):
+            cases.append(Case(name, safe_id(name), name))
+    return cases
+
+
+def client_access_only(world: World) -> list[Case]:
+    return _role_cases(world, want_cas=True)
+
+
+def non_cas_servers(world: World) -> list[Case]:
+    return _role_cases(world, want_cas=False)
+
+
+def databases(world: World) -> list[Case]:
+    cases = [
+        Case(db.name, safe_id(db.name), db.server) for db in sorted(world.databases(), key=lambda d: d.name)
+    ]
+    if not world.collected():
+        return failed_placeholders(world)
+    return cases + [c for c in failed_placeholders(world) if not cases]
+
+
+def rpc_endpoints(world: World) -> list[Case]:
+    values = sorted(
+        {db.rpc_client_access_server.lower() for db in world.databases() if db.rpc_client_access_server}
+    )
+    if not world.collected():
+        return failed_placeholders(world)
+    return [Case(v, safe_id(v)) for v in values]
+
+
+def owa_vdirs(world: World) -> list[Case]:
+    cases = []
+    for name, rec in world.servers.items():
+        if rec.facts is None:
+            cases.append(_placeholder(rec))
+            continue
+        for vdir in rec.facts.vdirs:
+            if vdir.kind is VdirKind.OWA and vdir.external_url:
+                cases.append(Case(f"{name}|{vdir.identity}", safe_id(f"{name}-{vdir.name}"), name))
+    return cases
+
+
+def certificates(world: World) -> list[Case]:
+    cases = []
+    for name, rec in world.servers.items():
+        if rec.facts is None:
+            cases.append(_placeholder(rec))
+            continue
+        for cert in rec.facts.certificates:
+            if cert.assigned:
+                cases.append(
+                    Case(f"{name}|{cert.thumbprint}", safe_id(f"{name}-{cert.thumbprint[:12]}"), name)
+                )
+    return cases
+
+
+def names(world: World) -> list[Case]:
+    return [Case(n, safe_id(n)) for n in world.names] + failed_placeholders(world)
+
+
+def endpoints(world: World) -> list[Case]:
+    cases = []
+    for url, endpoint in sorted(world.endpoints.items()):
+        label = url.split("://", 1)[-1]
+        cases.append(Case(url, safe_id(label), endpoint.source if endpoint.source != "published" else ""))
+    return cases + failed_placeholders(world)
+
+
+def smtp_domains(world: World) -> list[Case]:
+    domains = list(world.run.smtp_domains) or sorted(
+        {r.settings.dns_domain for r in world.servers.values() if r.settings.dns_domain}
+    )
+    return [Case(d, safe_id(d)) for d in domains]
+
+
+def facts_for(world: World, key: str) -> tuple[ServerRecord, ServerFacts]:
+    host = key.split("|", 1)[0]
+    rec = record(world, host)
+    return rec, rec.require()

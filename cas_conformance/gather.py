@@ -1,0 +1,338 @@
+"""Gather every fact of a run, once: collectors over WinRM (all servers concurrently, bounded),
+then DNS, TLS, revocation, HTTP and SMTP for every published name, each asked once.
+
+Data flows one way: inventory -> channels -> facts (a ``World``) -> checks.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+from cas_conformance.channels.dialer import Dialer, DialerAdapter
+from cas_conformance.channels.dns import Resolver
+from cas_conformance.channels.http import HttpProbe, probe
+from cas_conformance.channels.revocation import check_revocation
+from cas_conformance.channels.smtp import probe_smtp
+from cas_conformance.channels.tls import TlsHandshake, fetch_chain, load_trust_roots
+from cas_conformance.channels.winrm import run_collector
+from cas_conformance.collector.parse import parse_collector_output
+from cas_conformance.collector.script import CollectorParameters, collector_script
+from cas_conformance.errors import CollectionError, CollectorFormatError
+from cas_conformance.facts import VdirKind
+from cas_conformance.inventory import Inventory
+from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
+from cas_conformance.world import Endpoint, ServerRecord, World, host_of
+
+PUBLISHED_GROUP = "published"
+_X509_V_FLAG_NO_CHECK_TIME = 0x200000
+STANDARD_PATHS = {
+    "owa": "/owa",
+    "ews": "/EWS/Exchange.asmx",
+    "activesync": "/Microsoft-Server-ActiveSync",
+    "autodiscover": "/Autodiscover/Autodiscover.xml",
+    "rpc": "/rpc/rpcproxy.dll",
+    "oab": "/OAB",
+}
+_PROBED_VDIRS = {
+    VdirKind.OWA: "owa",
+    VdirKind.EWS: "ews",
+    VdirKind.ACTIVESYNC: "activesync",
+    VdirKind.OAB: "oab",
+}
+Progress = Callable[[str, str, str], None]
+
+
+def _no_progress(event: str, subject: str, detail: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    password: Secret | None
+    environ: Mapping[str, str]
+    forks: int = 32
+    progress: Progress = _no_progress
+
+
+def winrm_hosts(inventory: Inventory) -> list[str]:
+    published = (
+        {h.name for h in inventory.hosts_in(PUBLISHED_GROUP)}
+        if PUBLISHED_GROUP in inventory.groups
+        else set()
+    )
+    return [name for name in inventory.hosts if name not in published]
+
+
+def published_hosts(inventory: Inventory) -> list[str]:
+    if PUBLISHED_GROUP not in inventory.groups:
+        return []
+    return [h.name.lower() for h in inventory.hosts_in(PUBLISHED_GROUP)]
+
+
+def _clixml_text(stderr: str) -> str:
+    """PowerShell errors arrive as CLIXML; keep the text of its <S> elements."""
+    if "#< CLIXML" not in stderr:
+        return stderr.strip()
+    parts = re.findall(r"<S S=\"Error\">(.*?)</S>", stderr, flags=re.S)
+    text = "".join(parts).replace("_x000D__x000A_", "\n")
+    return text.strip() or stderr.strip()
+
+
+def collect_server(settings: HostSettings, dialer: Dialer, script: str) -> tuple[str, object]:
+    """Run the collector and parse it; raise CollectionError with a clear reason otherwise."""
+    output = run_collector(settings, dialer, script)
+    if output.exit_code != 0:
+        reason = _clixml_text(output.stderr) or "no error text"
+        raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
+    if not output.stdout.strip():
+        raise CollectionError(settings.name, "collector", "no output (and the collector always prints)")
+    try:
+        facts = parse_collector_output(output.stdout, settings.name)
+    except CollectorFormatError as exc:
+        raise CollectionError(settings.name, "collector output", str(exc)) from None
+    return output.stdout, facts
+
+
+def _collect_all(
+    inventory: Inventory,
+    settings: dict[str, HostSettings],
+    run: RunSettings,
+    resolver: Resolver,
+    options: GatherOptions,
+) -> dict[str, ServerRecord]:
+    records = {name: ServerRecord(name, s) for name, s in settings.items()}
+    if not records:
+        return records
+    params = CollectorParameters(
+        event_lookback_days=run.eventlog_lookback_days,
+        polling_registry_key=run.polling_registry_key,
+    )
+    script = collector_script(params)
+    started: dict[str, float] = {}
+
+    def one(name: str) -> tuple[str, object]:
+        host = settings[name]
+        started[name] = time.monotonic()
+        options.progress("collect-start", name, "")
+        return collect_server(host, Dialer(resolver, host.connect_to), script)
+
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"
+    )
+    futures: dict[str, Future[tuple[str, object]]] = {name: pool.submit(one, name) for name in records}
+    deadline = max(s.winrm_timeout for s in settings.values()) + 5
+    end = time.monotonic() + deadline * (1 + len(records) // max(1, options.forks))
+    for done_count, (name, future) in enumerate(futures.items(), start=1):
+        record = records[name]
+        try:
+            remaining = max(0.1, end - time.monotonic())
+            raw, facts = future.result(timeout=remaining)
+            record.raw_output = raw
+            record.facts = facts  # type: ignore[assignment]
+        except CollectionError as exc:
+            record.error = exc
+        except TimeoutError:
+            record.error = CollectionError(
+                name, "winrm", f"timed out after {settings[name].winrm_timeout:g} s (winrm_timeout)"
+            )
+        except Exception as exc:
+            record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
+        record.seconds = time.monotonic() - started.get(name, time.monotonic())
+        status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
+        options.progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
+    pool.shutdown(wait=False, cancel_futures=True)
+    return records
+
+
+def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]:
+    endpoints: dict[str, Endpoint] = {}
+
+    def add(endpoint: Endpoint) -> None:
+        if endpoint.host and endpoint.url not in endpoints:
+            endpoints[endpoint.url] = endpoint
+
+    for record in world.servers.values():
+        if record.facts is None:
+            continue
+        for vdir in record.facts.vdirs:
+            kind = _PROBED_VDIRS.get(vdir.kind)
+            if kind is None:
+                continue
+            if vdir.external_url:
+                add(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity))
+            if vdir.internal_url:
+                add(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity))
+        for oa in record.facts.outlook_anywhere:
+            if oa.external_hostname:
+                url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
+                add(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity))
+    for domain in smtp_domains:
+        add(Endpoint(f"https://autodiscover.{domain}{STANDARD_PATHS['autodiscover']}", "autodiscover"))
+    known_hosts = {e.host for e in endpoints.values()}
+    for name in published_hosts(world.inventory):
+        if name in known_hosts:
+            continue
+        for kind, path in STANDARD_PATHS.items():
+            add(Endpoint(f"https://{name}{path}", kind))
+    return endpoints
+
+
+def failback_hosts(world: World) -> list[str]:
+    hosts = []
+    for record in world.servers.values():
+        if record.facts is None:
+            continue
+        for vdir in record.facts.vdirs:
+            if vdir.kind is VdirKind.OWA and vdir.failback_url:
+                hosts.append(host_of(vdir.failback_url))
+    return sorted({h for h in hosts if h})
+
+
+def _handshake(name: str, dialer: Dialer, timeout: float) -> TlsHandshake:
+    try:
+        target = dialer.target(name, 443)
+    except CollectionError as exc:
+        return TlsHandshake(name, "", 443, (), None, f"not resolved: {exc.reason}")
+    return fetch_chain(name, target, timeout=timeout)
+
+
+def _autodiscover_request(email: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
+        f"<Request><EMailAddress>{email}</EMailAddress>"
+        "<AcceptableResponseSchema>"
+        "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+        "</AcceptableResponseSchema></Request></Autodiscover>"
+    ).encode()
+
+
+class _IdentityAdapter(DialerAdapter):
+    """Verifies the chain and the host name, not the validity dates (OpenSSL NO_CHECK_TIME)."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # weak signatures and keys are CONN-03's verdict
+        super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)
+
+
+def gather(inventory: Inventory, options: GatherOptions) -> World:
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    run = run_settings(inventory, password=options.password)
+    hosts = {
+        name: host_settings(inventory, inventory.hosts[name], password=options.password)
+        for name in winrm_hosts(inventory)
+    }
+    resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
+    records = _collect_all(inventory, hosts, run, resolver, options)
+    world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
+    world.trust_roots = load_trust_roots(run.tls_ca_bundle)
+
+    smtp_domains = list(run.smtp_domains)
+    if not smtp_domains:
+        smtp_domains = sorted({h.dns_domain for h in hosts.values() if h.dns_domain})
+    world.endpoints = _endpoints(world, smtp_domains)
+    names = sorted({e.host for e in world.endpoints.values()} | set(published_hosts(inventory)))
+    world.names = tuple(names)
+    tls_names = sorted(set(names) | set(failback_hosts(world)))
+
+    dialer = Dialer(resolver, run.connect_to)
+    # Endpoint probes send no secret and judge HTTP behaviour only: each name's certificate is
+    # judged once, by CONN-03, from its own handshake (like the Analyzer's "ignore trust").
+    session = dialer.session()
+    session.verify = False
+    # The authenticated Autodiscover probe sends the test mailbox's password: it requires a chain
+    # to the trusted roots and the right name; only the dates are left to CONN-03.
+    auth_session = requests.Session()
+    auth_session.trust_env = False
+    adapter = _IdentityAdapter(dialer)
+    auth_session.mount("https://", adapter)
+    auth_session.mount("http://", adapter)
+    auth_session.verify = run.tls_ca_bundle or True
+    forks = max(1, options.forks)
+    with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
+        # Names the checks will ask about, resolved up front (each once, cached by the resolver).
+        wanted = set(tls_names)
+        wanted |= {
+            db.rpc_client_access_server.lower() for db in world.databases() if db.rpc_client_access_server
+        }
+        wanted |= {s.fqdn.lower() for s in world.org_servers() if s.fqdn}
+        list(pool.map(lambda n: resolver.resolve(n, "A"), sorted(wanted)))
+        mx = list(pool.map(lambda d: resolver.resolve(d, "MX"), smtp_domains))
+        options.progress("dns-done", "", f"{len(wanted) + len(mx)} names")
+        handshakes = dict(
+            zip(
+                tls_names, pool.map(lambda n: _handshake(n, dialer, run.http_timeout), tls_names), strict=True
+            )
+        )
+        world.tls = handshakes
+        chains = {n: h for n, h in handshakes.items() if h.chain_pem}
+        world.revocation = dict(
+            zip(
+                chains,
+                pool.map(
+                    lambda n: check_revocation(chains[n].chain_pem, session, timeout=run.http_timeout), chains
+                ),
+                strict=True,
+            )
+        )
+        options.progress("tls-done", "", f"{len(handshakes)} names")
+        urls = list(world.endpoints)
+        world.http = dict(
+            zip(urls, pool.map(lambda u: probe(session, u, timeout=run.http_timeout), urls), strict=True)
+        )
+        options.progress("http-done", "", f"{len(urls)} endpoints")
+
+        def smtp_for(answer_domain: tuple[str, list[str]]) -> tuple[str, object]:
+            domain, records = answer_domain
+            if not records:
+                return domain, None
+            host = records[0].split()[-1].rstrip(".")
+            return domain, probe_smtp(dialer, host, timeout=run.http_timeout)
+
+        mx_hosts = [(a.name, sorted(a.records, key=lambda r: int(r.split()[0]))) for a in mx if a.ok]
+        for domain, result in pool.map(smtp_for, mx_hosts):
+            if result is not None:
+                world.smtp[domain] = result  # type: ignore[assignment]
+        if run.probe_credentials:
+            prefix = run.probe_credentials
+            user = options.environ.get(f"{prefix}_USER")
+            secret = options.environ.get(f"{prefix}_PASSWORD")
+            email = options.environ.get(f"{prefix}_EMAIL") or user
+            world.probe_user = user
+            if user and secret and email:
+
+                def autodiscover(domain: str) -> tuple[str, HttpProbe]:
+                    # Outlook's order: https://<domain>/..., then https://autodiscover.<domain>/...
+                    result: HttpProbe | None = None
+                    for host in (domain, f"autodiscover.{domain}"):
+                        url = f"https://{host}{STANDARD_PATHS['autodiscover']}"
+                        result = probe(
+                            auth_session,
+                            url,
+                            method="POST",
+                            timeout=run.http_timeout,
+                            data=_autodiscover_request(email),
+                            headers={"Content-Type": "text/xml"},
+                            auth=requests.auth.HTTPBasicAuth(user, secret),
+                        )
+                        if result.error is None and result.status == 200:
+                            break
+                    assert result is not None
+                    return domain, result
+
+                world.autodiscover = dict(pool.map(autodiscover, smtp_domains))
+    return world

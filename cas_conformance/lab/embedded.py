@@ -1,0 +1,66 @@
+"""Start a lab for one pytest session (an inventory whose ``[all:vars]`` has ``lab_scenario``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cas_conformance.lab.faults import apply_faults
+from cas_conformance.lab.generate import generated
+from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.settings import Secret
+
+
+class EmbeddedLab:
+    """The lab as the plugin sees it: variables to overlay on the inventory, the password, stop()."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    @property
+    def password(self) -> Secret:
+        return Secret(self.lab.password)
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return self.lab.environ
+
+    def simulates(self, host: str) -> bool:
+        return self.lab.simulates(host)
+
+    def run_vars(self) -> dict[str, str]:
+        return self.lab.run_vars()
+
+    def host_vars(self, host: str) -> dict[str, str]:
+        return self.lab.host_vars(host)
+
+    def describe(self) -> str:
+        return self.lab.describe()
+
+    def stop(self) -> None:
+        self.lab.stop()
+
+
+def start_lab(
+    scenario_path: Path,
+    *,
+    faults: Sequence[str] = (),
+    password: str | None = None,
+    winrm_latency: float = 0.0,
+    servers: int = 0,
+) -> Lab:
+    """Load, optionally grow to *servers* generated servers, apply faults, start."""
+    scenario = load_scenario(scenario_path)
+    if servers:
+        scenario = generated(scenario, servers)
+    apply_faults(scenario, [*scenario.faults, *faults])
+    return Lab(scenario, password=password, winrm_latency=winrm_latency).start()
+
+
+def start_embedded_lab(
+    scenario_path: Path, *, faults: Sequence[str] = (), password: Secret | None = None
+) -> EmbeddedLab:
+    return EmbeddedLab(
+        start_lab(scenario_path, faults=faults, password=password.reveal() if password is not None else None)
+    )

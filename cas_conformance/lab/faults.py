@@ -1,0 +1,217 @@
+"""Named faults: each one breaks the lab the way a documented failure mode breaks a real
+organisation, and declares the requirement ids it must trip (and the dependent ones it may).
+
+The fault matrix self-test runs the lab once per fault and checks that exactly these fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cas_conformance.errors import LabError
+from cas_conformance.lab.scenario import LabDatabase, Scenario
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    must_fail: frozenset[str]
+    may_fail: frozenset[str]
+    apply: Callable[[Scenario], None]
+
+
+FAULTS: dict[str, Fault] = {}
+
+
+def fault(
+    name: str, description: str, must: str, may: str = ""
+) -> Callable[[Callable[[Scenario], None]], None]:
+    def register(apply: Callable[[Scenario], None]) -> None:
+        FAULTS[name] = Fault(name, description, frozenset(must.split()), frozenset(may.split()), apply)
+
+    return register
+
+
+def _first_cas(s: Scenario) -> str:
+    return next(x.name for x in s.servers if x.is_cas and x.external_host)
+
+
+def _first_db(s: Scenario) -> LabDatabase:
+    return next(d for d in s.databases if s.server(d.server).site == s.server(_first_cas(s)).site)
+
+
+@fault("version-sp1", "a Client Access server still runs Exchange 2010 SP1", "VER-01")
+def _version_sp1(s: Scenario) -> None:
+    s.server(_first_cas(s)).version = "Version 14.1 (Build 218.15)"
+
+
+@fault("rpc-cas-is-mailbox-only", "a database's RpcClientAccessServer names a Mailbox-only server", "OUT-01")
+def _rca_mailbox(s: Scenario) -> None:
+    db = _first_db(s)
+    db.rpc_client_access_server = s.server(db.server).fqdn(s.domain)
+
+
+@fault("rpc-cas-array-no-dns", "the CAS array's FQDN has no A record", "OUT-02")
+def _array_no_dns(s: Scenario) -> None:
+    s.dns_removed.add(s.arrays[0].fqdn)
+
+
+@fault("rpc-cas-other-site", "a database's RpcClientAccessServer is a CAS in another AD site", "OUT-03")
+def _other_site(s: Scenario) -> None:
+    db = _first_db(s)
+    home = s.server(db.server).site
+    other = next(x for x in s.servers if x.is_cas and x.site != home)
+    db.rpc_client_access_server = other.fqdn(s.domain)
+
+
+@fault(
+    "rpc-encryption-required",
+    "a CAS requires RPC encryption; Outlook 2003 declared cached, not enforced",
+    "OUT2003-01",
+)
+def _encryption(s: Scenario) -> None:
+    s.server(_first_cas(s)).encryption_required = True
+    s.declared["outlook2003_clients"] = "cached"
+
+
+@fault("outlook2003-online", "online-mode Outlook 2003 clients, no push notifications on a CAS", "OUT2003-02")
+def _online(s: Scenario) -> None:
+    s.declared["outlook2003_clients"] = "online"
+    s.server(_first_cas(s)).push_notifications = False
+
+
+@fault(
+    "rpc-service-on-mailbox-only",
+    "MSExchangeRPC running on a Mailbox-only server, Event 106 logged",
+    "RPC-01 RPC-02",
+)
+def _rpc_service(s: Scenario) -> None:
+    server = next(x for x in s.servers if not x.is_cas)
+    server.rpc_service_state, server.rpc_service_start_mode, server.event_106 = "Running", "Auto", True
+
+
+@fault("owa-failback-missing", "an OWA virtual directory has no FailbackUrl", "OWA-01")
+def _failback_missing(s: Scenario) -> None:
+    s.server(_first_cas(s)).failback_host = ""
+
+
+@fault("owa-failback-same-as-external", "the FailbackUrl repeats the ExternalUrl host", "OWA-02 OWA-03")
+def _failback_same(s: Scenario) -> None:
+    server = s.server(_first_cas(s))
+    server.failback_host = server.external_host
+
+
+@fault("owa-failback-no-dns", "the failback host name has no DNS record", "OWA-03 OWA-04")
+def _failback_no_dns(s: Scenario) -> None:
+    s.dns_removed.add(s.server(_first_cas(s)).failback_host)
+
+
+@fault("owa-failback-wrong-ip", "the failback host name points at another server", "OWA-03")
+def _failback_wrong_ip(s: Scenario) -> None:
+    first = s.server(_first_cas(s))
+    other = next(x for x in s.servers if x.is_cas and x.name != first.name)
+    s.names[first.failback_host] = other.name
+
+
+@fault("owa-failback-not-in-cert", "the failback host name is missing from the certificate", "OWA-04 CERT-02")
+def _failback_not_in_cert(s: Scenario) -> None:
+    host = s.server(_first_cas(s)).failback_host
+    s.certificate_names = [n for n in s.certificate_names if n != host]
+
+
+@fault("winhttp-proxy-missing", "a proxy is declared but a server uses direct access", "PROXY-01")
+def _proxy_missing(s: Scenario) -> None:
+    server = s.server(_first_cas(s))
+    server.winhttp_proxy, server.winhttp_bypass = None, []
+
+
+@fault("winhttp-bypass-missing", "the WinHTTP bypass list lacks the internal domain", "PROXY-02")
+def _bypass_missing(s: Scenario) -> None:
+    s.server(_first_cas(s)).winhttp_bypass = ["<local>"]
+
+
+@fault("cert-revocation-check-failure", "Get-ExchangeCertificate shows RevocationCheckFailure", "CERT-01")
+def _revocation_check_failure(s: Scenario) -> None:
+    s.server(_first_cas(s)).certificate_status = "RevocationCheckFailure"
+
+
+@fault("cert-expiring-soon", "the published certificate expires in 10 days", "CERT-03")
+def _expiring(s: Scenario) -> None:
+    s.certificate_days_left = 10
+
+
+@fault("cert-expired", "the published certificate has expired", "CERT-01 CERT-03 CONN-03", "OWA-04")
+def _expired(s: Scenario) -> None:
+    s.certificate_expired = True
+
+
+@fault("cert-missing-autodiscover-name", "the certificate lacks autodiscover.<domain>", "CERT-02 CONN-03")
+def _missing_autodiscover(s: Scenario) -> None:
+    s.certificate_names = [n for n in s.certificate_names if not n.startswith("autodiscover.")]
+
+
+@fault("cert-revoked", "the published certificate was revoked by its CA", "CERT-01 CONN-04")
+def _revoked(s: Scenario) -> None:
+    s.certificate_revoked = True
+
+
+@fault("ocsp-unreachable", "the OCSP responder refuses connections", "CONN-04")
+def _ocsp_unreachable(s: Scenario) -> None:
+    s.ocsp_reachable = False
+
+
+@fault("cert-sha1-intermediate", "the published chain has a SHA-1 signed intermediate", "CONN-03")
+def _sha1(s: Scenario) -> None:
+    s.intermediate_sha1 = True
+
+
+@fault(
+    "autodiscover-no-dns",
+    "autodiscover.<domain> has no DNS record",
+    "CONN-01",
+    "CONN-02 CONN-03 CONN-04 CONN-05",
+)
+def _autodiscover_no_dns(s: Scenario) -> None:
+    s.dns_removed.add(f"autodiscover.{s.smtp_domains[0]}")
+
+
+@fault("endpoint-port-closed", "the OWA host refuses TCP 443", "CONN-02", "CONN-03 CONN-04 CONN-05 OWA-04")
+def _port_closed(s: Scenario) -> None:
+    s.closed_443.add(s.server(_first_cas(s)).external_host)
+
+
+@fault("ews-404", "EWS answers 404", "CONN-05")
+def _ews_404(s: Scenario) -> None:
+    s.ews_status = 404
+
+
+@fault(
+    "autodiscover-wrong-server",
+    "Autodiscover hands out a server name the organisation does not use",
+    "CONN-06",
+)
+def _autodiscover_wrong(s: Scenario) -> None:
+    s.autodiscover_expr_server = f"legacy.{s.domain}"
+
+
+@fault("smtp-no-starttls", "the SMTP host does not offer STARTTLS", "CONN-07")
+def _smtp_no_tls(s: Scenario) -> None:
+    s.smtp_starttls = False
+
+
+@fault("hostile-strings", "markup and script in names, identities and certificate subjects", "", "")
+def _hostile(s: Scenario) -> None:
+    s.hostile = True
+
+
+def apply_faults(scenario: Scenario, names: list[str] | tuple[str, ...]) -> None:
+    for name in names:
+        try:
+            FAULTS[name].apply(scenario)
+        except KeyError:
+            known = ", ".join(sorted(FAULTS))
+            raise LabError(f"unknown lab fault {name!r}; known faults: {known}") from None
+        if name not in scenario.faults:
+            scenario.faults.append(name)

@@ -1,0 +1,339 @@
+"""The running lab: every simulated host on its own loopback address, real protocol servers.
+
+Addresses come from a random 127.X.Y.0/24 per lab (so labs can run side by side); every server
+kind listens on one port across its addresses, which the written inventory reaches through
+``connect_to`` rules (``:443::PORT``), exactly as it would reach production names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from cas_conformance.lab.dns_server import DnsServer, Zone
+from cas_conformance.lab.https_server import HttpServer, HttpsServer
+from cas_conformance.lab.organisation import PublishedCertificate
+from cas_conformance.lab.pki import Pki, SignatureHash
+from cas_conformance.lab.pki_server import pki_handler
+from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, Scenario
+from cas_conformance.lab.smtp_server import SmtpServer
+from cas_conformance.lab.web import exchange_site
+from cas_conformance.lab.winrm_handler import CollectorHandler
+from cas_conformance.lab.winrm_server import WinRMServer
+
+ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy")
+PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
+
+
+def _fqdn_to_name(fqdn: str) -> str:
+    return fqdn.rstrip(".").lower()
+
+
+def _cn(cert_subject: Any) -> str:
+    return ", ".join(f"{attr.rfc4514_string()}" for attr in reversed(list(cert_subject)))
+
+
+class Lab:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        password: str | None = None,
+        winrm_latency: float = 0.0,
+        now: datetime | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.password = password or DEFAULT_PASSWORD
+        self.user = f"{scenario.netbios}\\{DEFAULT_USER}"
+        self.winrm_latency = winrm_latency
+        self.now = now or datetime.now(timezone.utc)
+        base = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}"
+        self.addresses: dict[str, str] = {role: f"{base}.{i + 1}" for i, role in enumerate(ROLES)}
+        if len(scenario.servers) > 240:
+            raise ValueError("the lab simulates at most 240 servers")
+        for i, server in enumerate(scenario.servers):
+            self.addresses[server.name.lower()] = f"{base}.{i + 10}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="cas-conformance-lab-"))
+        self.ca_bundle = self.workdir / "lab-ca.pem"
+        self._servers: list[Any] = []
+        self._stopped = threading.Event()
+        self.ports: dict[str, int] = {}
+
+    # --- addressing -------------------------------------------------------------------------
+    def address_of(self, target: str) -> str:
+        return self.addresses[target.lower()]
+
+    def server_address(self, fqdn_or_name: str) -> str | None:
+        wanted = _fqdn_to_name(fqdn_or_name)
+        for server in self.scenario.servers:
+            if wanted in (server.name.lower(), server.fqdn(self.scenario.domain)):
+                return self.addresses[server.name.lower()]
+        return None
+
+    def zone(self) -> Zone:
+        s = self.scenario
+        zone = Zone(sorted({s.domain, *s.smtp_domains}))
+        for server in s.servers:
+            zone.add(server.fqdn(s.domain), "A", self.addresses[server.name.lower()])
+        for name, target in s.names.items():
+            zone.add(name, "A", self.addresses[target.lower()])
+        for domain in s.smtp_domains:
+            zone.add(domain, "MX", f"10 {s.mx_host}")
+        for name in s.dns_removed:
+            zone.remove(name)
+        return zone
+
+    # --- PKI --------------------------------------------------------------------------------
+    def _build_pki(self) -> None:
+        s = self.scenario
+        self.pki = Pki.generate(
+            f"{s.organisation} Lab",
+            ocsp_url=f"http://ocsp.{s.domain}/ocsp",
+            crl_base_url=f"http://pki.{s.domain}/crl",
+            intermediate_hash=SignatureHash.SHA1 if s.intermediate_sha1 else SignatureHash.SHA256,
+            now=self.now,
+        )
+        # WinRM listeners use their own chain so faults of the published one never block collection.
+        self.winrm_pki = Pki.generate(
+            f"{s.organisation} Machines",
+            ocsp_url=f"http://ocsp.{s.domain}/machines",
+            crl_base_url=f"http://pki.{s.domain}/machines",
+            now=self.now,
+        )
+        fqdns = [x.fqdn(s.domain) for x in s.servers]
+        self.winrm_cert = self.winrm_pki.issue(
+            fqdns,
+            not_before=self.now - timedelta(days=30),
+            not_after=self.now + timedelta(days=700),
+            common_name=fqdns[0],
+        )
+        if s.certificate_expired:
+            not_before, not_after = self.now - timedelta(days=400), self.now - timedelta(days=2)
+        else:
+            not_before, not_after = (
+                self.now - timedelta(days=30),
+                self.now + timedelta(days=s.certificate_days_left),
+            )
+        names = s.certificate_names or [f"mail.{s.domain}"]
+        self.published = self.pki.issue(
+            names, not_before=not_before, not_after=not_after, common_name=names[0]
+        )
+        status = "Valid"
+        if s.certificate_revoked:
+            self.pki.revoke(self.published.serial)
+            status = "Revoked"
+        if s.certificate_expired:
+            status = "DateInvalid"
+        self.published_info = PublishedCertificate(
+            thumbprint=self.published.thumbprint,
+            subject=self.published.cert.subject.rfc4514_string(),
+            issuer=self.published.cert.issuer.rfc4514_string(),
+            names=tuple(names),
+            not_before=not_before,
+            not_after=not_after,
+            status=status,
+        )
+        self.ca_bundle.write_bytes(self.pki.root_pem() + self.winrm_pki.root_pem())
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> Lab:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        s = self.scenario
+        self._build_pki()
+        self.dns = DnsServer(self.addresses["dns"], self.zone())
+        self.dns.start()
+        self._servers.append(self.dns)
+        self.ports["dns"] = self.dns.port
+
+        self.collector = CollectorHandler(self)
+        credentials = {self.user: self.password}
+        self.winrm = WinRMServer(
+            [self.address_of(x.name) for x in s.servers],
+            self.collector,
+            credentials,
+            tls_context=self.winrm_cert.ssl_context(),
+        )
+        self.winrm.start()
+        self._servers.append(self.winrm)
+        self.ports["winrm-https"] = self.winrm.port
+        self.winrm_http = WinRMServer(
+            [self.address_of(x.name) for x in s.servers], self.collector, credentials
+        )
+        self.winrm_http.start()
+        self._servers.append(self.winrm_http)
+        self.ports["winrm-http"] = self.winrm_http.port
+
+        web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
+        web_addresses = sorted(
+            {self.addresses[t] for t in web_targets}
+            - {
+                self.addresses[n]
+                for n in ("lb-mail", "lb-autodiscover")
+                if any(self.addresses[n] == self._resolve_static(h) for h in s.closed_443)
+            }
+            - {self._resolve_static(h) for h in s.closed_443}
+        )
+        context = self.published.ssl_context(allow_sha1=s.intermediate_sha1)
+        self.https = HttpsServer(
+            web_addresses,
+            {n: context for n in self.published_info.names},
+            exchange_site(s, self.probe_login),
+            default_site=self.published_info.names[0],
+        )
+        self.https.start()
+        self._servers.append(self.https)
+        self.ports["https"] = self.https.port
+
+        self._pki_handlers = [pki_handler(self.pki), pki_handler(self.winrm_pki)]
+        http_addresses = [self.addresses["pki"]] + ([self.addresses["ocsp"]] if s.ocsp_reachable else [])
+        self.pki_http = HttpServer(http_addresses, self._pki_route)
+        self.pki_http.start()
+        self._servers.append(self.pki_http)
+        self.ports["http"] = self.pki_http.port
+
+        smtp_context = self.published.ssl_context(allow_sha1=s.intermediate_sha1) if s.smtp_starttls else None
+        self.smtp = SmtpServer([self.addresses["smtp"]], hostname=s.mx_host, tls_context=smtp_context)
+        self.smtp.start()
+        self._servers.append(self.smtp)
+        self.ports["smtp"] = self.smtp.port
+
+    def _resolve_static(self, name: str) -> str:
+        target = self.scenario.names.get(name)
+        if target:
+            return self.addresses[target.lower()]
+        return self.server_address(name) or ""
+
+    def _pki_route(self, request: Any) -> Any:
+        handler = self._pki_handlers[1] if "/machines" in request.path else self._pki_handlers[0]
+        return handler(request)
+
+    def probe_login(self) -> tuple[str, str]:
+        return (self.scenario.probe_mailbox, self.password)
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for server in reversed(self._servers):
+            with contextlib.suppress(Exception):
+                server.stop()
+        for handler in getattr(self, "_pki_handlers", []):
+            handler.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def check(self) -> None:
+        """Re-raise the first exception any lab server thread recorded."""
+        for server in self._servers:
+            server.check()
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what the suite needs to reach it ----------------------------------------------------
+    def connect_to(self) -> str:
+        p = self.ports
+        return ",".join(
+            [
+                f":443::{p['https']}",
+                f":80::{p['http']}",
+                f":25::{p['smtp']}",
+                f":5986::{p['winrm-https']}",
+                f":5985::{p['winrm-http']}",
+            ]
+        )
+
+    def simulates(self, host: str) -> bool:
+        return self.server_address(host) is not None
+
+    def run_vars(self) -> dict[str, str]:
+        s = self.scenario
+        variables = {
+            "dns_servers": f"{self.addresses['dns']}:{self.ports['dns']}",
+            "connect_to": self.connect_to(),
+            "tls_ca_bundle": str(self.ca_bundle),
+            "dns_domain": s.domain,
+            "smtp_domains": ",".join(s.smtp_domains),
+        }
+        variables.update(s.declared)
+        return variables
+
+    def host_vars(self, host: str) -> dict[str, str]:
+        return {
+            "ansible_user": self.user,
+            "ansible_winrm_transport": "ntlm",
+            "ansible_winrm_scheme": "https",
+            "ansible_winrm_ca_trust_path": str(self.ca_bundle),
+        }
+
+    @property
+    def environ(self) -> dict[str, str]:
+        prefix = self.scenario.declared.get("probe_credentials")
+        if not prefix:
+            return {}
+        return {f"{prefix}_USER": self.scenario.probe_mailbox, f"{prefix}_PASSWORD": self.password}
+
+    def describe(self) -> str:
+        s = self.scenario
+        faults = ", ".join(s.faults) or "none"
+        return f"scenario {s.name} ({len(s.servers)} servers, faults: {faults}), DNS {self.run_vars()['dns_servers']}"
+
+    def endpoints(self) -> list[str]:
+        a, p = self.addresses, self.ports
+        lines = [f"dns      udp+tcp {a['dns']}:{p['dns']}"]
+        for x in self.scenario.servers:
+            ip = a[x.name.lower()]
+            lines.append(
+                f"winrm    {x.fqdn(self.scenario.domain)} https://{ip}:{p['winrm-https']}/wsman "
+                f"http://{ip}:{p['winrm-http']}/wsman"
+            )
+        lines.append(f"https    {', '.join(self.published_info.names)} on port {p['https']}")
+        lines.append(f"ocsp/crl http://{a['ocsp']}:{p['http']}/ocsp http://{a['pki']}:{p['http']}/crl/")
+        lines.append(f"smtp     {self.scenario.mx_host} {a['smtp']}:{p['smtp']}")
+        return lines
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        winrm: Counter[str] = Counter()
+        winrm.update(self.winrm.stats)
+        winrm.update(self.winrm_http.stats)
+        return {
+            "winrm_commands": dict(winrm),
+            "dns_queries": dict(self.dns.stats),
+            "tls_handshakes": dict(self.https.stats),
+        }
+
+    def inventory_text(self, ca_bundle: Path | None = None) -> str:
+        """An inventory that reaches this lab (never the password)."""
+        run = self.run_vars()
+        if ca_bundle is not None:
+            run["tls_ca_bundle"] = str(ca_bundle)
+        host = self.host_vars("")
+        if ca_bundle is not None:
+            host["ansible_winrm_ca_trust_path"] = str(ca_bundle)
+        lines = [
+            f"# Reaches the cas-conformance lab (scenario {self.scenario.name}), written "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}.",
+            "# Password: CAS_CONFORMANCE_PASSWORD (the lab's --password, or the documented default).",
+            "",
+        ]
+        lines += [x.fqdn(self.scenario.domain) for x in self.scenario.servers]
+        lines += ["", "[all:vars]"]
+        lines += [f"{k} = {v}" for k, v in {**run, **host}.items()]
+        return "\n".join(lines) + "\n"

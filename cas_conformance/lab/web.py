@@ -1,0 +1,119 @@
+"""What the lab's IIS answers: OWA's sign-in redirect, 401 challenges per virtual directory,
+Autodiscover (POX) for the test mailbox."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable
+from html import escape
+
+from cas_conformance.lab.https_server import HttpRequest, HttpResponse
+from cas_conformance.lab.scenario import Scenario
+
+_AUTODISCOVER_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+_OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+
+
+def _challenge(*schemes: str) -> HttpResponse:
+    headers = [("WWW-Authenticate", scheme) for scheme in schemes]
+    headers.append(("Content-Type", "text/html"))
+    return HttpResponse(401, headers, b"<html><body>401 - Unauthorized: Access is denied.</body></html>")
+
+
+def _basic_user(request: HttpRequest) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def _autodiscover_xml(scenario: Scenario) -> bytes:
+    db = next((d for d in scenario.databases if d.name == scenario.probe_database), scenario.databases[0])
+    cas = next(x for x in scenario.servers if x.is_cas and x.outlook_anywhere_host)
+    expr = scenario.autodiscover_expr_server or cas.outlook_anywhere_host
+    legacy_dn = f"/o={scenario.organisation}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=labprobe"
+    body = f"""<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="{_AUTODISCOVER_NS}">
+  <Response xmlns="{_OUTLOOK_NS}">
+    <User>
+      <DisplayName>Lab Probe</DisplayName>
+      <LegacyDN>{escape(legacy_dn)}</LegacyDN>
+      <AutoDiscoverSMTPAddress>{escape(scenario.probe_mailbox)}</AutoDiscoverSMTPAddress>
+    </User>
+    <Account>
+      <AccountType>email</AccountType>
+      <Action>settings</Action>
+      <Protocol>
+        <Type>EXCH</Type>
+        <Server>{escape(db.rpc_client_access_server)}</Server>
+        <ServerVersion>738180DA</ServerVersion>
+        <MdbDN>/o={escape(scenario.organisation)}/cn=Configuration/cn=Servers/cn={escape(db.server)}/cn={escape(db.name)}</MdbDN>
+        <ASUrl>https://{escape(cas.external_host)}/EWS/Exchange.asmx</ASUrl>
+      </Protocol>
+      <Protocol>
+        <Type>EXPR</Type>
+        <Server>{escape(expr)}</Server>
+        <SSL>On</SSL>
+        <AuthPackage>Basic</AuthPackage>
+        <ASUrl>https://{escape(cas.external_host)}/EWS/Exchange.asmx</ASUrl>
+      </Protocol>
+    </Account>
+  </Response>
+</Autodiscover>
+"""
+    return body.encode("utf-8")
+
+
+def exchange_site(
+    scenario: Scenario, credentials: Callable[[], tuple[str, str]]
+) -> Callable[[HttpRequest], HttpResponse]:
+    """The handler for every published host name; *credentials* gives the test mailbox's login."""
+
+    def handle(request: HttpRequest) -> HttpResponse:
+        path = request.path.split("?", 1)[0].lower().rstrip("/")
+        host = request.host
+        if path in ("", "/owa") or path == "/ecp":
+            target = f"https://{host}/owa/auth/logon.aspx?replaceCurrent=1&url=https%3a%2f%2f{host}%2fowa%2f"
+            return HttpResponse(302, [("Location", target), ("Content-Type", "text/html")], b"")
+        if path == "/owa/auth/logon.aspx":
+            page = (
+                b"<html><head><title>Outlook Web App</title></head><body><form action='/owa/auth.owa'>"
+                b"</form></body></html>"
+            )
+            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
+        if path == "/ews/exchange.asmx":
+            if scenario.ews_status != 401:
+                return HttpResponse(
+                    scenario.ews_status, [("Content-Type", "text/html")], b"<h1>Not Found</h1>"
+                )
+            return _challenge("Negotiate", "NTLM")
+        if path == "/microsoft-server-activesync":
+            return _challenge(f'Basic realm="{host}"')
+        if path == "/oab":
+            return _challenge("Negotiate", "NTLM")
+        if path == "/rpc/rpcproxy.dll":
+            return _challenge(f'Basic realm="{host}"', "NTLM")
+        if path == "/autodiscover/autodiscover.xml":
+            login = _basic_user(request)
+            user, password = credentials()
+            if (
+                request.method == "POST"
+                and login is not None
+                and login[0].lower() == user.lower()
+                and hmac.compare_digest(login[1].encode(), password.encode())
+            ):
+                return HttpResponse(
+                    200, [("Content-Type", "text/xml; charset=utf-8")], _autodiscover_xml(scenario)
+                )
+            return _challenge("Negotiate", "NTLM", f'Basic realm="{host}"')
+        return HttpResponse(
+            404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>"
+        )
+
+    return handle

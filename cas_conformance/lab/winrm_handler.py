@@ -1,0 +1,85 @@
+"""What a simulated server's powershell.exe prints: the collector's output for that server,
+a real-looking failure for anything else."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from cas_conformance.collector.render import render_collector_output
+from cas_conformance.collector.script import decode_bootstrap, parse_collector_script
+from cas_conformance.lab.organisation import server_facts
+from cas_conformance.lab.winrm_server import CommandRequest, CommandResult
+
+if TYPE_CHECKING:
+    from cas_conformance.lab.runtime import Lab
+
+SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
+
+
+def clixml_error(message: str) -> bytes:
+    """PowerShell's stderr for an error record, as it arrives over WinRM."""
+    text = message.replace("\r\n", "_x000D__x000A_").replace("\n", "_x000D__x000A_")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+        f'<S S="Error">{text}_x000D__x000A_</S></Objs>'
+    ).encode()
+
+
+class CollectorHandler:
+    """Answers the cas-conformance collector per server, from the lab's scenario."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def __call__(self, request: CommandRequest) -> CommandResult:
+        command = request.command.lower().rsplit("\\", 1)[-1]
+        if command not in ("powershell", "powershell.exe"):
+            name = request.command.split()[0] if request.command.strip() else request.command
+            return CommandResult(
+                "",
+                f"'{name}' is not recognized as an internal or external command,\r\n"
+                "operable program or batch file.\r\n",
+                1,
+            )
+        bootstrap = decode_bootstrap(" ".join(request.arguments))
+        params = (
+            parse_collector_script(request.stdin.decode("utf-8", errors="replace")) if bootstrap else None
+        )
+        if params is None:
+            return CommandResult(
+                "",
+                clixml_error(
+                    "This lab simulates Exchange servers for the cas-conformance "
+                    "collector only; other PowerShell is not run."
+                ),
+                1,
+            )
+        server = self._server_for(request)
+        if server is None:
+            return CommandResult("", clixml_error(f"No simulated server answers at {request.host}."), 1)
+        if self.lab.winrm_latency:
+            time.sleep(
+                self.lab.winrm_latency
+            )  # loading the Exchange snap-in takes this long on a real server
+        if server.snapin_missing:
+            return CommandResult(
+                "",
+                clixml_error(
+                    f"Add-PSSnapin : The Windows PowerShell snap-in '{SNAPIN}' is not installed on this machine.\r\n"
+                    "At line:1 char:13\r\n+ Add-PSSnapin <<<<  " + SNAPIN + "\r\n"
+                    "    + CategoryInfo          : InvalidArgument: (" + SNAPIN + ":String) [Add-PSSnapin], "
+                    "PSArgumentException\r\n"
+                    "    + FullyQualifiedErrorId : AddPSSnapInRead,Microsoft.PowerShell.Commands.AddPSSnapinCommand"
+                ),
+                1,
+            )
+        facts = server_facts(self.lab.scenario, server, self.lab.published_info, params, self.lab.now)
+        return CommandResult(render_collector_output(facts), "", 0)
+
+    def _server_for(self, request: CommandRequest):  # type: ignore[no-untyped-def]
+        for server in self.lab.scenario.servers:
+            if self.lab.addresses[server.name.lower()] == request.local_address:
+                return server
+        return None

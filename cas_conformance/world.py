@@ -1,0 +1,154 @@
+"""Everything one run gathered, and the questions checks ask of it.
+
+A ``World`` is filled once per run (by ``gather`` from the network, or from a saved facts file)
+and then only read: checks are pure functions of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+from cas_conformance.channels.dns import DnsAnswer, Resolver
+from cas_conformance.channels.http import HttpProbe
+from cas_conformance.channels.revocation import RevocationResult
+from cas_conformance.channels.smtp import SmtpProbe
+from cas_conformance.channels.tls import TlsHandshake
+from cas_conformance.errors import CollectionError
+from cas_conformance.facts import (
+    ClientAccessArray,
+    ExchangeServer,
+    MailboxDatabase,
+    PublicFolderDatabase,
+    ServerFacts,
+)
+from cas_conformance.inventory import Inventory
+from cas_conformance.settings import HostSettings, RunSettings
+
+
+@dataclass
+class ServerRecord:
+    """One inventory host reached over WinRM: its facts, or why there are none."""
+
+    host: str
+    settings: HostSettings
+    facts: ServerFacts | None = None
+    error: CollectionError | None = None
+    raw_output: str | None = None
+    seconds: float = 0.0
+
+    def require(self) -> ServerFacts:
+        from cas_conformance.checks.base import FactsUnavailable
+
+        if self.facts is None:
+            reason = self.error.reason if self.error else "not collected"
+            channel = self.error.channel if self.error else "winrm"
+            raise FactsUnavailable(f"{self.host}: could not collect facts over {channel}: {reason}")
+        return self.facts
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A URL the connectivity checks probe, with what its virtual directory is configured for."""
+
+    url: str
+    kind: str  # owa, ews, activesync, autodiscover, rpc, oab
+    auth: tuple[str, ...] = ()
+    source: str = "published"
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower()
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower() if url else ""
+
+
+@dataclass
+class World:
+    inventory: Inventory
+    run: RunSettings
+    servers: dict[str, ServerRecord]
+    resolver: Resolver
+    names: tuple[str, ...] = ()
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    tls: dict[str, TlsHandshake] = field(default_factory=dict)
+    revocation: dict[str, RevocationResult] = field(default_factory=dict)
+    http: dict[str, HttpProbe] = field(default_factory=dict)
+    smtp: dict[str, SmtpProbe] = field(default_factory=dict)
+    autodiscover: dict[str, HttpProbe] = field(default_factory=dict)
+    trust_roots: list[x509.Certificate] = field(default_factory=list)
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    probe_user: str | None = None
+
+    # --- organisation-wide view, merged from every server that answered -------------------
+    def collected(self) -> list[ServerFacts]:
+        return [r.facts for r in self.servers.values() if r.facts is not None]
+
+    def org_servers(self) -> list[ExchangeServer]:
+        return _merge(s.servers for s in self.collected())
+
+    def databases(self) -> list[MailboxDatabase]:
+        return _merge(s.databases for s in self.collected())
+
+    def public_folder_databases(self) -> list[PublicFolderDatabase]:
+        return _merge(s.public_folder_databases for s in self.collected())
+
+    def arrays(self) -> list[ClientAccessArray]:
+        seen: dict[str, ClientAccessArray] = {}
+        for facts in self.collected():
+            for array in facts.arrays:
+                seen.setdefault(array.fqdn.lower(), array)
+        return list(seen.values())
+
+    def org_server(self, name: str) -> ExchangeServer | None:
+        wanted = name.lower().rstrip(".")
+        for server in self.org_servers():
+            if wanted in (server.name.lower(), server.fqdn.lower()):
+                return server
+        return None
+
+    def array(self, fqdn: str) -> ClientAccessArray | None:
+        for array in self.arrays():
+            if array.fqdn.lower() == fqdn.lower().rstrip("."):
+                return array
+        return None
+
+    def hosts_pf_database(self, server_name: str) -> bool:
+        return any(db.server.lower() == server_name.lower() for db in self.public_folder_databases())
+
+    def dns(self, name: str, rdtype: str = "A") -> DnsAnswer:
+        return self.resolver.resolve(name, rdtype)
+
+    def record_for_server(self, server_name: str) -> ServerRecord | None:
+        """The inventory host whose collector ran on *server_name* (short name or FQDN)."""
+        wanted = server_name.lower()
+        for record in self.servers.values():
+            facts = record.facts
+            if facts is None:
+                continue
+            local = facts.local
+            names = {facts.local_server.lower()}
+            if local is not None:
+                names |= {local.name.lower(), local.fqdn.lower()}
+            if wanted in names:
+                return record
+        return None
+
+
+_Named = TypeVar("_Named", ExchangeServer, MailboxDatabase, PublicFolderDatabase)
+
+
+def _merge(groups: Iterable[Iterable[_Named]]) -> list[_Named]:
+    """Union by name, first seen wins: every server reports the same organisation."""
+    seen: dict[str, _Named] = {}
+    for group in groups:
+        for item in group:
+            seen.setdefault(item.name.lower(), item)
+    return list(seen.values())

@@ -1,0 +1,35 @@
+"""Shared helpers for tests that run the whole lab in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from cas_conformance.evaluate import Verdict, evaluate
+from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.inventory import parse_inventory
+from cas_conformance.lab.embedded import start_lab
+from cas_conformance.settings import Secret
+
+ROOT = Path(__file__).resolve().parents[2]
+HEALTHY = ROOT / "fixtures" / "lab" / "healthy.toml"
+
+
+def run_lab(faults: Sequence[str] = (), scenario: Path = HEALTHY) -> list[Verdict]:
+    """Start the lab with *faults*, gather over real sockets, evaluate every requirement."""
+    lab = start_lab(scenario, faults=faults)
+    try:
+        inventory = parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini"))
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ, forks=16))
+        verdicts = evaluate(world)
+        lab.check()
+        return verdicts
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="session")
+def healthy_verdicts() -> list[Verdict]:
+    return run_lab()

@@ -1,0 +1,47 @@
+"""The catalogue itself: ids well formed and unique, every requirement implemented, tested by the
+suite, and tripped by at least one lab fault."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from cas_conformance.catalogue import ID_PATTERN, REQUIREMENTS
+from cas_conformance.checks import CHECKS
+from cas_conformance.lab.faults import FAULTS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _suite_requirements() -> list[str]:
+    ids = []
+    for path in sorted((ROOT / "tests_cas").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "requirement":
+                ids.append(node.args[0].value)  # type: ignore[attr-defined]
+    return ids
+
+
+def test_ids_are_well_formed_and_unique() -> None:
+    ids = [r.id for r in REQUIREMENTS]
+    assert len(ids) == len(set(ids))
+    assert all(ID_PATTERN.match(i) for i in ids), ids
+
+
+def test_every_requirement_has_a_check_and_exactly_one_suite_test() -> None:
+    ids = {r.id for r in REQUIREMENTS}
+    assert set(CHECKS) == ids
+    suite = _suite_requirements()
+    assert sorted(suite) == sorted(ids)
+
+
+def test_every_requirement_is_tripped_by_a_fault() -> None:
+    tripped = set().union(*(f.must_fail for f in FAULTS.values()))
+    missing = {r.id for r in REQUIREMENTS} - tripped
+    assert not missing, f"no lab fault proves these checks can fail: {sorted(missing)}"
+
+
+def test_fault_ids_exist() -> None:
+    ids = {r.id for r in REQUIREMENTS}
+    for fault in FAULTS.values():
+        assert fault.must_fail | fault.may_fail <= ids, fault.name
