@@ -160,6 +160,12 @@ def fetch_chain(
     and handshake failures come back in ``error``.
     """
     address, port = connect
+    sni: bytes | None = None
+    if not _is_ip(server_name):
+        try:
+            sni = server_name.rstrip(".").encode("idna")
+        except UnicodeError:
+            return TlsHandshake(server_name, address, port, (), None, f"invalid server name {server_name!r}")
 
     def result(
         chain: tuple[str, ...] = (), protocol: str | None = None, error: str | None = None
@@ -185,8 +191,8 @@ def fetch_chain(
         context.set_min_proto_version(SSL.TLS1_VERSION)
         context.set_verify(SSL.VERIFY_NONE)
         conn = SSL.Connection(context, sock)
-        if not _is_ip(server_name):
-            conn.set_tlsext_host_name(server_name.rstrip(".").encode("idna"))
+        if sni is not None:
+            conn.set_tlsext_host_name(sni)
         conn.set_connect_state()
         while True:
             remaining = deadline - time.monotonic()
@@ -374,6 +380,8 @@ def verify_chain(
     A self-signed leaf is reported as ``self-signed`` (not also ``untrusted``) unless it is itself in
     *trust_roots*, which counts as trusted. Self-signatures (roots) are never judged for ``weak-signature``.
     """
+    if at.tzinfo is None:
+        raise ValueError("verify_chain: 'at' must be timezone-aware (for example datetime.now(timezone.utc))")
     if not chain_pem:
         problem = ChainProblem("untrusted", "the server sent no certificate")
         return ChainVerdict(False, (problem,), None, (), None, None, None)

@@ -195,7 +195,8 @@ class HttpServer:
         self._connections: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
         self._accept_thread: threading.Thread | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r: socket.socket | None = None  # a socketpair that wakes the accept loop on stop
+        self._wake_w: socket.socket | None = None
 
     @property
     def port(self) -> int:
@@ -221,9 +222,13 @@ class HttpServer:
         if self._accept_thread is not None:
             raise LabError(f"the lab {self.kind} server was already started")
         self._listeners = bind_tcp(list(self.addresses), self._requested_port)
+        self._wake_r, self._wake_w = socket.socketpair()
         self._port = self._listeners[0].getsockname()[1]
         self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"lab-{self.kind.lower()}-{self._port}", daemon=True
+            target=self._accept_loop,
+            args=(self._wake_r,),
+            name=f"lab-{self.kind.lower()}-{self._port}",
+            daemon=True,
         )
         self._accept_thread.start()
         if not self._ready.wait(5.0):
@@ -254,7 +259,8 @@ class HttpServer:
         if self._accept_thread is None or self._stopping.is_set():
             return
         self._stopping.set()
-        self._wake_w.send(b"x")
+        if self._wake_w is not None:
+            self._wake_w.send(b"x")
         self._accept_thread.join(STOP_BUDGET)
         with self._lock:
             connections = list(self._connections)
@@ -268,19 +274,20 @@ class HttpServer:
         for thread in threads:  # a handler still busy after the budget is left to its daemon thread
             thread.join(max(0.0, deadline - time.monotonic()))
         for sock in [*self._listeners, self._wake_r, self._wake_w]:
-            sock.close()
+            if sock is not None:
+                sock.close()
 
-    def _accept_loop(self) -> None:
+    def _accept_loop(self, wake: socket.socket) -> None:
         try:
             with selectors.DefaultSelector() as selector:
                 for listener in self._listeners:
                     listener.setblocking(False)
                     selector.register(listener, selectors.EVENT_READ)
-                selector.register(self._wake_r, selectors.EVENT_READ)
+                selector.register(wake, selectors.EVENT_READ)
                 self._ready.set()
                 while not self._stopping.is_set():
                     for key, _events in selector.select():
-                        if key.fileobj is self._wake_r:
+                        if key.fileobj is wake:
                             return
                         self._accept(cast(socket.socket, key.fileobj))
         except Exception as exc:

@@ -255,6 +255,11 @@ def test_handshake_failures_are_reported(lab: Lab) -> None:
     assert not_tls.error is not None and not_tls.error.startswith("TLS handshake failed: ")
 
 
+def test_an_invalid_server_name_is_reported(lab: Lab) -> None:
+    handshake = fetch_chain("mail..contoso.lab", ("127.0.0.1", lab.server.port), timeout=5)
+    assert handshake.error == "invalid server name 'mail..contoso.lab'"
+
+
 def test_an_oversized_chain_is_cut_off(lab: Lab) -> None:
     handshake = fetch_chain(
         "mail.contoso.lab", ("127.0.0.1", lab.server.port), timeout=5, max_chain_bytes=500
