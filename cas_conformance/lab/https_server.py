@@ -246,9 +246,8 @@ class HttpServer:
         with self._lock:
             errors, self._errors = self._errors, []
         if errors:
-            raise LabError(f"lab {self.kind} server on port {self._port} failed: {errors[0]!r}") from errors[
-                0
-            ]
+            first = errors[0]
+            raise LabError(f"lab {self.kind} server on port {self._port} failed: {first!r}") from first
 
     def record_error(self, exc: BaseException) -> None:
         log.error("lab %s server on port %s: %r", self.kind, self._port, exc)
