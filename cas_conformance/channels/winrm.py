@@ -67,6 +67,8 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
         raise CollectionError(
             settings.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
         )
+    if not settings.user:
+        raise CollectionError(settings.name, "winrm", "no user name: set ansible_user in the inventory")
     if settings.transport == "basic" and settings.scheme != "https":
         raise CollectionError(settings.name, "winrm", "Basic authentication is only allowed over HTTPS")
     # Every single HTTP exchange stays inside the overall deadline; pywinrm wants read > operation.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
-from cas_conformance.facts import ExchangeServer, ServerFacts, VdirKind
+from cas_conformance.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
 from cas_conformance.world import ServerRecord, World
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._:@/\\()+\-=,#]")
@@ -135,12 +135,21 @@ def certificates(world: World) -> list[Case]:
         if rec.facts is None:
             cases.append(_placeholder(rec))
             continue
-        for cert in rec.facts.certificates:
-            if cert.assigned:
-                cases.append(
-                    Case(f"{name}|{cert.thumbprint}", safe_id(f"{name}-{cert.thumbprint[:12]}"), name)
-                )
+        assigned = [c for c in rec.facts.certificates if c.assigned]
+        labels = [_cert_label(c) for c in assigned]
+        for cert, label in zip(assigned, labels, strict=True):
+            # Stable ids across renewals and lab runs; the thumbprint only where a label repeats.
+            label = label if labels.count(label) == 1 else f"{label}-{cert.thumbprint[:12]}"
+            cases.append(Case(f"{name}|{cert.thumbprint}", safe_id(f"{name}-{label}"), name))
     return cases
+
+
+def _cert_label(cert: ExchangeCertificate) -> str:
+    for part in cert.subject.split(","):
+        key, _, value = part.strip().partition("=")
+        if key.upper() == "CN" and value:
+            return value
+    return cert.thumbprint[:12]
 
 
 def names(world: World) -> list[Case]:

@@ -47,6 +47,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(
             f"account  {lab.user} (password: {'given with --password' if args.password else 'the default'})"
         )
+        prefix = lab.scenario.declared.get("probe_credentials")
+        if prefix:
+            print(
+                f"probe    test mailbox {lab.scenario.probe_mailbox}: set {prefix}_USER and {prefix}_PASSWORD "
+                "(the lab account's password) for authenticated Autodiscover"
+            )
         for line in lab.endpoints():
             print(line)
         print("serving until SIGINT or SIGTERM", flush=True)

@@ -1,0 +1,184 @@
+"""The standalone lab (``python -m cas_conformance.lab serve``) as an administrator uses it: real
+pywinrm, dnspython and openssl clients reach it, and the suite run through its written inventory
+gives the same outcome as the embedded start."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import pytest
+import winrm
+
+from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
+from cas_conformance.inventory import load_inventory
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Standalone-Test-Pw1"
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], inventory: Path, lines: list[str]) -> None:
+        self.process = process
+        self.inventory = inventory
+        self.lines = lines
+        vars_ = load_inventory(inventory).all_vars
+        dns_ip, _, dns_port = vars_["dns_servers"].rpartition(":")
+        self.dns = (dns_ip, int(dns_port))
+        self.rules = parse_connect_to(vars_["connect_to"])
+
+    def resolve(self, name: str) -> str:
+        answer = dns.query.udp(dns.message.make_query(name, "A"), self.dns[0], port=self.dns[1], timeout=5)
+        return str(answer.answer[0][0])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("standalone")
+    inventory = tmp / "lab.ini"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cas_conformance.lab",
+            "serve",
+            str(ROOT / "fixtures/lab/healthy.toml"),
+            "--inventory-out",
+            str(inventory),
+            "--password",
+            PASSWORD,
+            "--stats-out",
+            str(tmp / "stats.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    lines: list[str] = []
+    ready: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving until"):
+                ready.put(line)
+        ready.put("EOF")
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.get(timeout=60).startswith("serving"), "".join(lines)
+        yield Served(process, inventory, lines)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0, "".join(lines)
+    assert (tmp / "stats.json").exists()
+
+
+def test_written_inventory_never_holds_the_password(served: Served) -> None:
+    assert PASSWORD not in served.inventory.read_text()
+    assert PASSWORD not in "".join(served.lines)
+
+
+def test_dnspython_gets_answers(served: Served) -> None:
+    assert served.resolve("mail.contoso.lab").startswith("127.")
+    answer = dns.query.tcp(
+        dns.message.make_query("contoso.lab", "MX"), served.dns[0], port=served.dns[1], timeout=5
+    )
+    assert "smtp.contoso.lab" in answer.to_text()
+
+
+def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
+    ip = served.resolve("cas01.contoso.lab")
+    _, port = apply_connect_to(served.rules, "cas01.contoso.lab", 5986)
+    protocol = winrm.Protocol(
+        f"https://{ip}:{port}/wsman",
+        transport="ntlm",
+        username="CONTOSO\\labadmin",
+        password=PASSWORD,
+        server_cert_validation="ignore",
+    )
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, "ipconfig", ["/all"])
+    stdout, stderr, code = protocol.get_command_output(shell, command)
+    protocol.cleanup_command(shell, command)
+    protocol.close_shell(shell)
+    assert code == 1 and b"is not recognized" in stderr and stdout == b""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_gets_the_certificate_chain(served: Served) -> None:
+    ip = served.resolve("mail.contoso.lab")
+    _, port = apply_connect_to(served.rules, "mail.contoso.lab", 443)
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"{ip}:{port}", "-servername", "mail.contoso.lab", "-showcerts"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    assert out.count("-----BEGIN CERTIFICATE-----") == 2
+    assert "Contoso Lab Issuing CA" in out
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        state = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                state = child.tag
+        outcomes[f"{case.get('classname')}::{case.get('name')}"] = state
+    return outcomes
+
+
+def test_suite_through_written_inventory_matches_embedded(served: Served, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CAS_CONFORMANCE_PASSWORD": PASSWORD,
+        "CAS_CONFORMANCE_PROBE_USER": "labprobe@contoso.lab",
+        "CAS_CONFORMANCE_PROBE_PASSWORD": PASSWORD,
+    }
+    common = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(ROOT / "tests_cas")]
+    standalone = subprocess.run(
+        [
+            *common,
+            "--inventory",
+            str(served.inventory),
+            f"--junitxml={tmp_path / 's.xml'}",
+            f"--html={tmp_path / 's.html'}",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert standalone.returncode == 0, standalone.stdout[-3000:]
+    embedded = subprocess.run(
+        [
+            *common,
+            "--inventory",
+            str(ROOT / "inventory.ini"),
+            f"--junitxml={tmp_path / 'e.xml'}",
+            f"--html={tmp_path / 'e.html'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert embedded.returncode == 0, embedded.stdout[-3000:]
+    assert _outcomes(tmp_path / "s.xml") == _outcomes(tmp_path / "e.xml")

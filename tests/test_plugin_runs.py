@@ -1,0 +1,101 @@
+"""The plugin as users run it: pytest with --inventory against the embedded lab, outputs parsed."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = str(ROOT / "tests_cas")
+
+
+def _run(pytester: pytest.Pytester, inventory: Path | str, *args: str) -> pytest.RunResult:
+    reports = pytester.path / "reports"
+    return pytester.runpytest(
+        "--inventory",
+        str(inventory),
+        SUITE,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        f"--junitxml={reports / 'junit.xml'}",
+        f"--html={reports / 'report.html'}",
+        "--self-contained-html",
+        *args,
+    )
+
+
+def test_healthy_lab_passes_and_writes_reports(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, ROOT / "inventory.ini")
+    assert result.ret == 0, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
+    assert outcomes["passed"] > 80
+    assert (pytester.path / "reports" / "report.html").stat().st_size > 10_000
+    junit = ET.parse(pytester.path / "reports" / "junit.xml").getroot()
+    props = {p.get("name") for p in junit.iter("property")}
+    assert {"requirement", "severity", "object"} <= props
+
+
+def test_broken_lab_fails_with_real_remediation(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, ROOT / "fixtures" / "lab" / "broken.ini")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "test_rpc_client_access_server_is_client_access[DB01]" in out
+    assert (
+        'Get-MailboxDatabase "DB01" | Set-MailboxDatabase -RpcClientAccessServer outlook.contoso.lab' in out
+    )
+    junit = (pytester.path / "reports" / "junit.xml").read_text()
+    assert "Set-MailboxDatabase -RpcClientAccessServer" in junit
+
+
+def test_markers_select_by_severity_and_requirement(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, ROOT / "inventory.ini", "-m", "requirement(id='OUT-01')", "--collect-only", "-q")
+    lines = [line for line in result.stdout.lines if "::" in line]
+    assert lines and all("test_rpc_client_access_server_is_client_access" in line for line in lines)
+    result = _run(pytester, ROOT / "inventory.ini", "-m", "warning", "--collect-only", "-q")
+    lines = [line for line in result.stdout.lines if "::" in line]
+    assert any("test_failback_url_set" in line for line in lines)
+    assert not any("test_rpc_client_access_server_is_client_access" in line for line in lines)
+    result = _run(pytester, ROOT / "inventory.ini", "-k", "OWA-03", "--collect-only", "-q")
+    lines = [line for line in result.stdout.lines if "::" in line]
+    assert lines and all("test_failback_host_resolves_to_its_cas" in line for line in lines)
+
+
+def test_malformed_inventory_stops_before_any_connection(pytester: pytest.Pytester) -> None:
+    bad = pytester.path / "bad.ini"
+    bad.write_text("cas01.contoso.lab\n[servers\ncas02\n")
+    result = _run(pytester, bad)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{bad}:2:" in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_missing_inventory_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = _run(pytester, pytester.path / "nope.ini")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "nope.ini" in result.stderr.str()
+
+
+def test_unreachable_server_errors_while_the_others_pass(pytester: pytest.Pytester) -> None:
+    inventory = pytester.path / "lab-plus-dead.ini"
+    lab = (
+        (ROOT / "inventory.ini")
+        .read_text()
+        .replace(
+            "lab_scenario = fixtures/lab/healthy.toml", f"lab_scenario = {ROOT / 'fixtures/lab/healthy.toml'}"
+        )
+    )
+    # A port nothing listens on: the host is not simulated, so the lab leaves it as given.
+    dead = "dead.contoso.lab ansible_host=127.0.0.1 ansible_port=9 winrm_timeout=5 ansible_user=labadmin\n"
+    inventory.write_text(dead + lab)
+    result = _run(pytester, inventory, "-rE")
+    assert result.ret == 1
+    out = result.stdout.str()
+    assert "connection refused" in out
+    outcomes = result.parseoutcomes()
+    assert outcomes["errors"] >= 1 and outcomes.get("failed", 0) == 0
+    assert outcomes["passed"] > 80
