@@ -1,0 +1,480 @@
+"""The collector's text format, version 1: value escaping, the section/key schema, and the record
+reader and writer (docs/collector-format.md is the prose twin of this module).
+
+Everything the collector prints travels through a WinRS shell in code page 437 and through
+PowerShell 2.0's culture-dependent formatting, so the format is ASCII-only and culture-invariant:
+values are percent-encoded UTF-8, numbers and dates have one fixed spelling. The reader is strict
+(fail closed): anything it does not understand between the markers is a CollectorFormatError that
+names the server, the section and the 1-based output line, never a silently dropped fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from cas_conformance.errors import CollectorFormatError
+from cas_conformance.facts import (
+    ClientAccessArray,
+    ClientAccessServer,
+    CollectorMeta,
+    EventRecord,
+    ExchangeCertificate,
+    ExchangeServer,
+    MailboxDatabase,
+    OutlookAnywhere,
+    PublicFolderDatabase,
+    RegistryValue,
+    RpcClientAccess,
+    SectionError,
+    ServiceState,
+    VdirKind,
+    VirtualDirectory,
+    WinHttpSettings,
+)
+
+FORMAT_VERSION = 1
+BEGIN_MARKER = "#CASCONF BEGIN"
+END_MARKER = "#CASCONF END"
+_MARKER_PREFIX = "#CASCONF"
+_BEGIN = re.compile(r"#CASCONF BEGIN ([0-9]{1,9})", re.ASCII)
+_END = re.compile(r"#CASCONF END ([0-9]{1,9}) records=([0-9]{1,9})", re.ASCII)
+_HEADER = re.compile(r"\[([a-z]+)\]", re.ASCII)
+_KEY = re.compile(r"[A-Za-z]+", re.ASCII)
+# Printable ASCII except the three bytes that carry meaning: '%' (escape), ';' (list), '=' (key).
+_LITERAL = re.compile(r"[ -$&-:<>-~]*", re.ASCII)
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z", re.ASCII)
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*", re.ASCII)
+_UPPER_HEX = "0123456789ABCDEF"
+_AS_IS = frozenset(range(0x20, 0x7F)) - {0x25, 0x3B, 0x3D}  # the bytes _LITERAL matches
+
+
+class FieldKind(Enum):
+    """How one key's value is spelled in the text."""
+
+    TEXT = "text"
+    LIST = "list"
+    BOOL = "bool"
+    INT = "int"
+    DATE = "date"
+    HEX = "hex"
+    VDIR_KIND = "vdir-kind"
+    SECTION = "section"
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    attr: str
+    kind: FieldKind = FieldKind.TEXT
+
+
+@dataclass(frozen=True)
+class Section:
+    """One record type: its ``[name]``, the dataclass it becomes, the ServerFacts attribute that
+    holds it, and whether ServerFacts holds one (``single``) or a tuple of them."""
+
+    name: str
+    cls: type[Any]
+    facts_attr: str
+    fields: tuple[Field, ...]
+    single: bool = False
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.fields)
+
+
+_L, _B, _I, _D = FieldKind.LIST, FieldKind.BOOL, FieldKind.INT, FieldKind.DATE
+
+# Order = the order collect.ps1 prints records in (meta first, error records last).
+# fmt: off
+SECTIONS: tuple[Section, ...] = (
+    Section("meta", CollectorMeta, "meta", (
+        Field("FormatVersion", "format_version", _I), Field("ComputerName", "computer_name"),
+        Field("PSVersion", "ps_version"), Field("CollectedAt", "collected_at", _D),
+        Field("Culture", "culture"),
+    ), single=True),
+    Section("server", ExchangeServer, "servers", (
+        Field("Name", "name"), Field("Fqdn", "fqdn"), Field("Site", "site"),
+        Field("ServerRole", "server_role", _L), Field("IsClientAccessServer", "is_client_access", _B),
+        Field("IsMailboxServer", "is_mailbox", _B), Field("AdminDisplayVersion", "admin_display_version"),
+    )),
+    Section("database", MailboxDatabase, "databases", (
+        Field("Name", "name"), Field("Server", "server"),
+        Field("RpcClientAccessServer", "rpc_client_access_server"),
+        Field("MasterServerOrAvailabilityGroup", "master"),
+    )),
+    Section("publicfolderdatabase", PublicFolderDatabase, "public_folder_databases", (
+        Field("Name", "name"), Field("Server", "server"),
+    )),
+    Section("array", ClientAccessArray, "arrays", (
+        Field("Name", "name"), Field("Fqdn", "fqdn"), Field("Site", "site"), Field("Members", "members", _L),
+    )),
+    Section("clientaccessserver", ClientAccessServer, "client_access_servers", (
+        Field("Name", "name"), Field("AutoDiscoverServiceInternalUri", "autodiscover_internal_uri"),
+        Field("AutoDiscoverSiteScope", "autodiscover_site_scope", _L),
+    )),
+    Section("rpcclientaccess", RpcClientAccess, "rpc_client_access", (
+        Field("Server", "server"), Field("EncryptionRequired", "encryption_required", _B),
+    ), single=True),
+    Section("registry", RegistryValue, "registry", (
+        Field("Key", "key"), Field("Name", "name"), Field("Present", "present", _B),
+        Field("Value", "value"), Field("Kind", "kind"),
+    )),
+    Section("service", ServiceState, "services", (
+        Field("Name", "name"), Field("Present", "present", _B), Field("State", "state"),
+        Field("StartMode", "start_mode"),
+    )),
+    Section("event", EventRecord, "events", (
+        Field("EventId", "event_id", _I), Field("Source", "source"),
+        Field("TimeGenerated", "time_generated", _D), Field("Message", "message"),
+    )),
+    Section("vdir", VirtualDirectory, "vdirs", (
+        Field("Kind", "kind", FieldKind.VDIR_KIND), Field("Identity", "identity"), Field("Server", "server"),
+        Field("InternalUrl", "internal_url"), Field("ExternalUrl", "external_url"),
+        Field("FailbackUrl", "failback_url"),
+        Field("InternalAuthenticationMethods", "internal_auth", _L),
+        Field("ExternalAuthenticationMethods", "external_auth", _L),
+    )),
+    Section("outlookanywhere", OutlookAnywhere, "outlook_anywhere", (
+        Field("Identity", "identity"), Field("Server", "server"),
+        Field("ExternalHostname", "external_hostname"),
+        Field("ClientAuthenticationMethod", "client_authentication_method"),
+        Field("IISAuthenticationMethods", "iis_authentication_methods", _L),
+        Field("SSLOffloading", "ssl_offloading", _B),
+    )),
+    Section("winhttp", WinHttpSettings, "winhttp", (
+        Field("RegistryHex", "registry_hex", FieldKind.HEX), Field("NetshText", "netsh_text"),
+    ), single=True),
+    Section("certificate", ExchangeCertificate, "certificates", (
+        Field("Thumbprint", "thumbprint"), Field("Subject", "subject"), Field("Issuer", "issuer"),
+        Field("CertificateDomains", "certificate_domains", _L), Field("Services", "services", _L),
+        Field("Status", "status"), Field("NotBefore", "not_before", _D), Field("NotAfter", "not_after", _D),
+        Field("IsSelfSigned", "is_self_signed", _B), Field("PublicKeySize", "public_key_size", _I),
+    )),
+    Section("error", SectionError, "errors", (
+        Field("Section", "section", FieldKind.SECTION), Field("Message", "message"),
+    )),
+)
+# fmt: on
+SECTION_BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
+# The parts of the collector that can fail on their own and so be named by an [error] record.
+ERROR_SECTIONS: frozenset[str] = frozenset(SECTION_BY_NAME) - {"meta", "error"}
+
+
+class ValueFormatError(ValueError):
+    """One value is not spelled as the format requires (wrapped into CollectorFormatError)."""
+
+
+# ---------------------------------------------------------------- value escaping
+
+
+def encode_text(value: str) -> str:
+    """Percent-encode *value*: every UTF-8 byte outside printable ASCII, and ``%`` ``;`` ``=``."""
+    if _LITERAL.fullmatch(value):
+        return value
+    out: list[str] = []
+    for byte in value.encode("utf-8"):
+        out.append(chr(byte) if byte in _AS_IS else f"%{byte:02X}")
+    return "".join(out)
+
+
+def decode_text(raw: str) -> str:
+    """Invert :func:`encode_text`, accepting only its canonical output (upper-case escapes, and
+    only for bytes that must be escaped) so that every value has exactly one spelling."""
+    if _LITERAL.fullmatch(raw):
+        return raw
+    data = bytearray()
+    i = 0
+    while i < len(raw):
+        char = raw[i]
+        if char == "%":
+            pair = raw[i + 1 : i + 3]
+            if len(pair) != 2 or any(c not in _UPPER_HEX for c in pair):
+                raise ValueFormatError(
+                    f"bad escape {raw[i : i + 3]!r} at column {i + 1}: want %XX, upper hex"
+                )
+            byte = int(pair, 16)
+            if byte in _AS_IS:
+                raise ValueFormatError(
+                    f"bad escape %{pair} at column {i + 1}: {chr(byte)!r} is written as is"
+                )
+            data.append(byte)
+            i += 3
+            continue
+        if ord(char) not in _AS_IS:
+            raise ValueFormatError(f"character {char!r} at column {i + 1} must be percent-encoded")
+        data.append(ord(char))
+        i += 1
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueFormatError(f"bad escape: the escaped bytes are not UTF-8 ({exc.reason})") from exc
+
+
+def encode_list(items: Iterable[str]) -> str:
+    encoded = []
+    for item in items:
+        if item == "":
+            raise ValueError("a list item cannot be empty: the format cannot tell it from no item")
+        encoded.append(encode_text(item))
+    return ";".join(encoded)
+
+
+def decode_list(raw: str) -> tuple[str, ...]:
+    if raw == "":
+        return ()
+    items = raw.split(";")
+    if "" in items:
+        raise ValueFormatError("empty list item (';' at the start, the end or twice in a row)")
+    return tuple(decode_text(item) for item in items)
+
+
+# ---------------------------------------------------------------- typed values
+
+
+def format_date(value: datetime) -> str:
+    """``yyyy-MM-ddTHH:mm:ssZ`` in UTC; naive datetimes are taken as UTC, fractions are dropped
+    (PowerShell's format string prints none)."""
+    utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+
+
+def parse_date(raw: str) -> datetime:
+    match = _DATE.fullmatch(raw)
+    if not match:
+        raise ValueFormatError(f"bad date {raw!r}: want yyyy-MM-ddTHH:mm:ssZ")
+    try:
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise ValueFormatError(f"bad date {raw!r}: {exc}") from exc
+
+
+def _decode_bool(raw: str) -> bool:
+    if raw == "True":
+        return True
+    if raw == "False":
+        return False
+    raise ValueFormatError(f"bad boolean {raw!r}: want True or False")
+
+
+def _decode_int(raw: str) -> int:
+    if not _INT.fullmatch(raw) or raw == "-0":
+        raise ValueFormatError(f"bad integer {raw!r}: want invariant decimal digits")
+    return int(raw)
+
+
+def _decode_hex(raw: str) -> str:
+    if not _HEX.fullmatch(raw):
+        raise ValueFormatError(f"bad hex value {raw[:40]!r}: want pairs of hex digits")
+    return raw
+
+
+def _decode_vdir_kind(raw: str) -> VdirKind:
+    try:
+        return VdirKind(raw)
+    except ValueError:
+        known = ", ".join(k.value for k in VdirKind)
+        raise ValueFormatError(f"unknown virtual directory kind {raw!r} (known: {known})") from None
+
+
+def _decode_section(raw: str) -> str:
+    name = decode_text(raw)
+    if name not in ERROR_SECTIONS:
+        raise ValueFormatError(f"[error] names unknown section {name!r}")
+    return name
+
+
+_DECODERS: dict[FieldKind, Callable[[str], Any]] = {
+    FieldKind.TEXT: decode_text,
+    FieldKind.LIST: decode_list,
+    FieldKind.BOOL: _decode_bool,
+    FieldKind.INT: _decode_int,
+    FieldKind.DATE: parse_date,
+    FieldKind.HEX: _decode_hex,
+    FieldKind.VDIR_KIND: _decode_vdir_kind,
+    FieldKind.SECTION: _decode_section,
+}
+
+
+def encode_value(kind: FieldKind, value: Any) -> str:
+    """Spell one typed value; the inverse of the reader's decoding for that kind."""
+    if kind is FieldKind.LIST:
+        return encode_list(value)
+    if kind is FieldKind.BOOL:
+        return "True" if value else "False"
+    if kind is FieldKind.INT:
+        return str(int(value))
+    if kind is FieldKind.DATE:
+        return format_date(value)
+    if kind is FieldKind.HEX:
+        return _decode_hex(value)
+    if kind is FieldKind.VDIR_KIND:
+        return VdirKind(value).value
+    if kind is FieldKind.SECTION and value not in ERROR_SECTIONS:
+        raise ValueError(f"an [error] record cannot name section {value!r}")
+    return encode_text(value)
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Record:
+    """One ``[section]`` record with its values decoded, keyed by dataclass attribute."""
+
+    section: Section
+    line: int
+    values: dict[str, Any]
+
+    def build(self) -> Any:
+        return self.section.cls(**self.values)
+
+
+@dataclass(frozen=True)
+class Block:
+    """The text between the markers: the format version and the records, in output order."""
+
+    version: int
+    records: tuple[Record, ...]
+
+
+class _RecordBuilder:
+    def __init__(self, server: str, section: Section, line: int) -> None:
+        self.server, self.section, self.line = server, section, line
+        self.values: dict[str, Any] = {}
+        self.fields = {f.key: f for f in section.fields}
+
+    def error(self, line: int, message: str) -> CollectorFormatError:
+        return CollectorFormatError(self.server, self.section.name, line, message)
+
+    def add(self, line: int, key: str, raw: str) -> None:
+        field = self.fields.get(key)
+        if field is None:
+            raise self.error(line, f"unknown key {key!r} (known: {', '.join(self.section.keys)})")
+        if field.attr in self.values:
+            raise self.error(line, f"key {key!r} given twice")
+        try:
+            self.values[field.attr] = _DECODERS[field.kind](raw)
+        except ValueFormatError as exc:
+            raise self.error(line, f"{key}: {exc}") from None
+
+    def finish(self) -> Record:
+        missing = [f.key for f in self.section.fields if f.attr not in self.values]
+        if missing:
+            raise self.error(self.line, f"record lacks key(s) {', '.join(missing)}")
+        return Record(self.section, self.line, self.values)
+
+
+def read_block(text: str, server: str) -> Block:
+    """Find the BEGIN..END block in *text* (anything around it is ignored) and decode its records.
+
+    Raises CollectorFormatError for: no BEGIN, no END (truncated), an unknown version, a record
+    count that does not match END, a second block, an unknown section or key, a missing or
+    repeated key, a malformed line, a bad escape and a bad boolean, integer or date.
+    """
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if lines[-1] == "":
+        lines.pop()  # the text ends with a line end, not with an empty line
+    version: int | None = None
+    records: list[Record] = []
+    current: _RecordBuilder | None = None
+    ended = False
+    for number, line in enumerate(lines, start=1):
+        if ended:
+            if line.startswith(_MARKER_PREFIX):
+                raise CollectorFormatError(server, None, number, "a second collector block after END")
+            continue
+        if version is None:
+            if line.startswith(END_MARKER):
+                raise CollectorFormatError(server, None, number, "END marker before any BEGIN marker")
+            if line.startswith(BEGIN_MARKER):
+                version = _begin_version(line, server, number)
+                _check_not_truncated(lines, number, server)
+            continue
+        section = current.section.name if current else None
+        if line.startswith(END_MARKER):
+            if current is not None:
+                records.append(current.finish())
+                current = None
+            _check_end(line, server, number, version, len(records))
+            ended = True
+            continue
+        header = _HEADER.fullmatch(line)
+        if header:
+            if current is not None:
+                records.append(current.finish())
+            spec = SECTION_BY_NAME.get(header.group(1))
+            if spec is None:
+                raise CollectorFormatError(
+                    server, header.group(1), number, f"unknown section [{header.group(1)}]"
+                )
+            current = _RecordBuilder(server, spec, number)
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not _KEY.fullmatch(key):
+            raise CollectorFormatError(server, section, number, f"malformed line {line[:60]!r}")
+        if current is None:
+            raise CollectorFormatError(server, None, number, f"key {key!r} before any [section] line")
+        current.add(number, key, value)
+    if version is None:
+        raise CollectorFormatError(server, None, None, f"no '{BEGIN_MARKER}' marker: not collector output")
+    return Block(version, tuple(records))
+
+
+def _check_not_truncated(lines: list[str], begin: int, server: str) -> None:
+    """A block without END was cut off: say so before its last, possibly half, line is misread."""
+    rest = lines[begin:]
+    if any(line.startswith(END_MARKER) for line in rest):
+        return
+    headers = [m.group(1) for m in map(_HEADER.fullmatch, rest) if m and m.group(1) in SECTION_BY_NAME]
+    raise CollectorFormatError(
+        server,
+        headers[-1] if headers else None,
+        len(lines),
+        f"no '{END_MARKER}' marker after BEGIN: the output is truncated (it ends at line {len(lines)})",
+    )
+
+
+def _begin_version(line: str, server: str, number: int) -> int:
+    match = _BEGIN.fullmatch(line)
+    if not match:
+        raise CollectorFormatError(server, None, number, f"malformed BEGIN marker {line[:60]!r}")
+    version = int(match.group(1))
+    if version != FORMAT_VERSION:
+        raise CollectorFormatError(
+            server, None, number, f"unknown format version {version} (this parser reads {FORMAT_VERSION})"
+        )
+    return version
+
+
+def _check_end(line: str, server: str, number: int, version: int, count: int) -> None:
+    match = _END.fullmatch(line)
+    if not match:
+        raise CollectorFormatError(server, None, number, f"malformed END marker {line[:60]!r}")
+    if int(match.group(1)) != version:
+        raise CollectorFormatError(
+            server, None, number, f"END marker says version {match.group(1)}, BEGIN said {version}"
+        )
+    if int(match.group(2)) != count:
+        raise CollectorFormatError(
+            server, None, number, f"END marker counts {match.group(2)} records, the block holds {count}"
+        )
+
+
+def write_block(records: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> str:
+    """The exact text collect.ps1 prints: BEGIN, each ``[section]`` with its already encoded
+    ``Key=Value`` lines, END with the record count; LF line ends, a final LF."""
+    lines = [f"{BEGIN_MARKER} {FORMAT_VERSION}"]
+    for section, pairs in records:
+        lines.append(f"[{section}]")
+        lines.extend(f"{key}={value}" for key, value in pairs)
+    lines.append(f"{END_MARKER} {FORMAT_VERSION} records={len(records)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Tests of the collector script, its output format, parser and renderer."""
