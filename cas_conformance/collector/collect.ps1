@@ -40,8 +40,8 @@ try {
         Add-PSSnapin -Name $snapin
     }
 } catch {
-    [Console]::Error.WriteLine('cas-conformance collector: cannot load the Exchange 2010 snap-in ' +
-        'Microsoft.Exchange.Management.PowerShell.E2010: ' + (Get-CasErrorText $_))
+    $reason = Get-CasErrorText $_
+    [Console]::Error.WriteLine("cas-conformance collector: cannot load the Exchange 2010 snap-in ${snapin}: $reason")
     exit 1
 }
 
@@ -170,15 +170,15 @@ Invoke-CasPart 'database' 'Get-MailboxDatabase' {
 
 Invoke-CasPart 'publicfolderdatabase' 'Get-PublicFolderDatabase' {
     param($Out)
-    $hosts = @()
+    $pfServers = @()
     foreach ($d in @(Get-PublicFolderDatabase)) {
         $server = Get-CasName $d.Server
-        $hosts += $server
+        $pfServers += $server
         Add-CasRecord $Out 'publicfolderdatabase' @(
             'Name', (ConvertTo-CasText $d.Name),
             'Server', (ConvertTo-CasText $server))
     }
-    $CasState['PublicFolderServers'] = $hosts
+    $CasState['PublicFolderServers'] = $pfServers
 }
 
 Invoke-CasPart 'array' 'Get-ClientAccessArray' {
@@ -220,13 +220,25 @@ Invoke-CasPart 'clientaccessserver' 'Get-ClientAccessServer' {
 
 # ------------------------------------------------------------------ this server
 
-function Test-CasRpcClientAccessWanted {
-    # RPC Client Access configuration exists on CAS servers; public-folder servers answer
-    # Outlook's public-folder logons too. When the roles are unknown, ask anyway.
-    if (-not $CasState.ContainsKey('Servers')) { return $true }
+function Get-CasLocalServer {
+    # This server's Get-ExchangeServer record; $null when that part failed or did not list it.
+    if (-not $CasState.ContainsKey('Servers')) { return $null }
     foreach ($s in $CasState['Servers']) {
-        if ($s.Name -eq $CasLocal -and $s.IsClientAccessServer) { return $true }
+        if ($s.Name -eq $CasLocal) { return $s }
     }
+    return $null
+}
+
+function Test-CasClientAccess {
+    # Client Access role, or roles unknown: then ask anyway and let an error record say why.
+    $s = Get-CasLocalServer
+    return ($null -eq $s -or [bool]$s.IsClientAccessServer)
+}
+
+function Test-CasRpcClientAccessWanted {
+    # RPC Client Access settings matter on CAS servers and on public-folder servers, which
+    # answer Outlook's public-folder logons themselves.
+    if (Test-CasClientAccess) { return $true }
     if (-not $CasState.ContainsKey('PublicFolderServers')) { return $true }
     return ($CasState['PublicFolderServers'] -contains $CasLocal)
 }
@@ -338,41 +350,32 @@ function Add-CasVdirRecords($Out, [string]$Kind, $Vdirs) {
     }
 }
 
-Invoke-CasPart 'vdir' 'Get-OwaVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'owa' @(Get-OwaVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-Invoke-CasPart 'vdir' 'Get-EcpVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'ecp' @(Get-EcpVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-Invoke-CasPart 'vdir' 'Get-WebServicesVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'ews' @(Get-WebServicesVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-Invoke-CasPart 'vdir' 'Get-ActiveSyncVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'activesync' @(Get-ActiveSyncVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-Invoke-CasPart 'vdir' 'Get-OabVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'oab' @(Get-OabVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-Invoke-CasPart 'vdir' 'Get-AutodiscoverVirtualDirectory' {
-    param($Out)
-    Add-CasVdirRecords $Out 'autodiscover' @(Get-AutodiscoverVirtualDirectory -Server $CasLocal -ADPropertiesOnly)
-}
-
-Invoke-CasPart 'outlookanywhere' 'Get-OutlookAnywhere' {
-    param($Out)
-    foreach ($o in @(Get-OutlookAnywhere -Server $CasLocal)) {
-        Add-CasRecord $Out 'outlookanywhere' @(
-            'Identity', (ConvertTo-CasText $o.Identity),
-            'Server', (ConvertTo-CasText (Get-CasName $o.Server)),
-            'ExternalHostname', (ConvertTo-CasText $o.ExternalHostname),
-            'ClientAuthenticationMethod', (ConvertTo-CasText $o.ClientAuthenticationMethod),
-            'IISAuthenticationMethods', (ConvertTo-CasList $o.IISAuthenticationMethods),
-            'SSLOffloading', (ConvertTo-CasBool $o.SSLOffloading))
+# Only Client Access servers have virtual directories and Outlook Anywhere.
+$CasVdirCmdlets = @(
+    ('owa', 'Get-OwaVirtualDirectory'),
+    ('ecp', 'Get-EcpVirtualDirectory'),
+    ('ews', 'Get-WebServicesVirtualDirectory'),
+    ('activesync', 'Get-ActiveSyncVirtualDirectory'),
+    ('oab', 'Get-OabVirtualDirectory'),
+    ('autodiscover', 'Get-AutodiscoverVirtualDirectory'))
+if (Test-CasClientAccess) {
+    foreach ($CasVdir in $CasVdirCmdlets) {
+        Invoke-CasPart 'vdir' $CasVdir[1] {
+            param($Out)
+            Add-CasVdirRecords $Out $CasVdir[0] @(& $CasVdir[1] -Server $CasLocal -ADPropertiesOnly)
+        }
+    }
+    Invoke-CasPart 'outlookanywhere' 'Get-OutlookAnywhere' {
+        param($Out)
+        foreach ($o in @(Get-OutlookAnywhere -Server $CasLocal)) {
+            Add-CasRecord $Out 'outlookanywhere' @(
+                'Identity', (ConvertTo-CasText $o.Identity),
+                'Server', (ConvertTo-CasText (Get-CasName $o.Server)),
+                'ExternalHostname', (ConvertTo-CasText $o.ExternalHostname),
+                'ClientAuthenticationMethod', (ConvertTo-CasText $o.ClientAuthenticationMethod),
+                'IISAuthenticationMethods', (ConvertTo-CasList $o.IISAuthenticationMethods),
+                'SSLOffloading', (ConvertTo-CasBool $o.SSLOffloading))
+        }
     }
 }
 

@@ -184,8 +184,9 @@ def test_parts_name_sections_that_can_fail_and_run_in_render_order() -> None:
 
 
 def test_virtual_directory_kinds_are_the_facts_kinds_in_order() -> None:
-    kinds = [args[1].text for args in _call_arguments("Add-CasVdirRecords")]
-    assert kinds == [k.value for k in VdirKind]
+    table = re.findall(r"\('(\w+)', '(Get-\w+VirtualDirectory)'\)", SOURCE)
+    assert [kind for kind, _ in table] == [k.value for k in VdirKind]
+    assert "& $CasVdir[1] -Server $CasLocal -ADPropertiesOnly" in SOURCE
 
 
 def test_the_encoder_uses_the_same_literal_set_as_the_parser() -> None:
