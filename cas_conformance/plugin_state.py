@@ -17,7 +17,7 @@ from cas_conformance.checks import Case
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather
-from cas_conformance.inventory import Inventory, load_inventory
+from cas_conformance.inventory import Inventory, VarMapping, load_inventory
 from cas_conformance.settings import Secret, resolve_password
 from cas_conformance.world import World
 
@@ -28,15 +28,34 @@ class InventoryWarning(UserWarning):
     """Something in the inventory works but is discouraged (a password in it)."""
 
 
-def overlay_vars(inventory: Inventory, overrides: dict[str, str], hosts: set[str] | None = None) -> Inventory:
-    """Return *inventory* with *overrides* set on every host (or only *hosts*) and in all:vars."""
+def overlay_vars(
+    inventory: Inventory,
+    overrides: dict[str, str],
+    line: int | None,
+    hosts: set[str] | None = None,
+    *,
+    run_level: bool = False,
+) -> Inventory:
+    """*inventory* with *overrides* set on every host (or only *hosts*), and in all:vars when
+    *run_level*; an error about an overridden value points at *line* (the ``lab_scenario`` line)."""
+    lines = {k: line or 0 for k in overrides}
     new_hosts = {}
     for name, host in inventory.hosts.items():
         if hosts is None or name in hosts:
-            host = dataclasses.replace(host, vars={**host.vars, **overrides})
+            host = dataclasses.replace(
+                host,
+                vars=VarMapping({**host.vars, **overrides}),
+                var_lines={**host.var_lines, **lines},
+            )
         new_hosts[name] = host
-    all_vars = {**inventory.all_vars, **overrides} if hosts is None else dict(inventory.all_vars)
-    return dataclasses.replace(inventory, hosts=new_hosts, all_vars=all_vars)
+    if not run_level:
+        return dataclasses.replace(inventory, hosts=new_hosts)
+    return dataclasses.replace(
+        inventory,
+        hosts=new_hosts,
+        all_vars=VarMapping({**inventory.all_vars, **overrides}),
+        all_var_lines={**inventory.all_var_lines, **lines},
+    )
 
 
 class RunState:
@@ -86,9 +105,11 @@ class RunState:
             self.password = self.lab.password
         self.environ.update(self.lab.environ)
         simulated = {name for name in inventory.hosts if self.lab.simulates(name)}
-        inventory = overlay_vars(inventory, self.lab.run_vars())
+        line = inventory.all_var_lines.get("lab_scenario")
+        # Hosts the lab does not simulate stay exactly as the inventory gives them.
+        inventory = overlay_vars(inventory, self.lab.run_vars(), line, simulated, run_level=True)
         for name in simulated:
-            inventory = overlay_vars(inventory, self.lab.host_vars(name), hosts={name})
+            inventory = overlay_vars(inventory, self.lab.host_vars(name), line, hosts={name})
         return inventory
 
     # --- facts ------------------------------------------------------------------------------
