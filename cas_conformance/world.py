@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from cas_conformance.channels.dns import DnsAnswer, Resolver
+from cas_conformance.channels.dns import DnsAnswer, Resolver, is_ip_literal
 from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
@@ -122,6 +122,14 @@ class World:
 
     def hosts_pf_database(self, server_name: str) -> bool:
         return any(db.server.lower() == server_name.lower() for db in self.public_folder_databases())
+
+    def label(self, host: str) -> str:
+        """A short, readable test id for an inventory host: its first label when that is unique."""
+        if is_ip_literal(host):
+            return host
+        short = host.split(".", 1)[0]
+        same = [h for h in self.servers if h.split(".", 1)[0].lower() == short.lower()]
+        return short if len(same) == 1 else host
 
     def dns(self, name: str, rdtype: str = "A") -> DnsAnswer:
         return self.resolver.resolve(name, rdtype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.world import ServerRecord, World
 
@@ -50,9 +51,14 @@ def set_proxy_command(proxy: str, bypass: tuple[str, ...], domain: str) -> str:
 def _notes(winhttp: WinHttpSettings) -> tuple[str, ...]:
     netsh = " ".join(winhttp.netsh_text.split())
     notes = [f"netsh winhttp show proxy: {netsh or '(no text)'}"]
-    from cas_conformance.collector.winhttp import parse_netsh_show_proxy
 
-    shown_proxy, shown_bypass = parse_netsh_show_proxy(winhttp.netsh_text)
+    try:
+        shown_proxy, shown_bypass = parse_netsh_show_proxy(winhttp.netsh_text)
+    except WinHttpSettingsError:
+        notes.append(
+            "the netsh text could not be read (not English?): the WinHttpSettings registry value decides"
+        )
+        return tuple(notes)
     if (shown_proxy or None) != (winhttp.proxy or None) or tuple(shown_bypass) != tuple(winhttp.bypass_list):
         notes.append(
             "the netsh text and the WinHttpSettings registry value disagree: the registry value wins"

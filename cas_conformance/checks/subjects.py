@@ -21,16 +21,19 @@ def safe_id(text: str) -> str:
     return cleaned[:120] or "_"
 
 
-def _placeholder(record: ServerRecord) -> Case:
+def _placeholder(record: ServerRecord, world: World) -> Case:
     reason = record.error.reason if record.error else "not collected"
     channel = record.error.channel if record.error else "winrm"
     return Case(
-        record.host, safe_id(record.host), record.host, f"could not collect facts over {channel}: {reason}"
+        record.host,
+        safe_id(world.label(record.host)),
+        record.host,
+        f"could not collect facts over {channel}: {reason}",
     )
 
 
 def failed_placeholders(world: World) -> list[Case]:
-    return [_placeholder(r) for r in world.servers.values() if r.facts is None]
+    return [_placeholder(r, world) for r in world.servers.values() if r.facts is None]
 
 
 def local_server(record: ServerRecord) -> ExchangeServer:
@@ -63,18 +66,18 @@ def record(world: World, host: str) -> ServerRecord:
 
 
 def servers(world: World) -> list[Case]:
-    return [Case(name, safe_id(name), name) for name in world.servers]
+    return [Case(name, safe_id(world.label(name)), name) for name in world.servers]
 
 
 def _role_cases(world: World, want_cas: bool) -> list[Case]:
     cases = []
     for name, rec in world.servers.items():
         if rec.facts is None:
-            cases.append(_placeholder(rec))
+            cases.append(_placeholder(rec, world))
             continue
         local = rec.facts.local
         if local is None or local.is_client_access == want_cas:
-            cases.append(Case(name, safe_id(name), name))
+            cases.append(Case(name, safe_id(world.label(name)), name))
     return cases
 
 
@@ -83,11 +86,11 @@ def cas_servers(world: World) -> list[Case]:
     cases = []
     for name, rec in world.servers.items():
         if rec.facts is None:
-            cases.append(_placeholder(rec))
+            cases.append(_placeholder(rec, world))
             continue
         local = rec.facts.local
         if local is None or local.is_client_access or world.hosts_pf_database(local.name):
-            cases.append(Case(name, safe_id(name), name))
+            cases.append(Case(name, safe_id(world.label(name)), name))
     return cases
 
 
@@ -121,11 +124,13 @@ def owa_vdirs(world: World) -> list[Case]:
     cases = []
     for name, rec in world.servers.items():
         if rec.facts is None:
-            cases.append(_placeholder(rec))
+            cases.append(_placeholder(rec, world))
             continue
         for vdir in rec.facts.vdirs:
             if vdir.kind is VdirKind.OWA and vdir.external_url:
-                cases.append(Case(f"{name}|{vdir.identity}", safe_id(f"{name}-{vdir.name}"), name))
+                cases.append(
+                    Case(f"{name}|{vdir.identity}", safe_id(f"{world.label(name)}-{vdir.name}"), name)
+                )
     return cases
 
 
@@ -133,14 +138,14 @@ def certificates(world: World) -> list[Case]:
     cases = []
     for name, rec in world.servers.items():
         if rec.facts is None:
-            cases.append(_placeholder(rec))
+            cases.append(_placeholder(rec, world))
             continue
         assigned = [c for c in rec.facts.certificates if c.assigned]
         labels = [_cert_label(c) for c in assigned]
         for cert, label in zip(assigned, labels, strict=True):
             # Stable ids across renewals and lab runs; the thumbprint only where a label repeats.
             label = label if labels.count(label) == 1 else f"{label}-{cert.thumbprint[:12]}"
-            cases.append(Case(f"{name}|{cert.thumbprint}", safe_id(f"{name}-{label}"), name))
+            cases.append(Case(f"{name}|{cert.thumbprint}", safe_id(f"{world.label(name)}-{label}"), name))
     return cases
 
 

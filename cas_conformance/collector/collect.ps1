@@ -34,15 +34,29 @@ if ($null -eq $CasConf) {
     [Console]::Error.WriteLine('cas-conformance collector: the $CasConf parameter preamble is missing')
     exit 1
 }
+# Exchange 2010's snap-in; an Exchange 2013 or later server met during a migration has its own
+# (its facts then show the newer version, and the Exchange 2010 checks skip it).
+$snapin = 'Microsoft.Exchange.Management.PowerShell.E2010'
 try {
-    $snapin = 'Microsoft.Exchange.Management.PowerShell.E2010'
     if ($null -eq (Get-PSSnapin -Name $snapin -ErrorAction SilentlyContinue)) {
         Add-PSSnapin -Name $snapin
     }
 } catch {
     $reason = Get-CasErrorText $_
-    [Console]::Error.WriteLine("cas-conformance collector: cannot load the Exchange 2010 snap-in ${snapin}: $reason")
-    exit 1
+    $newer = 'Microsoft.Exchange.Management.PowerShell.SnapIn'
+    if ($null -ne (Get-PSSnapin -Registered -Name $newer -ErrorAction SilentlyContinue)) {
+        try {
+            Add-PSSnapin -Name $newer
+            $snapin = $newer
+        } catch {
+            $reason = Get-CasErrorText $_
+            [Console]::Error.WriteLine("cas-conformance collector: cannot load the Exchange snap-in ${newer}: $reason")
+            exit 1
+        }
+    } else {
+        [Console]::Error.WriteLine("cas-conformance collector: cannot load the Exchange 2010 snap-in ${snapin}: $reason")
+        exit 1
+    }
 }
 
 # ------------------------------------------------------------------ value encoders

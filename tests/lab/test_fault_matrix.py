@@ -7,7 +7,8 @@ import pytest
 
 from cas_conformance.catalogue import REQUIREMENTS
 from cas_conformance.lab.faults import FAULTS
-from tests.lab.conftest import run_lab
+from cas_conformance.lab.scenario import load_scenario
+from tests.lab.conftest import ROOT, run_lab
 
 
 def _failing(verdicts: list) -> set[str]:  # type: ignore[type-arg]
@@ -38,3 +39,13 @@ def test_fault_trips_exactly_its_requirements(name: str) -> None:
     assert fault.must_fail <= failing, f"{name} did not trip {sorted(fault.must_fail - failing)}\n{details}"
     unexpected = failing - fault.must_fail - fault.may_fail
     assert not unexpected, f"{name} also tripped {sorted(unexpected)}\n{details}"
+
+
+def test_broken_scenario_shows_every_one_of_its_faults() -> None:
+    broken = ROOT / "fixtures" / "lab" / "broken.toml"
+    faults = load_scenario(broken).faults
+    assert len(faults) >= 10
+    failing = _failing(run_lab(scenario=broken))
+    for name in faults:
+        missing = FAULTS[name].must_fail - failing
+        assert not missing, f"{name} does not show in the broken run: {sorted(missing)}"
