@@ -11,17 +11,22 @@ from pathlib import Path
 
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.faults import FAULTS
+from cas_conformance.lab.faults import FAULTS, HOST_FAULTS
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD
 
 
 def _faults() -> int:
-    width = max(len(name) for name in FAULTS)
+    width = max(len(name) for name in [*FAULTS, *HOST_FAULTS])
     for fault in FAULTS.values():
         must = " ".join(sorted(fault.must_fail)) or "-"
         may = " ".join(sorted(fault.may_fail))
         print(f"{fault.name:<{width}}  must fail: {must}" + (f"; may also fail: {may}" if may else ""))
         print(f"{'':<{width}}  {fault.description}")
+    print()
+    print("Per host (NAME@host, default host: the first Client Access server); every test of that host")
+    print("errors with the reason, every other host is checked as usual:")
+    for name, description in HOST_FAULTS.items():
+        print(f"{name:<{width}}  {description}")
     return 0
 
 

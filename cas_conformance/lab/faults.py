@@ -206,12 +206,44 @@ def _hostile(s: Scenario) -> None:
     s.hostile = True
 
 
+@fault("ocsp-timeout", "the OCSP responder accepts but answers only after a minute", "CONN-04")
+def _ocsp_timeout(s: Scenario) -> None:
+    s.ocsp_delay = 60.0
+
+
+# Per-host network and collector faults: ``NAME@host`` (default host: the first Client Access
+# server). Each makes every test of that host an error with a clear reason, nothing else.
+HOST_FAULTS: dict[str, str] = {
+    "winrm-refused": "the WinRM port refuses connections",
+    "winrm-blackhole": "the WinRM port accepts connections and never answers",
+    "winrm-slow": "the collector takes longer than any sensible winrm_timeout (10 minutes)",
+    "winrm-http-500": "WinRM answers every request with HTTP 500",
+    "winrm-wrong-credentials": "the server rejects the lab account (HTTP 401)",
+    "collector-truncated": "the collector output stops before its END marker",
+    "collector-garbled": "the collector output has a line that is not Key=Value",
+    "collector-unknown-version": "the collector output is in an unknown format version",
+    "collector-endless": "the collector streams output without end (cut off by the size limit)",
+    "dns-servfail": "the server's own name answers SERVFAIL",
+    "dns-timeout": "the server's own name gets no DNS answer",
+    "dns-nxdomain": "the server's own name does not exist in DNS",
+}
+
+
 def apply_faults(scenario: Scenario, names: list[str] | tuple[str, ...]) -> None:
-    for name in names:
-        try:
-            FAULTS[name].apply(scenario)
-        except KeyError:
-            known = ", ".join(sorted(FAULTS))
-            raise LabError(f"unknown lab fault {name!r}; known faults: {known}") from None
-        if name not in scenario.faults:
-            scenario.faults.append(name)
+    for spec in names:
+        name, _, host = spec.partition("@")
+        if name in HOST_FAULTS:
+            server = scenario.server(host) if host else scenario.server(_first_cas(scenario))
+            server.network_fault = name
+        elif host:
+            raise LabError(
+                f"lab fault {name!r} is not per host (only {', '.join(sorted(HOST_FAULTS))} take @host)"
+            )
+        else:
+            try:
+                FAULTS[name].apply(scenario)
+            except KeyError:
+                known = ", ".join(sorted([*FAULTS, *HOST_FAULTS]))
+                raise LabError(f"unknown lab fault {name!r}; known faults: {known}") from None
+        if spec not in scenario.faults:
+            scenario.faults.append(spec)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import secrets
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cas_conformance.lab.dns_server import DnsServer, Zone
-from cas_conformance.lab.https_server import HttpServer, HttpsServer
+from cas_conformance.lab.blackhole import BlackHole
+from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
+from cas_conformance.lab.net import bind_tcp
 from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
@@ -31,6 +35,15 @@ from cas_conformance.lab.winrm_server import WinRMServer
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy")
 PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
+
+
+_LISTENER_FAULTS = frozenset(
+    {"winrm-refused", "winrm-blackhole", "winrm-http-500", "winrm-wrong-credentials"}
+)
+
+
+def _status_500(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(500, [("Content-Type", "text/html")], b"<h1>500 - Internal server error.</h1>")
 
 
 def _fqdn_to_name(fqdn: str) -> str:
@@ -65,6 +78,9 @@ class Lab:
         self.ca_bundle = self.workdir / "lab-ca.pem"
         self._servers: list[Any] = []
         self._stopped = threading.Event()
+        self.stopping = self._stopped  # handlers that simulate a hang wait on it
+        self.winrm: WinRMServer | None = None
+        self.winrm_http: WinRMServer | None = None
         self.ports: dict[str, int] = {}
 
     # --- addressing -------------------------------------------------------------------------
@@ -89,6 +105,9 @@ class Lab:
             zone.add(domain, "MX", f"10 {s.mx_host}")
         for name in s.dns_removed:
             zone.remove(name)
+        for server in s.servers:
+            if server.network_fault.startswith("dns-"):
+                zone.set_fault(server.fqdn(s.domain), server.network_fault.removeprefix("dns-"))  # type: ignore[arg-type]
         return zone
 
     # --- PKI --------------------------------------------------------------------------------
@@ -161,22 +180,7 @@ class Lab:
         self.ports["dns"] = self.dns.port
 
         self.collector = CollectorHandler(self)
-        credentials = {self.user: self.password}
-        self.winrm = WinRMServer(
-            [self.address_of(x.name) for x in s.servers],
-            self.collector,
-            credentials,
-            tls_context=self.winrm_cert.ssl_context(),
-        )
-        self.winrm.start()
-        self._servers.append(self.winrm)
-        self.ports["winrm-https"] = self.winrm.port
-        self.winrm_http = WinRMServer(
-            [self.address_of(x.name) for x in s.servers], self.collector, credentials
-        )
-        self.winrm_http.start()
-        self._servers.append(self.winrm_http)
-        self.ports["winrm-http"] = self.winrm_http.port
+        self._start_winrm()
 
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
         web_addresses = sorted(
@@ -199,7 +203,8 @@ class Lab:
         self._servers.append(self.https)
         self.ports["https"] = self.https.port
 
-        self._pki_handlers = [pki_handler(self.pki), pki_handler(self.winrm_pki)]
+        delay = (lambda: s.ocsp_delay) if s.ocsp_delay else None
+        self._pki_handlers = [pki_handler(self.pki, ocsp_delay=delay), pki_handler(self.winrm_pki)]
         http_addresses = [self.addresses["pki"]] + ([self.addresses["ocsp"]] if s.ocsp_reachable else [])
         self.pki_http = HttpServer(http_addresses, self._pki_route)
         self.pki_http.start()
@@ -211,6 +216,56 @@ class Lab:
         self.smtp.start()
         self._servers.append(self.smtp)
         self.ports["smtp"] = self.smtp.port
+
+    def _start_winrm(self) -> None:
+        """WinRM over HTTPS and HTTP on every server address, one port each; a per-host network
+        fault takes that host's address off the shared listener and puts its own on it."""
+        by_fault: dict[str, list[str]] = {}
+        for server in self.scenario.servers:
+            fault = server.network_fault if server.network_fault in _LISTENER_FAULTS else ""
+            by_fault.setdefault(fault, []).append(self.address_of(server.name))
+        tls = self.winrm_cert.ssl_context()
+        fqdns = [x.fqdn(self.scenario.domain) for x in self.scenario.servers]
+        for scheme, context in (("https", tls), ("http", None)):
+            port = 0
+            first: WinRMServer | None = None
+            for fault, addresses in sorted(by_fault.items()):
+                listener = self._winrm_listener(fault, addresses, context, port, fqdns)
+                if listener is None:
+                    continue
+                listener.start()
+                self._servers.append(listener)
+                port = port or listener.port
+                if fault == "":
+                    first = listener
+            if not port:  # every server refuses: a port number nobody listens on
+                probe = bind_tcp([self.addresses["proxy"]])[0]
+                port = probe.getsockname()[1]
+                probe.close()
+            self.ports[f"winrm-{scheme}"] = port
+            if scheme == "https":
+                self.winrm = first
+            else:
+                self.winrm_http = first
+
+    def _winrm_listener(
+        self, fault: str, addresses: list[str], context: ssl.SSLContext | None, port: int, fqdns: list[str]
+    ) -> Any:
+        if fault == "":
+            credentials = {self.user: self.password}
+            return WinRMServer(addresses, self.collector, credentials, tls_context=context, port=port)
+        if fault == "winrm-wrong-credentials":
+            other = {self.user: secrets.token_urlsafe(16)}
+            return WinRMServer(addresses, self.collector, other, tls_context=context, port=port)
+        if fault == "winrm-blackhole":
+            return BlackHole(addresses, port=port)
+        if fault == "winrm-http-500":
+            if context is None:
+                return HttpServer(addresses, _status_500, port=port)
+            return HttpsServer(
+                addresses, dict.fromkeys(fqdns, context), _status_500, port=port, default_site=fqdns[0]
+            )
+        return None  # winrm-refused: nothing listens
 
     def _resolve_static(self, name: str) -> str:
         target = self.scenario.names.get(name)
@@ -311,8 +366,9 @@ class Lab:
 
     def stats(self) -> dict[str, dict[str, int]]:
         winrm: Counter[str] = Counter()
-        winrm.update(self.winrm.stats)
-        winrm.update(self.winrm_http.stats)
+        for server in (self.winrm, self.winrm_http):
+            if server is not None:
+                winrm.update(server.stats)
         return {
             "winrm_commands": dict(winrm),
             "dns_queries": dict(self.dns.stats),

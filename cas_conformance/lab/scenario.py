@@ -43,6 +43,7 @@ class LabServer:
     winhttp_bypass: list[str] = field(default_factory=list)
     certificate_status: str | None = None  # overrides the status derived from the PKI
     snapin_missing: bool = False
+    network_fault: str = ""  # a HOST_FAULTS name (faults.py), switched on with NAME@host
 
     @property
     def is_cas(self) -> bool:
@@ -94,6 +95,7 @@ class Scenario:
     certificate_revoked: bool = False
     intermediate_sha1: bool = False
     ocsp_reachable: bool = True
+    ocsp_delay: float = 0.0
     # network behaviour
     dns_removed: set[str] = field(default_factory=set)
     closed_443: set[str] = field(default_factory=set)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cas_conformance.lab.runtime import Lab
 
 SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
+ENDLESS_BYTES = 40 * 1024 * 1024  # more than any client should accept
 
 
 def clixml_error(message: str) -> bytes:
@@ -76,7 +77,26 @@ class CollectorHandler:
                 1,
             )
         facts = server_facts(self.lab.scenario, server, self.lab.published_info, params, self.lab.now)
-        return CommandResult(render_collector_output(facts), "", 0)
+        return CommandResult(self._faulty(server.network_fault, render_collector_output(facts)), "", 0)
+
+    def _faulty(self, fault: str, output: str) -> str:
+        """The output as the per-host fault spoils it (the exit code stays 0, as it would)."""
+        if fault == "winrm-slow":
+            self.lab.stopping.wait(600)  # a hung snap-in; released when the lab stops
+        elif fault == "collector-truncated":
+            return output[: len(output) * 3 // 5]
+        elif fault == "collector-garbled":
+            lines = output.splitlines()
+            lines.insert(len(lines) // 2, "\x1b[31mthis line is not Key=Value")
+            return "\n".join(lines) + "\n"
+        elif fault == "collector-unknown-version":
+            return output.replace("#CASCONF BEGIN 1", "#CASCONF BEGIN 7").replace(
+                "#CASCONF END 1", "#CASCONF END 7"
+            )
+        elif fault == "collector-endless":
+            line = "WARNING: " + "x" * 1014 + "\n"
+            return line * (ENDLESS_BYTES // len(line))
+        return output
 
     def _server_for(self, request: CommandRequest):  # type: ignore[no-untyped-def]
         for server in self.lab.scenario.servers:

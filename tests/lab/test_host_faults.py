@@ -1,0 +1,63 @@
+"""Fail closed under network and collector faults: the faulty host's tests error with a clear
+reason, every other host is checked as usual, and nothing waits longer than its timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cas_conformance.evaluate import evaluate
+from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.inventory import parse_inventory
+from cas_conformance.lab.embedded import start_lab
+from cas_conformance.lab.faults import HOST_FAULTS
+from cas_conformance.settings import Secret
+from tests.lab.conftest import HEALTHY
+
+WINRM_TIMEOUT = 3
+EXPECTED = {
+    "winrm-refused": "connection refused",
+    "winrm-blackhole": "timed out",
+    "winrm-slow": f"timed out after {WINRM_TIMEOUT} s (winrm_timeout)",
+    "winrm-http-500": "WinRM answered HTTP 500",
+    "winrm-wrong-credentials": "authentication failed",
+    "collector-truncated": "truncated",
+    "collector-garbled": "malformed line",
+    "collector-unknown-version": "version 7",
+    "collector-endless": "cut off",
+    "dns-servfail": "SERVFAIL",
+    "dns-timeout": "TIMEOUT",
+    "dns-nxdomain": "NXDOMAIN",
+}
+
+
+def test_every_host_fault_has_an_expected_reason() -> None:
+    assert set(EXPECTED) == set(HOST_FAULTS)
+
+
+@pytest.mark.parametrize("fault", sorted(HOST_FAULTS))
+def test_host_fault_errors_that_host_only(fault: str) -> None:
+    lab = start_lab(HEALTHY, faults=[f"{fault}@cas02"])
+    try:
+        text = lab.inventory_text() + f"winrm_timeout = {WINRM_TIMEOUT}\ndns_timeout = 1\n"
+        started = time.monotonic()
+        world = gather(
+            parse_inventory(text, "lab.ini"),
+            GatherOptions(password=Secret(lab.password), environ=lab.environ),
+        )
+        elapsed = time.monotonic() - started
+        verdicts = evaluate(world)
+    finally:
+        lab.stop()
+    record = world.servers["cas02.contoso.lab"]
+    assert record.facts is None and record.error is not None
+    assert EXPECTED[fault] in record.error.reason, record.error.reason
+    assert all(r.facts is not None for name, r in world.servers.items() if name != "cas02.contoso.lab")
+    errors = [v for v in verdicts if v.outcome == "error"]
+    assert errors and all(v.case.startswith("cas02") for v in errors), [
+        (v.requirement, v.case) for v in errors
+    ]
+    failures = [f"{v.requirement}[{v.case}]: {v.detail}" for v in verdicts if v.outcome == "failed"]
+    assert not failures, "\n".join(failures)
+    assert elapsed < WINRM_TIMEOUT + 10, f"gathering took {elapsed:.1f} s"
