@@ -10,6 +10,7 @@ byte limit on the output, so a stalled or chatty server becomes a clear error.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -93,8 +94,14 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
     return protocol
 
 
+_UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")
+
+
 def _reason(exc: BaseException) -> str:
     """A short, password-free reason for a failed WinRM exchange."""
+    unresolved = _UNRESOLVED.search(str(exc))
+    if unresolved:
+        return unresolved.group(0)
     if isinstance(exc, InvalidCredentialsError):
         return "authentication failed (HTTP 401): check the user name and password"
     if isinstance(exc, WinRMTransportError):

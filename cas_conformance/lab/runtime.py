@@ -20,8 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.blackhole import BlackHole
+from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
 from cas_conformance.lab.net import bind_tcp
 from cas_conformance.lab.organisation import PublishedCertificate
