@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 
 _VERSION = re.compile(r"^Version (\d+)\.(\d+) \(Build (\d+)\.(\d+)\)$")
 _SERVICE_PACKS = {0: "RTM", 1: "SP1", 2: "SP2", 3: "SP3"}
@@ -265,7 +266,7 @@ class ServerFacts:
                 return server
         return None
 
-    @property
+    @cached_property
     def local(self) -> ExchangeServer | None:
         return self.server(self.local_server)
 

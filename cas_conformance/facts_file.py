@@ -29,6 +29,7 @@ from cas_conformance.settings import Secret, host_settings, run_settings
 from cas_conformance.world import Endpoint, ServerRecord, World
 
 SCHEMA = "cas-conformance/facts/1"
+LOCAL_FILE_VARS = frozenset({"tls_ca_bundle", "ansible_winrm_ca_trust_path", "lab_scenario"})
 
 
 class FactsFileError(CasConformanceError):
@@ -39,7 +40,8 @@ def world_to_dict(world: World) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "now": world.now.isoformat(),
-        "inventory": render_inventory(world.inventory),
+        # Files of the gathering run (trust bundles) need not exist on replay: the roots are saved.
+        "inventory": render_inventory(world.inventory, omit=LOCAL_FILE_VARS),
         "inventory_path": world.inventory.path,
         "servers": {
             name: {

@@ -18,20 +18,22 @@ def _quote(value: str) -> str:
     return shlex.quote(value) if value == "" or any(c in value for c in " \t\"'#;=\\") else value
 
 
-def _line(name: str, variables: Mapping[str, str]) -> str:
-    parts = [name] + [f"{k}={_quote(v)}" for k, v in variables.items() if k not in SECRET_VARS]
+def _line(name: str, variables: Mapping[str, str], omit: frozenset[str]) -> str:
+    parts = [name] + [f"{k}={_quote(v)}" for k, v in variables.items() if k not in omit]
     return " ".join(parts)
 
 
-def render_inventory(inventory: Inventory) -> str:
-    """Every host with its effective variables inline (minus all:vars), groups as membership lists."""
+def render_inventory(inventory: Inventory, *, omit: frozenset[str] = frozenset()) -> str:
+    """Every host with its effective variables inline (minus all:vars), groups as membership lists.
+    Passwords are always left out, and so is every variable in *omit*."""
+    omit = omit | SECRET_VARS
     lines = []
     for host in inventory.hosts.values():
         own = {k: v for k, v in host.vars.items() if inventory.all_vars.get(k) != v}
-        lines.append(_line(host.name, own))
+        lines.append(_line(host.name, own, omit))
     lines.append("")
     lines.append("[all:vars]")
-    lines += [f"{k} = {v}" for k, v in inventory.all_vars.items() if k not in SECRET_VARS]
+    lines += [f"{k} = {v}" for k, v in inventory.all_vars.items() if k not in omit]
     for group in inventory.groups.values():
         if group.name in ("all", "ungrouped") or not group.hosts:
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -70,6 +71,16 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower() if url else ""
 
 
+@dataclass(frozen=True)
+class _OrgView:
+    servers: list[ExchangeServer]
+    server_by_name: dict[str, ExchangeServer]
+    databases: list[MailboxDatabase]
+    public_folder_databases: list[PublicFolderDatabase]
+    arrays: dict[str, ClientAccessArray]
+    pf_servers: frozenset[str]
+
+
 @dataclass
 class World:
     inventory: Inventory
@@ -92,62 +103,67 @@ class World:
         return [r.facts for r in self.servers.values() if r.facts is not None]
 
     def org_servers(self) -> list[ExchangeServer]:
-        return _merge(s.servers for s in self.collected())
+        return self._org.servers
 
     def databases(self) -> list[MailboxDatabase]:
-        return _merge(s.databases for s in self.collected())
+        return self._org.databases
 
     def public_folder_databases(self) -> list[PublicFolderDatabase]:
-        return _merge(s.public_folder_databases for s in self.collected())
+        return self._org.public_folder_databases
 
     def arrays(self) -> list[ClientAccessArray]:
-        seen: dict[str, ClientAccessArray] = {}
-        for facts in self.collected():
-            for array in facts.arrays:
-                seen.setdefault(array.fqdn.lower(), array)
-        return list(seen.values())
+        return list(self._org.arrays.values())
 
     def org_server(self, name: str) -> ExchangeServer | None:
-        wanted = name.lower().rstrip(".")
-        for server in self.org_servers():
-            if wanted in (server.name.lower(), server.fqdn.lower()):
-                return server
-        return None
+        return self._org.server_by_name.get(name.lower().rstrip("."))
 
     def array(self, fqdn: str) -> ClientAccessArray | None:
-        for array in self.arrays():
-            if array.fqdn.lower() == fqdn.lower().rstrip("."):
-                return array
-        return None
+        return self._org.arrays.get(fqdn.lower().rstrip("."))
 
     def hosts_pf_database(self, server_name: str) -> bool:
-        return any(db.server.lower() == server_name.lower() for db in self.public_folder_databases())
+        return server_name.lower() in self._org.pf_servers
+
+    @cached_property
+    def _org(self) -> _OrgView:
+        """The organisation merged once from every collected server (the World is read-only
+        once the servers are collected, and checks ask these questions thousands of times)."""
+        collected = self.collected()
+        servers = _merge(s.servers for s in collected)
+        by_name: dict[str, ExchangeServer] = {}
+        for server in servers:
+            by_name.setdefault(server.name.lower(), server)
+            by_name.setdefault(server.fqdn.lower(), server)
+        arrays: dict[str, ClientAccessArray] = {}
+        for facts in collected:
+            for array in facts.arrays:
+                arrays.setdefault(array.fqdn.lower().rstrip("."), array)
+        pf = _merge(s.public_folder_databases for s in collected)
+        return _OrgView(
+            servers,
+            by_name,
+            _merge(s.databases for s in collected),
+            pf,
+            arrays,
+            frozenset(db.server.lower() for db in pf),
+        )
+
+    @cached_property
+    def _short_names(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for host in self.servers:
+            short = host.split(".", 1)[0].lower()
+            counts[short] = counts.get(short, 0) + 1
+        return counts
 
     def label(self, host: str) -> str:
         """A short, readable test id for an inventory host: its first label when that is unique."""
         if is_ip_literal(host):
             return host
         short = host.split(".", 1)[0]
-        same = [h for h in self.servers if h.split(".", 1)[0].lower() == short.lower()]
-        return short if len(same) == 1 else host
+        return short if self._short_names.get(short.lower(), 0) == 1 else host
 
     def dns(self, name: str, rdtype: str = "A") -> DnsAnswer:
         return self.resolver.resolve(name, rdtype)
-
-    def record_for_server(self, server_name: str) -> ServerRecord | None:
-        """The inventory host whose collector ran on *server_name* (short name or FQDN)."""
-        wanted = server_name.lower()
-        for record in self.servers.values():
-            facts = record.facts
-            if facts is None:
-                continue
-            local = facts.local
-            names = {facts.local_server.lower()}
-            if local is not None:
-                names |= {local.name.lower(), local.fqdn.lower()}
-            if wanted in names:
-                return record
-        return None
 
 
 _Named = TypeVar("_Named", ExchangeServer, MailboxDatabase, PublicFolderDatabase)

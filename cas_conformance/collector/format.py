@@ -10,6 +10,7 @@ names the server, the section and the 1-based output line, never a silently drop
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class Section:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(f.key for f in self.fields)
+
+    @functools.cached_property
+    def by_key(self) -> dict[str, Field]:
+        return {f.key: f for f in self.fields}
 
 
 _L, _B, _I, _D = FieldKind.LIST, FieldKind.BOOL, FieldKind.INT, FieldKind.DATE
@@ -292,15 +297,20 @@ def _decode_section(raw: str) -> str:
     return name
 
 
+# Every server reports the same organisation-wide records, so the same raw values recur once
+# per server: the decoders are pure, and a bounded cache makes a 200-server run decode each once.
 _DECODERS: dict[FieldKind, Callable[[str], Any]] = {
-    FieldKind.TEXT: decode_text,
-    FieldKind.LIST: decode_list,
-    FieldKind.BOOL: _decode_bool,
-    FieldKind.INT: _decode_int,
-    FieldKind.DATE: parse_date,
-    FieldKind.HEX: _decode_hex,
-    FieldKind.VDIR_KIND: _decode_vdir_kind,
-    FieldKind.SECTION: _decode_section,
+    kind: functools.lru_cache(maxsize=16384)(decoder)
+    for kind, decoder in {
+        FieldKind.TEXT: decode_text,
+        FieldKind.LIST: decode_list,
+        FieldKind.BOOL: _decode_bool,
+        FieldKind.INT: _decode_int,
+        FieldKind.DATE: parse_date,
+        FieldKind.HEX: _decode_hex,
+        FieldKind.VDIR_KIND: _decode_vdir_kind,
+        FieldKind.SECTION: _decode_section,
+    }.items()
 }
 
 
@@ -350,7 +360,7 @@ class _RecordBuilder:
     def __init__(self, server: str, section: Section, line: int) -> None:
         self.server, self.section, self.line = server, section, line
         self.values: dict[str, Any] = {}
-        self.fields = {f.key: f for f in section.fields}
+        self.fields = section.by_key
 
     def error(self, line: int, message: str) -> CollectorFormatError:
         return CollectorFormatError(self.server, self.section.name, line, message)
