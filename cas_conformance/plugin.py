@@ -16,9 +16,12 @@ import pytest
 from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
-from cas_conformance.plugin_state import RunState, state_key
+from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
+from cas_conformance.report.session_reports import SessionReports
+from cas_conformance.report.waivers import waive_report
 
 FINDING_KEY = pytest.StashKey[Finding]()
+FEEDER_NAME = "cas-conformance-report-feeder"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +57,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="run from a facts file instead of contacting anything",
     )
+    group.addoption(
+        "--reports-dir",
+        default=None,
+        metavar="DIR",
+        help="where results.json and remediation.ps1 go (default: the HTML report's directory, reports/)",
+    )
+    group.addoption(
+        "--baseline",
+        default=None,
+        metavar="PATH",
+        help="results.json of an earlier run: the exit status judges only regressions against it",
+    )
+    group.addoption(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="gate policy with --baseline: new-failures=allow lets failing tests absent from the baseline pass",
+    )
+    group.addoption(
+        "--waivers",
+        default=None,
+        metavar="PATH",
+        help="waivers file (TOML; default: waivers.toml next to the inventory, if present)",
+    )
     parser.addini(
         "cas_conformance_paths",
         "test paths that hold the conformance suite",
@@ -82,21 +110,46 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     state = RunState(config)
     config.stash[state_key] = state
-    reports = Path(config.rootpath, "reports")
+    reports = _reports_dir(config)
     if getattr(config.option, "htmlpath", "unset") is None:
         config.option.htmlpath = str(reports / "report.html")
         config.option.self_contained_html = True
-    if getattr(config.option, "xmlpath", "unset") is None and not hasattr(config, "workerinput"):
+    if getattr(config.option, "xmlpath", "unset") is None and is_controller(config):
         config.option.xmlpath = str(reports / "junit.xml")
     try:
+        state.configure_reports(reports)
         state.configure()
     except InventoryError as exc:
         raise pytest.UsageError(str(exc)) from None
     except CasConformanceError as exc:
         raise pytest.UsageError(f"cas-conformance: {exc}") from None
+    if state.reports is not None:
+        config.pluginmanager.register(_ReportFeeder(state.reports), FEEDER_NAME)
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    """--reports-dir, else the directory of an --html given on the command line, else reports/."""
+    invocation = Path(config.invocation_params.dir)
+    given = config.getoption("reports_dir")
+    if given:
+        return Path(invocation, given)
+    html = getattr(config.option, "htmlpath", None)
+    if html:
+        return Path(invocation, html).parent
+    return Path(config.rootpath, "reports")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
+    """Run metadata in pytest-metadata's table, which pytest-html shows as its Environment."""
+    if _active(config):
+        metadata.update(run_metadata(config).display())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    feeder = config.pluginmanager.get_plugin(FEEDER_NAME)
+    if feeder is not None:
+        config.pluginmanager.unregister(feeder)
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
@@ -166,8 +219,9 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     key = request.param
     case: Case | None = state.cases.get(req_id, {}).get(key)
     if case is not None and case.server:
-        request.node.user_properties.append(("server", case.server))
+        request.node.user_properties.append(("server", state.canonical_server(case.server)))
     if case is not None and case.error:
+        request.node.user_properties.append(("object", case.id))
         raise FactsUnavailable(f"{req_id} on {case.id}: {case.error}")
     try:
         result = CHECKS[req_id].evaluate(state.world, key)
@@ -181,8 +235,10 @@ def finding(request: pytest.FixtureRequest) -> Finding:
         ("observed", result.observed),
         ("expected", result.expected),
     ):
-        if name == "server" and any(k == "server" for k, _ in request.node.user_properties):
-            continue
+        if name == "server":
+            if any(k == "server" for k, _ in request.node.user_properties):
+                continue
+            value = state.canonical_server(value)
         request.node.user_properties.append((name, value))
     if not result.passed:
         request.node.user_properties.append(("remediation", result.remediation))
@@ -208,7 +264,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
         report.longrepr = f"could not check: {call.excinfo.value}"
+    state = item.config.stash.get(state_key, None)
+    if state is not None and state.waivers:
+        props = {str(k): str(v) for k, v in item.user_properties}
+        waiver = waive_report(report, props, state.waivers, state.today)
+        if waiver is not None:
+            status = "expired" if waiver.expired(state.today) else "active"
+            prop = ("waiver", f"{status}: {waiver.describe()}")
+            item.user_properties.append(prop)
+            report.user_properties.append(prop)
     return report
+
+
+class _ReportFeeder:
+    """Registered on the controller only: every test's report reaches it (xdist ships the workers'
+    reports there), and pytest_runtest_logreport gets no config to find the run's state by."""
+
+    def __init__(self, reports: SessionReports) -> None:
+        self.reports = reports
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reports.add(report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write results.json and remediation.ps1 and judge the gate, before pytest-html and the
+    terminal summary read them; with --baseline the exit status becomes the gate's."""
+    state = session.config.stash.get(state_key, None)
+    if state is None or state.reports is None or session.config.option.collectonly:
+        return
+    status = state.reports.finish(int(session.exitstatus))
+    if status != session.exitstatus:
+        session.exitstatus = pytest.ExitCode(status)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -229,3 +317,25 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
     from cas_conformance.report.html_columns import table_row
 
     table_row(report, cells)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: Any) -> None:
+    state = report.config.stash.get(state_key, None)
+    if state is None:
+        return
+    from cas_conformance.report.html_summary import escape_environment
+
+    meta = run_metadata(report.config)
+    source = meta.inventory or meta.replay_facts or "?"
+    report.title = f"cas-conformance: {Path(source).name}"
+    report.set_data("environment", escape_environment(report.data["environment"]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: Any
+) -> None:
+    state = session.config.stash.get(state_key, None)
+    if state is not None and state.reports is not None and state.reports.finished:
+        prefix.append(state.reports.html_summary())

@@ -7,7 +7,9 @@ import dataclasses
 import getpass
 import os
 import tempfile
+import threading
 import warnings
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,47 @@ import pytest
 from cas_conformance.checks import Case
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import load_world, save_world
-from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.gather import GatherOptions, gather, winrm_hosts
 from cas_conformance.inventory import Inventory, VarMapping, load_inventory
+from cas_conformance.report.gate import load_baseline, parse_gate_options
+from cas_conformance.report.records import canonical_server, server_aliases
+from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
+from cas_conformance.report.session_reports import SessionReports
+from cas_conformance.report.waivers import WaiverSet, load_waivers
 from cas_conformance.settings import Secret, resolve_password
 from cas_conformance.world import World
 
 state_key = pytest.StashKey["RunState"]()
+metadata_key = pytest.StashKey[RunMetadata]()
+
+
+def default_inventory(config: pytest.Config) -> str | None:
+    """The inventory a run reads: --inventory, else inventory.ini at the root (none when replaying)."""
+    given = config.getoption("inventory")
+    if given:
+        return str(given)
+    if config.getoption("replay_facts"):
+        return None
+    return str(Path(config.rootpath, "inventory.ini"))
+
+
+def run_metadata(config: pytest.Config) -> RunMetadata:
+    """This process's run metadata, computed once (pytest-metadata may ask before our configure)."""
+    meta = config.stash.get(metadata_key, None)
+    if meta is None:
+        meta = collect_run_metadata(
+            inventory=default_inventory(config),
+            replay_facts=config.getoption("replay_facts"),
+            lab_faults=tuple(config.getoption("lab_fault") or ()),
+            base_dir=Path(config.invocation_params.dir),
+        )
+        config.stash[metadata_key] = meta
+    return meta
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """The process that sees every test's report: not an xdist worker."""
+    return not hasattr(config, "workerinput")
 
 
 class InventoryWarning(UserWarning):
@@ -68,6 +105,12 @@ class RunState:
         self._world: World | None = None
         self._worker_file: str | None = None
         self.cases: dict[str, dict[str, Case]] = {}
+        self.today = date.today()
+        self.waivers = WaiverSet(None)
+        self.reports: SessionReports | None = None
+        self._progress_lock = threading.Lock()
+        self._started = 0
+        self._aliases: dict[str, str] | None = None
 
     # --- set-up, before any connection -----------------------------------------------------
     def configure(self) -> None:
@@ -92,6 +135,32 @@ class RunState:
         if scenario:
             inventory = self._start_lab(inventory, scenario)
         self.inventory = inventory
+
+    def configure_reports(self, reports_dir: Path) -> None:
+        """Waivers (every process applies them to its tests), and on the controller the baseline,
+        the gate policy and the report writers. Runs before any connection: a bad file is a usage
+        error, not a surprise after a long collection."""
+        invocation = Path(self.config.invocation_params.dir)
+        waivers = self.config.getoption("waivers")
+        if waivers:
+            self.waivers = load_waivers(Path(invocation, waivers))
+        else:
+            inventory = default_inventory(self.config)
+            beside = Path(invocation, inventory).parent / "waivers.toml" if inventory else None
+            if beside is not None and beside.is_file():
+                self.waivers = load_waivers(beside)
+        if not is_controller(self.config):
+            return
+        policy = parse_gate_options(self.config.getoption("gate") or [])
+        baseline_path = self.config.getoption("baseline")
+        baseline = load_baseline(Path(invocation, baseline_path)) if baseline_path else None
+        self.reports = SessionReports(
+            reports_dir=reports_dir,
+            metadata=run_metadata(self.config),
+            waivers=self.waivers,
+            baseline=baseline,
+            policy=policy,
+        )
 
     def _start_lab(self, inventory: Inventory, scenario: str) -> Inventory:
         from cas_conformance.lab.embedded import start_embedded_lab
@@ -134,6 +203,15 @@ class RunState:
                 save_world(self._world, save)
         return self._world
 
+    def canonical_server(self, name: str) -> str:
+        """*name* (an Exchange server name, vdir identity or host) as its inventory host."""
+        if self._aliases is None:
+            self._aliases = server_aliases(
+                (host, rec.facts.local_server if rec.facts is not None else None)
+                for host, rec in self.world.servers.items()
+            )
+        return canonical_server(name, self._aliases)
+
     def facts_file_for_workers(self) -> str:
         if self._worker_file is None:
             fd, path = tempfile.mkstemp(prefix="cas-conformance-facts-", suffix=".json")
@@ -143,15 +221,28 @@ class RunState:
         return self._worker_file
 
     def _progress(self, event: str, subject: str, detail: str) -> None:
+        """One line per event: which server is being collected, how many are done, how long each
+        took. Collector threads report too, hence the lock."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
+        with self._progress_lock:
+            reporter.write_line(self._progress_line(event, subject, detail))
+
+    def _progress_line(self, event: str, subject: str, detail: str) -> str:
         if event == "collect-start":
-            return
+            self._started += 1
+            total = len(winrm_hosts(self.inventory)) if self.inventory is not None else 0
+            of = f"/{total}" if total else ""
+            return f"cas-conformance: collecting {subject} ({self._started}{of} started) ..."
         if event == "collect-done":
-            reporter.write_line(f"cas-conformance: collected {subject}: {detail}")
-        else:
-            reporter.write_line(f"cas-conformance: {event.replace('-done', '')} done: {detail}")
+            # gather reports "DONE/TOTAL SECONDSs STATUS"
+            count, _, rest = detail.partition(" ")
+            seconds, _, status = rest.partition(" ")
+            if "/" in count and seconds.endswith("s"):
+                return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
+            return f"cas-conformance: collected {subject}: {detail}"
+        return f"cas-conformance: {event.replace('-done', '')} done: {detail}"
 
     # --- reporting --------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
@@ -164,12 +255,18 @@ class RunState:
 
     def terminal_summary(self, reporter: Any) -> None:
         world = self._world
-        if world is None or hasattr(self.config, "workerinput"):
+        if not is_controller(self.config):
             return
-        reporter.section("cas-conformance servers")
-        for name, rec in world.servers.items():
-            status = "ok" if rec.facts is not None else f"ERROR {rec.error}"
-            reporter.write_line(f"{name}: {rec.seconds:.1f} s, {status}")
+        if world is not None:
+            reporter.section("cas-conformance servers")
+            for name, rec in world.servers.items():
+                status = "ok" if rec.facts is not None else f"ERROR {rec.error}"
+                reporter.write_line(f"{name}: {rec.seconds:.1f} s, {status}")
+        if self.reports is not None:
+            for title, lines in self.reports.terminal_sections():
+                reporter.section(title)
+                for line in lines:
+                    reporter.write_line(line)
 
     def close(self) -> None:
         if self.lab is not None:

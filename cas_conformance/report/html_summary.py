@@ -1,0 +1,196 @@
+"""The top of the HTML report: server x requirement matrix, totals per severity, gate and waivers.
+
+pytest-html pastes these fragments into its page unescaped (``|safe``), so every value is escaped
+here: server names, objects and node ids can carry whatever a server, DNS or a certificate sent.
+Each outcome has a colour *and* a symbol, so the matrix still reads when printed in greyscale.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from cas_conformance.catalogue import REQUIREMENTS, Severity
+from cas_conformance.report.gate import Change, GateResult
+from cas_conformance.report.records import OUTCOMES, WORST_FIRST, TestRecord, worst
+from cas_conformance.report.waivers import WaiverUse
+
+NO_SERVER = "(organisation)"
+SYMBOLS = {"passed": "\u2713", "failed": "\u2717", "error": "\u26a0", "skipped": "\u2013", "waived": "W"}
+LABELS = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skip", "waived": "waived"}
+
+STYLE = """
+<style>
+.cas-section { margin: 1em 0; }
+.cas-section h2 { margin-bottom: 0.3em; }
+table.cas-matrix, table.cas-totals, table.cas-list { border-collapse: collapse; font-size: 13px; }
+table.cas-matrix th, table.cas-matrix td, table.cas-totals th, table.cas-totals td,
+table.cas-list th, table.cas-list td { border: 1px solid #888; padding: 2px 6px; text-align: center; }
+table.cas-matrix th.cas-server, table.cas-list td { text-align: left; }
+table.cas-matrix thead th { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; }
+.cas-cell { font-weight: bold; white-space: nowrap; }
+.cas-passed { background: #c8e6c9; color: #1b5e20; }
+.cas-failed { background: #c62828; color: #ffffff; }
+.cas-error { background: #4a148c; color: #ffffff; border: 2px dashed #000 !important; }
+.cas-skipped { background: #f5f5f5; color: #555555; }
+.cas-waived { background: #90caf9; color: #0d2c54; font-style: italic; }
+.cas-empty { background: #ffffff; }
+.cas-gate-passed { color: #1b5e20; } .cas-gate-failed { color: #b71c1c; }
+#results-table td.col-testId { overflow-wrap: anywhere; min-width: 16em; }
+#results-table td.col-object { overflow-wrap: anywhere; max-width: 22em; }
+#results-table pre.remediation { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 48em; margin: 0;
+  font-family: "DejaVu Sans Mono", Consolas, "Courier New", monospace; font-size: 12px; user-select: all; }
+.cas-legend span { display: inline-block; margin-right: 0.6em; padding: 1px 6px; border: 1px solid #888; }
+</style>
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def legend() -> str:
+    items = "".join(f'<span class="cas-{o}">{_e(SYMBOLS[o])} {_e(LABELS[o])}</span>' for o in WORST_FIRST)
+    return f'<p class="cas-legend">{items}</p>'
+
+
+def _cell(outcomes: Sequence[str]) -> str:
+    if not outcomes:
+        return '<td class="cas-empty"></td>'
+    counts = Counter(outcomes)
+    shown = worst(outcomes)
+    title = ", ".join(f"{counts[o]} {LABELS[o]}" for o in WORST_FIRST if counts[o])
+    count = f" {counts[shown]}" if len(outcomes) > 1 else ""
+    return (
+        f'<td class="cas-cell cas-{shown}" data-outcome="{shown}" title="{_e(title)}">'
+        f"{_e(SYMBOLS[shown])}{_e(count)}</td>"
+    )
+
+
+def matrix_html(records: Sequence[TestRecord]) -> str:
+    """Rows: servers (and the organisation-wide names); columns: requirements of the run."""
+    cells: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        cells[record.server or NO_SERVER][record.requirement].append(record.outcome)
+    present = {r.requirement for r in records}
+    # Catalogue order; an id the catalogue does not know (a test outside the suite) goes last.
+    columns = [(r.id, f"{r.title} ({r.severity.value})") for r in REQUIREMENTS if r.id in present]
+    known = {r.id for r in REQUIREMENTS}
+    columns += [(rid, rid or "no requirement") for rid in sorted(present - known)]
+    servers = sorted(cells, key=lambda s: (s == NO_SERVER, s.lower()))
+    head = "".join(f'<th class="cas-req" title="{_e(title)}">{_e(rid or "-")}</th>' for rid, title in columns)
+    rows = []
+    for server in servers:
+        row = "".join(_cell(cells[server].get(rid, [])) for rid, _ in columns)
+        rows.append(f'<tr><th class="cas-server" scope="row">{_e(server)}</th>{row}</tr>')
+    return (
+        '<div class="cas-section" id="cas-matrix-section"><h2>Servers &#215; requirements</h2>'
+        f"{legend()}"
+        f'<table class="cas-matrix" id="cas-matrix"><thead><tr><th>Server</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def totals_html(records: Sequence[TestRecord]) -> str:
+    table: dict[str, Counter[str]] = {s.value: Counter() for s in Severity}
+    for record in records:
+        table.setdefault(record.severity or "unknown", Counter())[record.outcome] += 1
+    head = "".join(f'<th class="cas-{o}">{_e(SYMBOLS[o])} {_e(o)}</th>' for o in OUTCOMES)
+    rows = []
+    for severity, counts in table.items():
+        values = "".join(f"<td>{counts[o]}</td>" for o in OUTCOMES)
+        rows.append(f'<tr><th scope="row">{_e(severity)}</th>{values}<td>{sum(counts.values())}</td></tr>')
+    all_counts = Counter(r.outcome for r in records)
+    total = "".join(f"<td>{all_counts[o]}</td>" for o in OUTCOMES)
+    rows.append(f'<tr><th scope="row">total</th>{total}<td>{len(records)}</td></tr>')
+    return (
+        '<div class="cas-section" id="cas-totals-section"><h2>Totals per severity</h2>'
+        f'<table class="cas-totals" id="cas-totals"><thead><tr><th>Severity</th>{head}<th>total</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _changes(title: str, changes: Sequence[Change], css: str) -> str:
+    if not changes:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(c.nodeid)}</td><td>{_e(c.before or 'not in baseline')}</td>"
+        f"<td>{_e(c.after or 'not run')}</td></tr>"
+        for c in changes
+    )
+    return (
+        f'<h3 class="{css}">{_e(title)} ({len(changes)})</h3><table class="cas-list">'
+        f"<thead><tr><th>Test</th><th>Baseline</th><th>Now</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def gate_html(gate: GateResult) -> str:
+    verdict = "PASSED" if gate.passed else "FAILED"
+    new_label = "New failures" + (" (allowed)" if gate.policy.new_failures == "allow" else "")
+    return (
+        '<div class="cas-section" id="cas-gate"><h2>Gate</h2>'
+        f'<p class="cas-gate-{verdict.lower()}"><strong>Gate {verdict}</strong> against baseline '
+        f"{_e(gate.baseline.path)} ({_e(gate.baseline.started or 'start time unknown')}): "
+        f"{len(gate.regressions)} regression(s), {len(gate.new_failures)} new failure(s), "
+        f"{len(gate.fixed)} fixed, {len(gate.still_failing)} still failing. "
+        "Only regressions (and new failures, unless allowed) decide the exit status.</p>"
+        + _changes("Regressions", gate.regressions, "cas-gate-failed")
+        + _changes(new_label, gate.new_failures, "cas-gate-failed")
+        + _changes("Fixed", gate.fixed, "cas-gate-passed")
+        + _changes("New tests", gate.new, "")
+        + _changes("Not run now", gate.missing, "")
+        + "</div>"
+    )
+
+
+def waivers_html(uses: Sequence[WaiverUse], path: str | None) -> str:
+    rows = "".join(
+        f'<tr class="cas-waiver-{_e(u.status)}"><td>{_e(u.status)}</td><td>{u.waiver.line}</td>'
+        f"<td>{_e(u.waiver.target)}</td><td>{_e(u.waiver.reason)}</td><td>{_e(u.waiver.owner)}</td>"
+        f"<td>{_e(u.waiver.expires.isoformat())}</td><td>{len(u.tests)}</td></tr>"
+        for u in uses
+    )
+    return (
+        f'<div class="cas-section" id="cas-waivers"><h2>Waivers</h2><p>From {_e(path or "?")}</p>'
+        '<table class="cas-list"><thead><tr><th>Status</th><th>Line</th><th>Matches</th><th>Reason</th>'
+        f"<th>Owner</th><th>Expires</th><th>Tests</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def files_html(files: Mapping[str, str]) -> str:
+    items = "".join(f"<li>{_e(label)}: <code>{_e(path)}</code></li>" for label, path in files.items())
+    return f'<div class="cas-section" id="cas-files"><h2>Other reports of this run</h2><ul>{items}</ul></div>'
+
+
+def summary_html(
+    records: Sequence[TestRecord],
+    *,
+    gate: GateResult | None = None,
+    waiver_uses: Sequence[WaiverUse] = (),
+    waivers_path: str | None = None,
+    files: Mapping[str, str] | None = None,
+) -> str:
+    parts = [STYLE]
+    if gate is not None:
+        parts.append(gate_html(gate))
+    parts.append(matrix_html(records))
+    parts.append(totals_html(records))
+    if waiver_uses:
+        parts.append(waivers_html(waiver_uses, waivers_path))
+    if files:
+        parts.append(files_html(files))
+    return "".join(parts)
+
+
+def escape_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    """pytest-html renders each environment value with innerHTML (a nested mapping as ``key: value``
+    list items) but the top-level key with textContent: escape exactly what becomes markup."""
+    escaped: dict[str, Any] = {}
+    for key, value in environment.items():
+        if isinstance(value, Mapping):
+            escaped[key] = {_e(k): _e(v) for k, v in value.items()}
+        else:
+            escaped[key] = _e(value)
+    return escaped

@@ -1,0 +1,98 @@
+"""reports/remediation.ps1: every fix of the run, grouped by server, none of it armed.
+
+An administrator reviews each block and runs the ones the change board approved, deliberately: the
+script itself does nothing when run as it is. Every line of it is a PowerShell comment, and each
+failure is one ``#region`` block (collapsible in the ISE and VS Code) whose remediation lines start
+with ``# `` (remove that prefix to arm a line). The requirement id, the object and the observed
+value stand above each fix.
+
+Observed values come from servers, DNS and certificates: a line break in one would end the comment
+and turn the rest of the value into a command, so every value is folded to one line and control
+characters are replaced before it enters the script.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from cas_conformance.catalogue import requirement
+from cas_conformance.report.records import TestRecord
+
+NO_SERVER = "(organisation: published names, DNS and mail domains)"
+BLOCK_START = "#region"
+BLOCK_END = "#endregion"
+
+
+def one_line(text: str) -> str:
+    """*text* with every control, line- or paragraph-separator character shown as a visible escape."""
+    out = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char == "\t":
+            out.append(" ")
+        elif category in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _title(req_id: str) -> str:
+    try:
+        req = requirement(req_id)
+    except KeyError:
+        return req_id
+    return f"{req.id} [{req.severity.value}] {req.title}"
+
+
+def _block(number: int, record: TestRecord) -> list[str]:
+    lines = [
+        f"{BLOCK_START} {number}: {one_line(record.requirement)} on {one_line(record.object or record.nodeid)}",
+        f"# requirement: {one_line(_title(record.requirement))}",
+        f"# test:        {one_line(record.nodeid)}",
+        f"# object:      {one_line(record.object)}",
+        f"# observed:    {one_line(record.observed)}",
+        f"# expected:    {one_line(record.expected)}",
+    ]
+    if record.waiver and record.waiver.get("status") == "expired":
+        lines.append(
+            f"# waiver expired on {one_line(str(record.waiver.get('expires')))} "
+            f"(owner {one_line(str(record.waiver.get('owner')))})"
+        )
+    remediation = record.remediation.splitlines() or ["(no remediation text: see the report)"]
+    lines.append("# --- remediation (review, then remove the leading '# ' to run a line) ---")
+    lines.extend(f"# {one_line(line)}" if line.strip() else "#" for line in remediation)
+    lines.append(BLOCK_END)
+    return lines
+
+
+def render_remediation_script(records: Sequence[TestRecord], header: dict[str, str]) -> str:
+    """The script text (CRLF line ends are the writer's business): one block per failed test."""
+    failures = [r for r in records if r.outcome == "failed"]
+    by_server: dict[str, list[TestRecord]] = {}
+    for record in failures:
+        by_server.setdefault(record.server or NO_SERVER, []).append(record)
+    waived = sum(1 for r in records if r.outcome == "waived")
+    errors = [r for r in records if r.outcome == "error"]
+    lines = [
+        "# cas-conformance remediation script: NOTHING IN IT RUNS AS IT IS.",
+        "# Every fix below is commented out. Review each block, have it approved, then remove the",
+        "# leading '# ' of the lines you mean to run, in the Exchange Management Shell of the server named.",
+    ]
+    lines.extend(f"# {one_line(key)}: {one_line(value)}" for key, value in header.items())
+    lines.append(f"# {len(failures)} failure(s) on {len(by_server)} server group(s)")
+    if waived:
+        lines.append(f"# {waived} waived failure(s) are not listed (see results.json)")
+    if errors:
+        lines.append(f"# {len(errors)} test(s) could not be checked and have no fix here:")
+        lines.extend(f"#   {one_line(r.nodeid)}" for r in errors)
+    number = 0
+    for server in sorted(by_server, key=lambda s: (s == NO_SERVER, s.lower())):
+        lines.extend(["", f"# ===== {one_line(server)} ====="])
+        for record in by_server[server]:
+            number += 1
+            lines.append("")
+            lines.extend(_block(number, record))
+    lines.append("")
+    return "\r\n".join(lines)

@@ -1,0 +1,73 @@
+"""reports/results.json: every test of the run with its verdict, for tools and later gates.
+
+The document follows ``results.schema.json`` (shipped in this package, id
+``cas-conformance/results/1``). It is written once per run, by the process that holds every
+test's report (the xdist controller, or the only process), and atomically, so a reader or a later
+``--baseline`` never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cas_conformance.report.gate import RESULTS_SCHEMA_ID, GateResult
+from cas_conformance.report.records import OUTCOMES, TestRecord
+from cas_conformance.report.waivers import WaiverUse
+
+SCHEMA_RESOURCE = "results.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of results.json, as shipped with the package."""
+    text = resources.files("cas_conformance.report").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def outcome_counts(records: Sequence[TestRecord]) -> dict[str, int]:
+    counts = Counter(r.outcome for r in records)
+    return {o: counts.get(o, 0) for o in OUTCOMES}
+
+
+def build_results(
+    *,
+    run: dict[str, Any],
+    records: Sequence[TestRecord],
+    waiver_uses: Sequence[WaiverUse] = (),
+    gate: GateResult | None = None,
+    today: date,
+) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA_ID,
+        "run": {**run, "counts": outcome_counts(records)},
+        "tests": [r.to_json() for r in records],
+    }
+    if waiver_uses:
+        document["waivers"] = [
+            {"waiver": u.waiver.to_json(today), "status": u.status, "tests": list(u.tests)}
+            for u in waiver_uses
+        ]
+    if gate is not None:
+        document["gate"] = gate.to_json()
+    return document
+
+
+def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A sibling temporary file (ordinary permissions, same file system), renamed over the target.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
