@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
@@ -180,6 +181,8 @@ class Lab:
         self.ports["dns"] = self.dns.port
 
         self.collector = CollectorHandler(self)
+        for server in s.servers:  # what each server will print, ready before the first question
+            self.collector.output(server, CollectorParameters())
         self._start_winrm()
 
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]

@@ -3,12 +3,14 @@ a real-looking failure for anything else."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.script import decode_bootstrap, parse_collector_script
+from cas_conformance.collector.script import CollectorParameters, decode_bootstrap, parse_collector_script
 from cas_conformance.lab.organisation import server_facts
+from cas_conformance.lab.scenario import LabServer
 from cas_conformance.lab.winrm_server import CommandRequest, CommandResult
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ class CollectorHandler:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, CollectorParameters], str] = {}
 
     def __call__(self, request: CommandRequest) -> CommandResult:
         command = request.command.lower().rsplit("\\", 1)[-1]
@@ -76,8 +80,20 @@ class CollectorHandler:
                 ),
                 1,
             )
-        facts = server_facts(self.lab.scenario, server, self.lab.published_info, params, self.lab.now)
-        return CommandResult(self._faulty(server.network_fault, render_collector_output(facts)), "", 0)
+        return CommandResult(self._faulty(server.network_fault, self.output(server, params)), "", 0)
+
+    def output(self, server: LabServer, params: CollectorParameters) -> str:
+        """What the collector prints on *server* (rendered once per server and parameters: the
+        scenario does not change while the lab runs)."""
+        key = (server.name, params)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is None:
+            facts = server_facts(self.lab.scenario, server, self.lab.published_info, params, self.lab.now)
+            cached = render_collector_output(facts)
+            with self._lock:
+                self._cache[key] = cached
+        return cached
 
     def _faulty(self, fault: str, output: str) -> str:
         """The output as the per-host fault spoils it (the exit code stays 0, as it would)."""
@@ -98,7 +114,7 @@ class CollectorHandler:
             return line * (ENDLESS_BYTES // len(line))
         return output
 
-    def _server_for(self, request: CommandRequest):  # type: ignore[no-untyped-def]
+    def _server_for(self, request: CommandRequest) -> LabServer | None:
         for server in self.lab.scenario.servers:
             if self.lab.addresses[server.name.lower()] == request.local_address:
                 return server
