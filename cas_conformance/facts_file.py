@@ -114,7 +114,11 @@ def load_world(path: str | Path, *, password: Secret | None = None) -> World:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise FactsFileError(f"{path}: cannot read facts: {exc}") from None
+    if not isinstance(data, dict):
+        raise FactsFileError(f"{path}: not a facts file (a JSON object is expected)")
     try:
         return world_from_dict(data, password=password)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise FactsFileError(f"{path}: malformed facts file: {exc!r}") from None
+    except CasConformanceError as exc:
+        raise FactsFileError(f"{path}: malformed facts file: {exc}") from None

@@ -372,6 +372,17 @@ def _key_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
+def _load_strictly(pem: str) -> x509.Certificate:
+    """Load a certificate and parse every part the checks read now: cryptography parses
+    extensions lazily, so a malformed one would otherwise raise in the middle of a check."""
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    for extension in cert.extensions:
+        _ = extension.value
+    _ = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.public_key())
+    _ = (cert.signature_hash_algorithm, cert.not_valid_before_utc, cert.not_valid_after_utc)
+    return cert
+
+
 def verify_chain(
     chain_pem: Sequence[str], server_name: str, *, trust_roots: Sequence[x509.Certificate], at: dt.datetime
 ) -> ChainVerdict:
@@ -386,8 +397,8 @@ def verify_chain(
         problem = ChainProblem("untrusted", "the server sent no certificate")
         return ChainVerdict(False, (problem,), None, (), None, None, None)
     try:
-        chain = [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in chain_pem]
-    except ValueError as exc:
+        chain = [_load_strictly(pem) for pem in chain_pem]
+    except (ValueError, UnsupportedAlgorithm) as exc:
         problem = ChainProblem("untrusted", f"a certificate in the chain could not be parsed: {exc}")
         return ChainVerdict(False, (problem,), None, (), None, None, None)
     leaf = chain[0]

@@ -151,11 +151,11 @@ def revocation_good(world: World, key: str) -> Finding:
 
 
 def _ocsp_urls(leaf_pem: str) -> list[str]:
-    cert = x509.load_pem_x509_certificate(leaf_pem.encode())
     try:
+        cert = x509.load_pem_x509_certificate(leaf_pem.encode())
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        return []
+    except (x509.ExtensionNotFound, ValueError):
+        return []  # no usable OCSP URL: CONN-03 reports a certificate it cannot parse
     return [
         str(d.access_location.value)
         for d in aia

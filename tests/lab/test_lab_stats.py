@@ -1,0 +1,27 @@
+"""What the lab received during a full run: one collector command per host, each DNS question
+asked once per resolver (facts are gathered once per run and shared by every check)."""
+
+from __future__ import annotations
+
+from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.inventory import parse_inventory
+from cas_conformance.lab.embedded import start_lab
+from cas_conformance.settings import Secret
+from tests.lab.conftest import HEALTHY
+
+
+def test_one_collector_command_per_host_and_one_query_per_name() -> None:
+    lab = start_lab(HEALTHY)
+    try:
+        inventory = parse_inventory(lab.inventory_text(), "lab.ini")
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        stats = lab.stats()
+    finally:
+        lab.stop()
+    assert stats["winrm_commands"] == {name: 1 for name in inventory.hosts}
+    assert stats["dns_queries"] and max(stats["dns_queries"].values()) == 1, stats["dns_queries"]
+    # every name the checks asked about was answered by the lab, not guessed
+    assert {f"{a.name.lower().rstrip('.')} {a.rdtype}" for a in world.resolver.answers()} == set(
+        stats["dns_queries"]
+    )
+    assert stats["tls_handshakes"]
