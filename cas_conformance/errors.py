@@ -46,3 +46,7 @@ class CollectorFormatError(CasConformanceError):
 
 class LabError(CasConformanceError):
     """The built-in lab could not start or was asked for something it does not simulate."""
+
+
+class CasConformanceWarning(UserWarning):
+    """Something works but weakens the run: a password in the inventory, certificate checks off."""

@@ -27,7 +27,7 @@ from cas_conformance.channels.tls import TlsHandshake, fetch_chain, load_trust_r
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
-from cas_conformance.errors import CollectionError, CollectorFormatError
+from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
 from cas_conformance.facts import VdirKind
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
@@ -250,6 +250,15 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         name: host_settings(inventory, inventory.hosts[name], password=options.password)
         for name in winrm_hosts(inventory)
     }
+    for host in hosts.values():
+        if host.scheme == "https" and not host.cert_validation:
+            text = (
+                f"{host.name}: ansible_winrm_server_cert_validation = ignore: the WinRM server's "
+                "certificate is not checked, so the password may go to an impostor; prefer "
+                "ansible_winrm_ca_trust_path"
+            )
+            options.progress("warning", host.name, text)
+            warnings.warn(CasConformanceWarning(text), stacklevel=2)
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
     records = _collect_all(inventory, hosts, run, resolver, options)
     world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
