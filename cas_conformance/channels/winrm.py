@@ -58,6 +58,7 @@ class _DialingTransport(Transport):
         self, session: requests.Session, prepared_request: requests.PreparedRequest
     ) -> requests.Response:
         if not getattr(session, "_cas_conformance_dialer", False):
+            session.trust_env = False  # proxies are never taken from the environment (proxy=None)
             self.dialer.mount(session)
             session._cas_conformance_dialer = True  # type: ignore[attr-defined]
         return super()._send_message_request(session, prepared_request)

@@ -397,6 +397,8 @@ def read_block(text: str, server: str) -> Block:
     records: list[Record] = []
     current: _RecordBuilder | None = None
     ended = False
+    skip_to = 0
+    pending: list[tuple[str, int]] = []  # records parsed here, to remember once the block is whole
     for number, line in enumerate(lines, start=1):
         if ended:
             if line.startswith(_MARKER_PREFIX):
@@ -417,10 +419,21 @@ def read_block(text: str, server: str) -> Block:
             _check_end(line, server, number, version, len(records))
             ended = True
             continue
+        if skip_to > number:
+            continue  # inside a record taken from the cache
         header = _HEADER.fullmatch(line)
         if header:
             if current is not None:
                 records.append(current.finish())
+                current = None
+            end = _record_end(lines, number)
+            chunk = "\n".join(lines[number - 1 : end])
+            cached = _RECORDS.get(chunk)
+            if cached is not None:
+                records.append(Record(cached.section, number, cached.values))
+                skip_to = end + 1
+                continue
+            pending.append((chunk, len(records)))
             spec = SECTION_BY_NAME.get(header.group(1))
             if spec is None:
                 raise CollectorFormatError(
@@ -436,7 +449,26 @@ def read_block(text: str, server: str) -> Block:
         current.add(number, key, value)
     if version is None:
         raise CollectorFormatError(server, None, None, f"no '{BEGIN_MARKER}' marker: not collector output")
+    if len(_RECORDS) > _RECORD_CACHE_LIMIT:
+        _RECORDS.clear()
+    for chunk, index in pending:
+        _RECORDS[chunk] = records[index]
     return Block(version, tuple(records))
+
+
+# Every server prints the same organisation-wide records (servers, databases, arrays): a record's
+# exact text decodes the same everywhere, so a 200-server run decodes each distinct record once.
+_RECORDS: dict[str, Record] = {}
+_RECORD_CACHE_LIMIT = 200_000
+
+
+def _record_end(lines: list[str], header: int) -> int:
+    """The 1-based number of the last line of the record whose ``[section]`` line is *header*."""
+    for index in range(header, len(lines)):
+        line = lines[index]
+        if (line.startswith("[") and _HEADER.fullmatch(line)) or line.startswith(END_MARKER):
+            return index
+    return len(lines)
 
 
 def _check_not_truncated(lines: list[str], begin: int, server: str) -> None:
