@@ -280,7 +280,14 @@ def waive_report(report: Any, props: dict[str, str], waivers: WaiverSet, today: 
             f"waiver EXPIRED on {waiver.expires.isoformat()} (owner {waiver.owner}, "
             f"{waivers.path}:{waiver.line}): {waiver.reason}; the failure counts again"
         )
-        report.longrepr = f"{note}\n{report.longreprtext}"
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if crash is not None and hasattr(report.longrepr, "addsection"):
+            # The crash message is the short summary's line and JUnit's failure message: the note
+            # goes first there; the full text gets it as a section.
+            crash.message = f"{note}\n{crash.message}"
+            report.longrepr.addsection("waiver expired", note)
+        else:
+            report.longrepr = f"{note}\n{report.longreprtext}"
     else:
         report.outcome = "skipped"
         report.wasxfail = f"waived until {waiver.expires.isoformat()} by {waiver.owner}: {waiver.reason}"

@@ -1,0 +1,46 @@
+"""--save-facts, then --replay-facts with the lab stopped: the same outcome for every node id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+
+import pytest
+
+from cas_conformance.inventory import parse_inventory
+from tests.report.suite_runs import run_suite
+
+
+def _lab_dns(facts: dict[str, object]) -> tuple[str, int]:
+    inventory = parse_inventory(str(facts["inventory"]), "facts")
+    host, _, port = inventory.all_vars["dns_servers"].split(",")[0].strip().rpartition(":")
+    return host, int(port)
+
+
+def test_replay_gives_identical_outcomes_without_the_lab(pytester: pytest.Pytester) -> None:
+    facts_path = pytester.path / "evidence" / "facts.json"
+    live = run_suite(pytester, f"--save-facts={facts_path}", name="live")
+    assert live.ret == 1
+    facts = json.loads(facts_path.read_text())
+    assert facts["schema"] == "cas-conformance/facts/1"
+
+    # The embedded lab stopped with the first run: its DNS server (UDP and TCP) is gone.
+    host, port = _lab_dns(facts)
+    with pytest.raises(OSError), socket.create_connection((host, port), timeout=2):
+        pass
+
+    replay = run_suite(pytester, f"--replay-facts={facts_path}", inventory=None, name="replay")
+    assert replay.ret == 1
+    assert "collecting" not in replay.out  # nothing was contacted
+    live_outcomes, replay_outcomes = live.outcomes(), replay.outcomes()
+    assert replay_outcomes == live_outcomes
+    assert {"passed", "failed", "skipped"} <= set(live_outcomes.values())
+    assert replay.junit_outcomes() == live.junit_outcomes()
+    # The replayed run names its evidence in the metadata.
+    run = replay.results()["run"]
+    assert run["inventory"] is None and run["replay_facts"] == str(facts_path)
+    assert run["replay_facts_sha256"] == hashlib.sha256(facts_path.read_bytes()).hexdigest()
+    # Same remediation for the same failures.
+    live_script, replay_script = live.remediation(), replay.remediation()
+    assert replay_script[replay_script.index("# =====") :] == live_script[live_script.index("# =====") :]
