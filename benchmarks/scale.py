@@ -12,62 +12,36 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from cas_conformance.lab.process import LabProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Benchmark-Pw-1"
 
 
-def _serve(servers: int, latency: float, workdir: Path) -> tuple[subprocess.Popen[str], Path]:
-    inventory = workdir / f"lab-{servers}.ini"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cas_conformance.lab",
-            "serve",
-            str(ROOT / "fixtures/lab/healthy.toml"),
+def run(servers: int, latency: float, forks: int, workdir: Path) -> tuple[float, str]:
+    lab = LabProcess(
+        ROOT / "fixtures/lab/healthy.toml",
+        workdir / f"lab-{servers}.ini",
+        cwd=ROOT,
+        args=[
             "--servers",
             str(servers),
             "--winrm-latency",
             str(latency),
             "--password",
             PASSWORD,
-            "--inventory-out",
-            str(inventory),
             "--stats-out",
             str(workdir / f"stats-{servers}.json"),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
     )
-    ready: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("serving until"):
-                ready.put("ready")
-        ready.put("ended")
-
-    threading.Thread(target=read, daemon=True).start()
-    if ready.get(timeout=300) != "ready":
-        raise SystemExit(f"the lab with {servers} servers did not start")
-    return process, inventory
-
-
-def run(servers: int, latency: float, forks: int, workdir: Path) -> tuple[float, str]:
-    process, inventory = _serve(servers, latency, workdir)
-    try:
+    with lab:
+        inventory = lab.inventory
         env = {
             **os.environ,
             "CAS_CONFORMANCE_PASSWORD": PASSWORD,
@@ -97,9 +71,6 @@ def run(servers: int, latency: float, forks: int, workdir: Path) -> tuple[float,
             text=True,
         )
         elapsed = time.perf_counter() - started
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no output)"
     if result.returncode != 0:
         print(result.stdout[-4000:], file=sys.stderr)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.junit import junit_outcomes
+
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = str(ROOT / "tests_cas")
 
@@ -101,17 +103,6 @@ def test_unreachable_server_errors_while_the_others_pass(pytester: pytest.Pytest
     assert outcomes["passed"] > 80
 
 
-def _junit_outcomes(path: Path) -> dict[str, str]:
-    outcomes = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        state = "passed"
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                state = child.tag
-        outcomes[f"{case.get('classname')}::{case.get('name')}"] = state
-    return outcomes
-
-
 def test_xdist_gives_the_same_outcome_per_node_id(pytester: pytest.Pytester) -> None:
     broken = ROOT / "fixtures" / "lab" / "broken.ini"
     common = [
@@ -127,6 +118,6 @@ def test_xdist_gives_the_same_outcome_per_node_id(pytester: pytest.Pytester) -> 
     serial = pytester.runpytest_subprocess(*common, "--junitxml=serial.xml")
     parallel = pytester.runpytest_subprocess(*common, "--junitxml=parallel.xml", "-n", "3")
     assert serial.ret == parallel.ret == 1
-    serial_outcomes = _junit_outcomes(pytester.path / "serial.xml")
-    assert serial_outcomes == _junit_outcomes(pytester.path / "parallel.xml")
+    serial_outcomes = junit_outcomes(pytester.path / "serial.xml")
+    assert serial_outcomes == junit_outcomes(pytester.path / "parallel.xml")
     assert "failure" in serial_outcomes.values()

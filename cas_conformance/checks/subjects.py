@@ -7,6 +7,7 @@ never passes by silently checking fewer objects than exist.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
 from cas_conformance.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
@@ -69,37 +70,37 @@ def servers(world: World) -> list[Case]:
     return [Case(name, safe_id(world.label(name)), name) for name in world.servers]
 
 
-def _role_cases(world: World, want_cas: bool) -> list[Case]:
-    cases = []
+def _per_server(world: World, objects: Callable[[str, ServerFacts], Iterable[Case]]) -> list[Case]:
+    """The cases *objects* finds on each collected server, and an error placeholder for each
+    server that could not be collected (its objects are unknown, so the gate must not pass)."""
+    cases: list[Case] = []
     for name, rec in world.servers.items():
         if rec.facts is None:
             cases.append(_placeholder(rec, world))
-            continue
-        local = rec.facts.local
-        if local is None or local.is_client_access == want_cas:
-            cases.append(Case(name, safe_id(world.label(name)), name))
+        else:
+            cases.extend(objects(name, rec.facts))
     return cases
+
+
+def _server_if(world: World, keep: Callable[[ExchangeServer], bool]) -> list[Case]:
+    def one(name: str, facts: ServerFacts) -> list[Case]:
+        local = facts.local  # unknown local server: keep it, its check errors with the reason
+        return [Case(name, safe_id(world.label(name)), name)] if local is None or keep(local) else []
+
+    return _per_server(world, one)
 
 
 def cas_servers(world: World) -> list[Case]:
     """Client Access servers, plus Mailbox servers hosting a public-folder database (KB3032395)."""
-    cases = []
-    for name, rec in world.servers.items():
-        if rec.facts is None:
-            cases.append(_placeholder(rec, world))
-            continue
-        local = rec.facts.local
-        if local is None or local.is_client_access or world.hosts_pf_database(local.name):
-            cases.append(Case(name, safe_id(world.label(name)), name))
-    return cases
+    return _server_if(world, lambda s: s.is_client_access or world.hosts_pf_database(s.name))
 
 
 def client_access_only(world: World) -> list[Case]:
-    return _role_cases(world, want_cas=True)
+    return _server_if(world, lambda s: s.is_client_access)
 
 
 def non_cas_servers(world: World) -> list[Case]:
-    return _role_cases(world, want_cas=False)
+    return _server_if(world, lambda s: not s.is_client_access)
 
 
 def databases(world: World) -> list[Case]:
@@ -121,32 +122,29 @@ def rpc_endpoints(world: World) -> list[Case]:
 
 
 def owa_vdirs(world: World) -> list[Case]:
-    cases = []
-    for name, rec in world.servers.items():
-        if rec.facts is None:
-            cases.append(_placeholder(rec, world))
-            continue
-        for vdir in rec.facts.vdirs:
-            if vdir.kind is VdirKind.OWA and vdir.external_url:
-                cases.append(
-                    Case(f"{name}|{vdir.identity}", safe_id(f"{world.label(name)}-{vdir.name}"), name)
-                )
-    return cases
+    def vdirs(name: str, facts: ServerFacts) -> list[Case]:
+        return [
+            Case(f"{name}|{v.identity}", safe_id(f"{world.label(name)}-{v.name}"), name)
+            for v in facts.vdirs
+            if v.kind is VdirKind.OWA and v.external_url
+        ]
+
+    return _per_server(world, vdirs)
 
 
 def certificates(world: World) -> list[Case]:
-    cases = []
-    for name, rec in world.servers.items():
-        if rec.facts is None:
-            cases.append(_placeholder(rec, world))
-            continue
-        assigned = [c for c in rec.facts.certificates if c.assigned]
-        labels = [_cert_label(c) for c in assigned]
-        for cert, label in zip(assigned, labels, strict=True):
+    def assigned(name: str, facts: ServerFacts) -> list[Case]:
+        certs = [c for c in facts.certificates if c.assigned]
+        labels = [_cert_label(c) for c in certs]
+        cases = []
+        for cert, label in zip(certs, labels, strict=True):
             # Stable ids across renewals and lab runs; the thumbprint only where a label repeats.
-            label = label if labels.count(label) == 1 else f"{label}-{cert.thumbprint[:12]}"
+            if labels.count(label) > 1:
+                label = f"{label}-{cert.thumbprint[:12]}"
             cases.append(Case(f"{name}|{cert.thumbprint}", safe_id(f"{world.label(name)}-{label}"), name))
-    return cases
+        return cases
+
+    return _per_server(world, assigned)
 
 
 def _cert_label(cert: ExchangeCertificate) -> str:
@@ -174,9 +172,3 @@ def smtp_domains(world: World) -> list[Case]:
         {r.settings.dns_domain for r in world.servers.values() if r.settings.dns_domain}
     )
     return [Case(d, safe_id(d)) for d in domains]
-
-
-def facts_for(world: World, key: str) -> tuple[ServerRecord, ServerFacts]:
-    host = key.split("|", 1)[0]
-    rec = record(world, host)
-    return rec, rec.require()

@@ -4,14 +4,11 @@ gives the same outcome as the embedded start."""
 
 from __future__ import annotations
 
+import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,8 @@ import winrm
 
 from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
 from cas_conformance.inventory import load_inventory
+from cas_conformance.lab.process import LabProcess
+from tests.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Standalone-Test-Pw1"
@@ -45,46 +44,19 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("standalone")
-    inventory = tmp / "lab.ini"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cas_conformance.lab",
-            "serve",
-            str(ROOT / "fixtures/lab/healthy.toml"),
-            "--inventory-out",
-            str(inventory),
-            "--password",
-            PASSWORD,
-            "--stats-out",
-            str(tmp / "stats.json"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    stats = tmp / "stats.json"
+    lab = LabProcess(
+        ROOT / "fixtures/lab/healthy.toml",
+        tmp / "lab.ini",
         cwd=ROOT,
+        start_timeout=60,
+        args=["--password", PASSWORD, "--stats-out", str(stats)],
     )
-    lines: list[str] = []
-    ready: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("serving until"):
-                ready.put(line)
-        ready.put("EOF")
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert ready.get(timeout=60).startswith("serving"), "".join(lines)
-        yield Served(process, inventory, lines)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    assert process.returncode == 0, "".join(lines)
-    assert (tmp / "stats.json").exists()
+    with lab:
+        assert lab.process is not None
+        yield Served(lab.process, lab.inventory, lab.lines)
+    assert lab.stop() == 0, "".join(lab.lines)
+    assert set(json.loads(stats.read_text())) == {"winrm_commands", "dns_queries", "tls_handshakes"}
 
 
 def test_written_inventory_never_holds_the_password(served: Served) -> None:
@@ -133,17 +105,6 @@ def test_openssl_gets_the_certificate_chain(served: Served) -> None:
     assert "Contoso Lab Issuing CA" in out
 
 
-def _outcomes(junit: Path) -> dict[str, str]:
-    outcomes = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        state = "passed"
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                state = child.tag
-        outcomes[f"{case.get('classname')}::{case.get('name')}"] = state
-    return outcomes
-
-
 def test_suite_through_written_inventory_matches_embedded(served: Served, tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -181,4 +142,4 @@ def test_suite_through_written_inventory_matches_embedded(served: Served, tmp_pa
         timeout=300,
     )
     assert embedded.returncode == 0, embedded.stdout[-3000:]
-    assert _outcomes(tmp_path / "s.xml") == _outcomes(tmp_path / "e.xml")
+    assert junit_outcomes(tmp_path / "s.xml") == junit_outcomes(tmp_path / "e.xml")
