@@ -60,7 +60,9 @@ def _handshake(world: World, key: str) -> TlsHandshake:
 def tcp_443_accepts(world: World, key: str) -> Finding:
     handshake = _handshake(world, key)
     error = handshake.error or ""
-    connected = not error or error.startswith("TLS")
+    # TCP failures are "connection refused", "connection failed: ..." or "... (TCP connect)";
+    # anything later (handshake failure or timeout, an oversized chain) means TCP 443 accepted.
+    connected = not (error.startswith(("connection ", "not resolved")) or "(TCP connect)" in error)
     observed = f"connected to {handshake.address}:{handshake.port}" if connected else error
     return Finding(
         "CONN-02",
