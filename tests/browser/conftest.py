@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Debian's paths; the variables let another system point at its own build.
+CHROMIUM = Path(os.environ.get("CAS_CONFORMANCE_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("CAS_CONFORMANCE_CHROMEDRIVER", "/usr/bin/chromedriver"))
 FLAGS = (
     "--headless",
     "--no-sandbox",
