@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = str(ROOT / "tests_cas")
@@ -52,14 +53,11 @@ class SuiteRun:
         return raw.decode("utf-8-sig").replace("\r\n", "\n")
 
     def junit_outcomes(self) -> dict[str, str]:
+        """JUnit's outcome per test, keyed by node id (JUnit names the module with dots)."""
         outcomes = {}
-        for case in ET.parse(self.reports / "junit.xml").getroot().iter("testcase"):
-            state = "passed"
-            for child in case:
-                if child.tag in ("failure", "error", "skipped"):
-                    state = child.tag
-            module = str(case.get("classname")).replace(".", "/")
-            outcomes[f"{module}.py::{case.get('name')}"] = state
+        for key, state in junit_outcomes(self.reports / "junit.xml").items():
+            classname, _, name = key.partition("::")
+            outcomes[f"{classname.replace('.', '/')}.py::{name}"] = state
         return outcomes
 
 
