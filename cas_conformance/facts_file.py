@@ -55,7 +55,7 @@ def world_to_dict(world: World) -> dict[str, Any]:
         },
         "names": list(world.names),
         "endpoints": [
-            {"url": e.url, "kind": e.kind, "auth": list(e.auth), "source": e.source}
+            {"url": e.url, "kind": e.kind, "auth": list(e.auth), "source": e.source, "server": e.server}
             for e in world.endpoints.values()
         ],
         "dns": [a.to_dict() for a in world.resolver.answers()],
@@ -97,7 +97,8 @@ def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> 
     world.now = datetime.fromisoformat(data["now"])
     world.names = tuple(data["names"])
     world.endpoints = {
-        e["url"]: Endpoint(e["url"], e["kind"], tuple(e["auth"]), e["source"]) for e in data["endpoints"]
+        e["url"]: Endpoint(e["url"], e["kind"], tuple(e["auth"]), e["source"], e.get("server", ""))
+        for e in data["endpoints"]
     }
     world.tls = {k: TlsHandshake.from_dict(v) for k, v in data["tls"].items()}
     world.revocation = {k: RevocationResult.from_dict(v) for k, v in data["revocation"].items()}

@@ -169,13 +169,13 @@ def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]
             if kind is None:
                 continue
             if vdir.external_url:
-                add(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity))
+                add(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity, record.host))
             if vdir.internal_url:
-                add(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity))
+                add(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity, record.host))
         for oa in record.facts.outlook_anywhere:
             if oa.external_hostname:
                 url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
-                add(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity))
+                add(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity, record.host))
     for domain in smtp_domains:
         add(Endpoint(f"https://autodiscover.{domain}{STANDARD_PATHS['autodiscover']}", "autodiscover"))
     known_hosts = {e.host for e in endpoints.values()}

@@ -60,7 +60,8 @@ class Endpoint:
     url: str
     kind: str  # owa, ews, activesync, autodiscover, rpc, oab
     auth: tuple[str, ...] = ()
-    source: str = "published"
+    source: str = "published"  # the virtual directory's identity, or "published"
+    server: str = ""  # the inventory host whose virtual directory it is
 
     @property
     def host(self) -> str:

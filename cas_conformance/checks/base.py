@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -92,3 +93,37 @@ def check(requirement_id: str, cases: Enumerate) -> Callable[[Evaluate], Evaluat
         return evaluate
 
     return register
+
+
+# --- putting values from servers into copy-paste-ready commands --------------------------------
+# Names come from servers, DNS and certificates, so they may hold anything. A remediation line is
+# meant to be pasted: no value may end the line, close a quote or expand inside PowerShell.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_PS_SPECIAL = re.compile(r"[$`\"'\u2018\u2019\u201a\u201b\u201c\u201d\u201e]")
+_PS_SINGLE_QUOTES = re.compile(r"(['\u2018\u2019\u201a\u201b])")
+_PS_BARE = re.compile(r"[A-Za-z0-9._@\\-]+")
+_CMD_SPECIAL = re.compile(r"[&|<>^\"%!]")
+
+
+def one_line(value: str) -> str:
+    return _CONTROL.sub("?", value)
+
+
+def ps_string(value: str) -> str:
+    """A PowerShell string literal: double quotes as the reference writes them when nothing in
+    the value would expand, else a single-quoted literal (no expansion) with quotes doubled."""
+    value = one_line(value)
+    if not _PS_SPECIAL.search(value):
+        return f'"{value}"'
+    return "'" + _PS_SINGLE_QUOTES.sub(r"\1\1", value) + "'"
+
+
+def ps_word(value: str) -> str:
+    """A PowerShell argument: bare for plain names (``outlook.contoso.lab``), quoted otherwise."""
+    value = one_line(value)
+    return value if _PS_BARE.fullmatch(value) else ps_string(value)
+
+
+def cmd_word(value: str) -> str:
+    """A cmd.exe argument (netsh, dnscmd, certutil): no line ends and no shell metacharacters."""
+    return _CMD_SPECIAL.sub("_", one_line(value))

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.checks.base import (
+    FactsUnavailable,
+    Finding,
+    NotApplicable,
+    check,
+    one_line,
+    ps_string,
+    ps_word,
+)
 from cas_conformance.facts import ExchangeCertificate
 from cas_conformance.world import ServerRecord, World, host_of
 
@@ -52,13 +60,13 @@ def _revocation_fix(world: World, rec: ServerRecord, server: str) -> str:
         else 'netsh winhttp set proxy proxy-server="http=<proxy>" bypass-list="<local>;*.' + domain + '"'
     )
     return (
-        f"# 1. let {server} reach the CRL/OCSP URLs: fix the WinHTTP proxy (PROXY-01/02), elevated:\n"
+        f"# 1. let {one_line(server)} reach the CRL/OCSP URLs: fix the WinHTTP proxy (PROXY-01/02), elevated:\n"
         f"{proxy_line}\n"
         "# 2. clear the cached revocation answers:\n"
         "certutil -urlcache ocsp delete\n"
         "certutil -urlcache crl delete\n"
-        f"# 3. restart {server} and check again:\n"
-        f"Get-ExchangeCertificate -Server {server} | fl Thumbprint,Status"
+        f"# 3. restart {one_line(server)} and check again:\n"
+        f"Get-ExchangeCertificate -Server {ps_word(server)} | fl Thumbprint,Status"
     )
 
 
@@ -70,7 +78,11 @@ def certificate_status_valid(world: World, key: str) -> Finding:
         fix = _revocation_fix(world, rec, server)
     else:
         template = _BY_STATUS.get(cert.status, _BY_STATUS["Invalid"])
-        fix = template.format(server=server, thumbprint=cert.thumbprint, services=",".join(cert.services))
+        fix = template.format(
+            server=ps_word(server),
+            thumbprint=ps_word(cert.thumbprint),
+            services=",".join(ps_word(x) for x in cert.services),
+        )
     passed = cert.status == "Valid"
     return Finding(
         "CERT-01",
@@ -126,7 +138,7 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
             False,
             "no certificate assigned to IIS",
             f"a certificate assigned to IIS covering {', '.join(sorted(needed))}",
-            remediation=f"Enable-ExchangeCertificate -Server {local.name} -Thumbprint <thumbprint> "
+            remediation=f"Enable-ExchangeCertificate -Server {ps_word(local.name)} -Thumbprint <thumbprint> "
             "-Services IIS",
         )
     cert = max(iis, key=lambda c: c.not_after)
@@ -143,11 +155,12 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
         f"every virtual directory and Outlook Anywhere host name in the certificate ({len(needed)} names)",
         why="" if not missing else "clients get a certificate name warning on those names",
         remediation=(
-            f"New-ExchangeCertificate -Server {local.name} -GenerateRequest -SubjectName "
-            f'"CN={all_names[0]}" -DomainName {",".join(all_names)} -PrivateKeyExportable $true '
+            f"New-ExchangeCertificate -Server {ps_word(local.name)} -GenerateRequest -SubjectName "
+            f"{ps_string('CN=' + all_names[0])} -DomainName {','.join(ps_word(n) for n in all_names)} "
+            "-PrivateKeyExportable $true "
             "-RequestFile <path.req>\n"
-            f"# after the CA issues it: Import-ExchangeCertificate -Server {local.name} ... then\n"
-            f"Enable-ExchangeCertificate -Server {local.name} -Thumbprint <new> -Services IIS"
+            f"# after the CA issues it: Import-ExchangeCertificate -Server {ps_word(local.name)} ... then\n"
+            f"Enable-ExchangeCertificate -Server {ps_word(local.name)} -Thumbprint <new> -Services IIS"
         ),
     )
 
@@ -171,8 +184,8 @@ def certificate_not_expiring(world: World, key: str) -> Finding:
         passed,
         observed,
         f"more than {days} days of validity left (cert_expiry_warning_days)",
-        remediation=f"renew it: New-ExchangeCertificate -Server {server} -GenerateRequest -DomainName "
-        f"{','.join(cert.certificate_domains)} -PrivateKeyExportable $true -RequestFile <path.req>, then "
-        f"Import-ExchangeCertificate and Enable-ExchangeCertificate -Server {server} -Thumbprint <new> "
-        f"-Services {','.join(cert.services)}",
+        remediation=f"renew it: New-ExchangeCertificate -Server {ps_word(server)} -GenerateRequest -DomainName "
+        f"{','.join(ps_word(n) for n in cert.certificate_domains)} -PrivateKeyExportable $true -RequestFile <path.req>, then "
+        f"Import-ExchangeCertificate and Enable-ExchangeCertificate -Server {ps_word(server)} -Thumbprint <new> "
+        f"-Services {','.join(ps_word(x) for x in cert.services)}",
     )

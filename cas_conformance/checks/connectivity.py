@@ -10,9 +10,9 @@ from cryptography import x509
 
 from cas_conformance.channels.dns import DnsAnswer
 from cas_conformance.channels.tls import TlsHandshake, verify_chain
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line, ps_string
 from cas_conformance.checks.subjects import endpoints, names, smtp_domains
-from cas_conformance.world import World
+from cas_conformance.world import Endpoint, World
 
 
 def _placeholder_guard(world: World, key: str) -> None:
@@ -203,20 +203,26 @@ def endpoint_answers(world: World, key: str) -> Finding:
         passed = result.error is None and result.status == 401 and bool(offered) and wanted <= offered
     return Finding(
         "CONN-05",
-        endpoint.source if endpoint.source != "published" else "",
+        endpoint.server,
         key,
         passed,
         observed,
         expected,
-        remediation=f"check the {endpoint.kind} virtual directory behind {key} (IIS bindings, "
-        "authentication settings, the load balancer's rules)"
-        + (
-            f": Get-{_CMDLET.get(endpoint.kind, 'Owa')}VirtualDirectory -Identity "
-            f'"{endpoint.source}" | fl *Url*,*Auth*'
-            if endpoint.source != "published"
-            else ""
-        ),
+        remediation=_endpoint_fix(endpoint, key),
     )
+
+
+def _endpoint_fix(endpoint: Endpoint, url: str) -> str:
+    advice = (
+        f"# check what answers {one_line(url)}: the IIS https binding, the {endpoint.kind} virtual "
+        "directory's authentication settings, the load balancer's rules"
+    )
+    if endpoint.source == "published":
+        return advice
+    cmdlet = (
+        "Get-OutlookAnywhere" if endpoint.kind == "rpc" else f"Get-{_CMDLET[endpoint.kind]}VirtualDirectory"
+    )
+    return f"{advice}\n{cmdlet} -Identity {ps_string(endpoint.source)} | fl *Url*,*Auth*"
 
 
 _CMDLET = {

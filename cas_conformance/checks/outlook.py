@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.checks.base import (
+    FactsUnavailable,
+    Finding,
+    NotApplicable,
+    check,
+    cmd_word,
+    one_line,
+    ps_string,
+    ps_word,
+)
 from cas_conformance.facts import ExchangeServer, MailboxDatabase
 from cas_conformance.world import World
 
@@ -34,7 +43,7 @@ def _suggestion(world: World, db: MailboxDatabase) -> str:
 
 
 def _set_rca(db: MailboxDatabase, target: str) -> str:
-    return f'Get-MailboxDatabase "{db.name}" | Set-MailboxDatabase -RpcClientAccessServer {target}'
+    return f"Get-MailboxDatabase {ps_string(db.name)} | Set-MailboxDatabase -RpcClientAccessServer {ps_word(target)}"
 
 
 def _skip_non_2010_host(world: World, db: MailboxDatabase) -> ExchangeServer | None:
@@ -97,8 +106,8 @@ def rpc_client_access_server_resolves(world: World, key: str) -> Finding:
         observed,
         f"an A record for {key} (for an array: the load balancer's virtual IP)",
         why=f"used as RpcClientAccessServer by {', '.join(users)}; answered by {answer.resolver}",
-        remediation=f"dnscmd <dns-server> /RecordAdd {zone} {label} A <load-balancer-or-cas-ip>\n"
-        f"# or, on Windows Server 2012 DNS: Add-DnsServerResourceRecordA -ZoneName {zone} -Name {label} "
+        remediation=f"dnscmd <dns-server> /RecordAdd {cmd_word(zone)} {cmd_word(label)} A <load-balancer-or-cas-ip>\n"
+        f"# or, on Windows Server 2012 DNS: Add-DnsServerResourceRecordA -ZoneName {ps_word(zone)} -Name {ps_word(label)} "
         "-IPv4Address <load-balancer-or-cas-ip>",
     )
 
@@ -174,7 +183,7 @@ def rpc_encryption_not_required(world: World, key: str) -> Finding:
             "from an RTM install"
         ),
         remediation=(
-            f"Set-RpcClientAccess -Server {local.name} -EncryptionRequired $false\n"
+            f"Set-RpcClientAccess -Server {ps_word(local.name)} -EncryptionRequired $false\n"
             "# or configure Outlook 2003 to encrypt (Tools > E-Mail Accounts > View or Change an Existing Account >"
             ' More Settings > Security > "Encrypt data between Microsoft Office Outlook and Microsoft Exchange '
             'Server", or the equivalent Group Policy), then declare outlook2003_encryption = enforced'
@@ -223,10 +232,10 @@ def outlook2003_online_notifications(world: World, key: str) -> Finding:
         remediation=(
             "# 1. move the Outlook 2003 clients to Cached Exchange Mode, then declare outlook2003_clients = cached\n"
             "# 2. or lower the polling interval on this CAS (costs CAS load):\n"
-            f"New-ItemProperty -Path '{polling.key}' -Name 'Maximum Polling Frequency' -PropertyType DWord "
-            f"-Value 10000 -Force; Restart-Service MSExchangeRPC   # on {local.name}\n"
+            f"New-ItemProperty -Path {ps_string(polling.key)} -Name 'Maximum Polling Frequency' -PropertyType DWord "
+            f"-Value 10000 -Force; Restart-Service MSExchangeRPC   # on {one_line(local.name)}\n"
             "# 3. or switch UDP push notifications back on (SP1 RU3 and later; clients must accept the UDP):\n"
             f"New-ItemProperty -Path '{rpc_key}' -Name EnablePushNotifications -PropertyType DWord -Value 1 -Force; "
-            f"Restart-Service MSExchangeRPC   # on {local.name}"
+            f"Restart-Service MSExchangeRPC   # on {one_line(local.name)}"
         ),
     )

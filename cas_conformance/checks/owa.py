@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cas_conformance.channels.tls import verify_chain
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_word, ps_string
 from cas_conformance.facts import VirtualDirectory
 from cas_conformance.world import ServerRecord, World, host_of
 
@@ -27,10 +27,11 @@ def _failback_host(vdir: VirtualDirectory) -> str:
 
 
 def _remediation(vdir: VirtualDirectory, failback: str, cas_ip: str) -> str:
-    zone = failback.partition(".")[2]
+    label, _, zone = failback.partition(".")
+    url = ps_string(f"https://{failback}/owa")
     return (
-        f'Set-OwaVirtualDirectory -Identity "{vdir.identity}" -FailbackUrl "https://{failback}/owa"\n'
-        f"dnscmd <dns-server> /RecordAdd {zone} {failback.partition('.')[0]} A {cas_ip}"
+        f"Set-OwaVirtualDirectory -Identity {ps_string(vdir.identity)} -FailbackUrl {url}\n"
+        f"dnscmd <dns-server> /RecordAdd {cmd_word(zone)} {cmd_word(label)} A {cmd_word(cas_ip)}"
     )
 
 

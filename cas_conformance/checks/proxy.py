@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_word, one_line
 from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.world import ServerRecord, World
@@ -40,7 +40,7 @@ def _dns_domain(rec: ServerRecord) -> str:
 
 def set_proxy_command(proxy: str, bypass: tuple[str, ...], domain: str) -> str:
     wanted = f"*.{domain}"
-    entries = list(bypass)
+    entries = [cmd_word(e) for e in bypass]
     if not any(e.lower() == "<local>" for e in entries):
         entries.insert(0, "<local>")
     if not any(e.lower() == wanted.lower() for e in entries):
@@ -95,7 +95,7 @@ def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
         else "certificate revocation checks (CRL/OCSP) and other system calls go "
         "through WinHTTP: without the right proxy Get-ExchangeCertificate shows RevocationCheckFailure",
         notes=_notes(winhttp),
-        remediation=fix + f"   # on {local.name}, elevated",
+        remediation=fix + f"   # on {one_line(local.name)}, elevated",
     )
 
 
@@ -124,5 +124,6 @@ def winhttp_bypass_has_domain(world: World, key: str) -> Finding:
         else "the Management Shell and Console reach Remote PowerShell on "
         f"*.{domain} through the proxy and fail",
         notes=_notes(winhttp),
-        remediation=set_proxy_command(proxy, winhttp.bypass_list, domain) + f"   # on {local.name}, elevated",
+        remediation=set_proxy_command(proxy, winhttp.bypass_list, domain)
+        + f"   # on {one_line(local.name)}, elevated",
     )

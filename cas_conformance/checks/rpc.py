@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, check
+from cas_conformance.checks.base import FactsUnavailable, Finding, check, one_line
 from cas_conformance.facts import ExchangeServer
 from cas_conformance.world import World
 
 
 def _remediation(world: World, server: ExchangeServer) -> str:
+    name = one_line(server.name)
     if server.is_client_access:
         return (
             "# reload the RPC Client Access performance counters on " + server.name + ":\n"
@@ -17,15 +18,15 @@ def _remediation(world: World, server: ExchangeServer) -> str:
         )
     if world.hosts_pf_database(server.name):
         return (
-            f"# {server.name} hosts a public-folder database: MSExchangeRPC also answers Outlook's public-folder "
+            f"# {name} hosts a public-folder database: MSExchangeRPC also answers Outlook's public-folder "
             "logons there, so do NOT disable it.\n"
-            f"# Install the Client Access role on {server.name} (from the Exchange 2010 SP3 media):\n"
+            f"# Install the Client Access role on {name} (from the Exchange 2010 SP3 media):\n"
             "Setup.com /mode:install /roles:ClientAccess"
         )
     return (
-        f"# if {server.name} should serve clients, install the Client Access role:\n"
+        f"# if {name} should serve clients, install the Client Access role:\n"
         "#   Setup.com /mode:install /roles:ClientAccess\n"
-        f"# otherwise, on {server.name}:\n"
+        f"# otherwise, on {name}:\n"
         "Set-Service MSExchangeRPC -StartupType Disabled; Stop-Service MSExchangeRPC"
     )
 

@@ -163,7 +163,7 @@ def endpoints(world: World) -> list[Case]:
     cases = []
     for url, endpoint in sorted(world.endpoints.items()):
         label = url.split("://", 1)[-1]
-        cases.append(Case(url, safe_id(label), endpoint.source if endpoint.source != "published" else ""))
+        cases.append(Case(url, safe_id(label), endpoint.server))
     return cases + failed_placeholders(world)
 
 
