@@ -124,6 +124,11 @@ def ps_word(value: str) -> str:
     return value if _PS_BARE.fullmatch(value) else ps_string(value)
 
 
+def cmd_quoted(value: str) -> str:
+    """Text for inside a double-quoted cmd.exe argument: no quote, no %VAR% expansion, no line end."""
+    return re.sub(r"[\"%]", "_", one_line(value))
+
+
 def cmd_word(value: str) -> str:
     """A cmd.exe argument (netsh, dnscmd, certutil): no line ends and no shell metacharacters."""
     return _CMD_SPECIAL.sub("_", one_line(value))

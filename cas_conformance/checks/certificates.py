@@ -143,7 +143,8 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
         )
     cert = max(iis, key=lambda c: c.not_after)
     missing = sorted(n for n in needed if not name_covered(n, cert.certificate_domains))
-    all_names = sorted(set(cert.certificate_domains) | set(needed))
+    # The new certificate keeps the current one's names (its first, usually the subject, first).
+    all_names = list(dict.fromkeys([*cert.certificate_domains, *sorted(needed)]))
     return Finding(
         "CERT-02",
         key,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_word, one_line
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_quoted, one_line
 from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.world import ServerRecord, World
@@ -40,7 +40,7 @@ def _dns_domain(rec: ServerRecord) -> str:
 
 def set_proxy_command(proxy: str, bypass: tuple[str, ...], domain: str) -> str:
     wanted = f"*.{domain}"
-    entries = [cmd_word(e) for e in bypass]
+    entries = [cmd_quoted(e) for e in bypass]
     if not any(e.lower() == "<local>" for e in entries):
         entries.insert(0, "<local>")
     if not any(e.lower() == wanted.lower() for e in entries):
