@@ -11,7 +11,7 @@ import ssl
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ def _no_progress(event: str, subject: str, detail: str) -> None:
 class GatherOptions:
     password: Secret | None
     environ: Mapping[str, str]
-    forks: int = 32
+    forks: int = 64
     progress: Progress = _no_progress
 
 
@@ -129,27 +129,40 @@ def _collect_all(
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"
     )
-    futures: dict[str, Future[tuple[str, object]]] = {name: pool.submit(one, name) for name in records}
+    futures = {pool.submit(one, name): name for name in records}
+    # A safety net over each collection's own deadline: queued servers wait for a free fork.
     deadline = max(s.winrm_timeout for s in settings.values()) + 5
     end = time.monotonic() + deadline * (1 + len(records) // max(1, options.forks))
-    for done_count, (name, future) in enumerate(futures.items(), start=1):
+    done_count = 0
+
+    def finish(name: str, outcome: Callable[[], tuple[str, object]]) -> None:
+        nonlocal done_count
         record = records[name]
         try:
-            remaining = max(0.1, end - time.monotonic())
-            raw, facts = future.result(timeout=remaining)
+            raw, facts = outcome()
             record.raw_output = raw
             record.facts = facts  # type: ignore[assignment]
         except CollectionError as exc:
             record.error = exc
-        except TimeoutError:
-            record.error = CollectionError(
-                name, "winrm", f"timed out after {settings[name].winrm_timeout:g} s (winrm_timeout)"
-            )
-        except Exception as exc:
+        except Exception as exc:  # a crash in collection is an error on that host, never a pass
             record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
         record.seconds = time.monotonic() - started.get(name, time.monotonic())
+        done_count += 1
         status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
         options.progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
+
+    try:
+        for future in as_completed(futures, timeout=max(0.1, end - time.monotonic())):
+            finish(futures[future], future.result)
+    except TimeoutError:
+        for future, name in futures.items():
+            if not future.done():
+                timeout = settings[name].winrm_timeout
+
+                def late(timeout: float = timeout, name: str = name) -> tuple[str, object]:
+                    raise CollectionError(name, "winrm", f"timed out after {timeout:g} s (winrm_timeout)")
+
+                finish(name, late)
     pool.shutdown(wait=False, cancel_futures=True)
     return records
 
@@ -245,6 +258,7 @@ class _IdentityAdapter(DialerAdapter):
 
 def gather(inventory: Inventory, options: GatherOptions) -> World:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    gather_started = time.monotonic()
     run = run_settings(inventory, password=options.password)
     hosts = {
         name: host_settings(inventory, inventory.hosts[name], password=options.password)
@@ -368,4 +382,5 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
                     return domain, result
 
                 world.autodiscover = dict(pool.map(autodiscover, smtp_domains))
+    options.progress("gathered", "", f"{time.monotonic() - gather_started:.1f} s")
     return world

@@ -46,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="switch a fault on in the embedded lab (repeatable); see python -m cas_conformance.lab faults",
     )
     group.addoption(
-        "--forks", type=int, default=32, metavar="N", help="servers collected at the same time (default 32)"
+        "--forks", type=int, default=64, metavar="N", help="servers collected at the same time (default 64)"
     )
     group.addoption(
         "--save-facts", default=None, metavar="PATH", help="write every gathered fact to PATH (JSON)"

@@ -242,6 +242,10 @@ class RunState:
             if "/" in count and seconds.endswith("s"):
                 return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
             return f"cas-conformance: collected {subject}: {detail}"
+        if event == "warning":
+            return f"cas-conformance: WARNING: {detail}"
+        if event == "gathered":
+            return f"cas-conformance: all facts gathered in {detail}"
         return f"cas-conformance: {event.replace('-done', '')} done: {detail}"
 
     # --- reporting --------------------------------------------------------------------------
