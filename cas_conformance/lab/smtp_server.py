@@ -77,10 +77,16 @@ class SmtpServer:
             self._thread.join()
         with self._lock:
             sessions = dict(self._sessions)
-        for session, thread in sessions.items():
-            with contextlib.suppress(OSError):  # already closed by the peer: nothing to unblock
-                session.sock.shutdown(socket.SHUT_RDWR)
-            thread.join()
+            for session in sessions:
+                # Shut the connection down by its descriptor: a STARTTLS may be swapping the socket
+                # object at this very moment (the descriptor stays the same), and a session still
+                # listed here has not closed it yet (it leaves the list, under this lock, first).
+                with contextlib.suppress(OSError):
+                    twin = socket.fromfd(session.fd, socket.AF_INET, socket.SOCK_STREAM)
+                    twin.shutdown(socket.SHUT_RDWR)
+                    twin.close()
+        for thread in sessions.values():
+            thread.join(timeout=5)
         for sock in (*self._listeners, self._wake_r, self._wake_w):
             sock.close()
         self.check()
@@ -148,6 +154,7 @@ class _SmtpSession:
     def __init__(self, server: SmtpServer, conn: socket.socket) -> None:
         self.server = server
         self.raw = conn
+        self.fd = conn.fileno()
         self.sock: socket.socket = conn
         self.reader = conn.makefile("rb")
         self.in_tls = False
