@@ -1,9 +1,12 @@
-"""Loopback-only addressing for the built-in lab."""
+"""Loopback-only addressing for the built-in lab, and the bounded thread join its servers stop with."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
+from collections.abc import Sequence
 
 from cas_conformance.errors import LabError
 
@@ -55,3 +58,14 @@ def bind_tcp(addresses: list[str], port: int = 0, backlog: int = 64) -> list[soc
             if port:
                 break
     raise LabError(f"could not bind {', '.join(addresses)} on one port: {last_error}")
+
+
+def join_within(threads: Sequence[threading.Thread], budget: float) -> None:
+    """Join *threads* within one shared *budget* of seconds.
+
+    Threads still running when the budget is spent are left to end on their own (the lab's threads are
+    daemon threads): a stop must stay prompt whatever a handler is doing.
+    """
+    deadline = time.monotonic() + budget
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
