@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
 from tests.junit import junit_outcomes
-
-ROOT = Path(__file__).resolve().parents[1]
-SUITE = str(ROOT / "tests_cas")
-
-
-def _run(pytester: pytest.Pytester, inventory: Path | str, *args: str) -> pytest.RunResult:
-    reports = pytester.path / "reports"
-    return pytester.runpytest(
-        "--inventory",
-        str(inventory),
-        SUITE,
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        f"--junitxml={reports / 'junit.xml'}",
-        f"--html={reports / 'report.html'}",
-        "--self-contained-html",
-        *args,
-    )
+from tests.report.suite_runs import BROKEN, HEALTHY, ROOT, SUITE, run_suite
 
 
 def test_healthy_lab_passes_and_writes_reports(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, ROOT / "inventory.ini")
+    result = run_suite(pytester, inventory=HEALTHY).result
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
@@ -43,7 +23,7 @@ def test_healthy_lab_passes_and_writes_reports(pytester: pytest.Pytester) -> Non
 
 
 def test_broken_lab_fails_with_real_remediation(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, ROOT / "fixtures" / "lab" / "broken.ini")
+    result = run_suite(pytester, inventory=BROKEN).result
     assert result.ret == 1
     out = result.stdout.str()
     assert "test_rpc_client_access_server_is_client_access[DB01]" in out
@@ -55,14 +35,16 @@ def test_broken_lab_fails_with_real_remediation(pytester: pytest.Pytester) -> No
 
 
 def test_markers_select_by_severity_and_requirement(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, ROOT / "inventory.ini", "-m", "requirement(id='OUT-01')", "--collect-only", "-q")
+    result = run_suite(
+        pytester, "-m", "requirement(id='OUT-01')", "--collect-only", "-q", inventory=HEALTHY
+    ).result
     lines = [line for line in result.stdout.lines if "::" in line]
     assert lines and all("test_rpc_client_access_server_is_client_access" in line for line in lines)
-    result = _run(pytester, ROOT / "inventory.ini", "-m", "warning", "--collect-only", "-q")
+    result = run_suite(pytester, "-m", "warning", "--collect-only", "-q", inventory=HEALTHY).result
     lines = [line for line in result.stdout.lines if "::" in line]
     assert any("test_failback_url_set" in line for line in lines)
     assert not any("test_rpc_client_access_server_is_client_access" in line for line in lines)
-    result = _run(pytester, ROOT / "inventory.ini", "-k", "OWA-03", "--collect-only", "-q")
+    result = run_suite(pytester, "-k", "OWA-03", "--collect-only", "-q", inventory=HEALTHY).result
     lines = [line for line in result.stdout.lines if "::" in line]
     assert lines and all("test_failback_host_resolves_to_its_cas" in line for line in lines)
 
@@ -70,31 +52,27 @@ def test_markers_select_by_severity_and_requirement(pytester: pytest.Pytester) -
 def test_malformed_inventory_stops_before_any_connection(pytester: pytest.Pytester) -> None:
     bad = pytester.path / "bad.ini"
     bad.write_text("cas01.contoso.lab\n[servers\ncas02\n")
-    result = _run(pytester, bad)
+    result = run_suite(pytester, inventory=bad).result
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"{bad}:2:" in result.stderr.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_missing_inventory_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, pytester.path / "nope.ini")
+    result = run_suite(pytester, inventory=pytester.path / "nope.ini").result
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "nope.ini" in result.stderr.str()
 
 
 def test_unreachable_server_errors_while_the_others_pass(pytester: pytest.Pytester) -> None:
     inventory = pytester.path / "lab-plus-dead.ini"
-    lab = (
-        (ROOT / "inventory.ini")
-        .read_text()
-        .replace(
-            "lab_scenario = fixtures/lab/healthy.toml", f"lab_scenario = {ROOT / 'fixtures/lab/healthy.toml'}"
-        )
+    lab = HEALTHY.read_text().replace(
+        "lab_scenario = fixtures/lab/healthy.toml", f"lab_scenario = {ROOT / 'fixtures/lab/healthy.toml'}"
     )
     # A port nothing listens on: the host is not simulated, so the lab leaves it as given.
     dead = "dead.contoso.lab ansible_host=127.0.0.1 ansible_port=9 winrm_timeout=5 ansible_user=labadmin\n"
     inventory.write_text(dead + lab)
-    result = _run(pytester, inventory, "-rE")
+    result = run_suite(pytester, "-rE", inventory=inventory).result
     assert result.ret == 1
     out = result.stdout.str()
     assert "connection refused" in out
@@ -104,10 +82,9 @@ def test_unreachable_server_errors_while_the_others_pass(pytester: pytest.Pytest
 
 
 def test_xdist_gives_the_same_outcome_per_node_id(pytester: pytest.Pytester) -> None:
-    broken = ROOT / "fixtures" / "lab" / "broken.ini"
     common = [
         "--inventory",
-        str(broken),
+        str(BROKEN),
         SUITE,
         "-p",
         "no:cacheprovider",
