@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Browser
-from tests.report.suite_runs import HEALTHY, run_suite
+from tests.report.suite_runs import run_hostile_strings, run_suite
 
 ROWS_RENDERED = "return document.querySelectorAll('#results-table tbody.results-table-row').length > 0"
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -81,14 +81,7 @@ def test_broken_lab_report_shows_matrix_and_remediation(pytester: pytest.Pyteste
 
 
 def test_hostile_strings_render_as_text(pytester: pytest.Pytester, browser: Browser) -> None:
-    run = run_suite(
-        pytester,
-        "--lab-fault",
-        "hostile-strings",
-        "--lab-fault",
-        "rpc-cas-is-mailbox-only",
-        inventory=HEALTHY,
-    )
+    run = run_hostile_strings(pytester)
     assert run.ret == 1
     page = browser.open(run.reports / "report.html", ROWS_RENDERED)
     assert page.dialogs == [], f"a script from the data opened a dialog: {page.dialogs}"

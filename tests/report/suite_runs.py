@@ -84,3 +84,19 @@ def run_suite(
     ]
     runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
     return SuiteRun(runner(*argv), reports)
+
+
+def run_hostile_strings(pytester: pytest.Pytester) -> SuiteRun:
+    """The healthy lab with hostile strings in its data and one OUT-01 failure.
+
+    Markup and script stand in names, identities and certificate subjects, and the failure makes a
+    remediation quote a hostile database name: everything every report must show as text.
+    """
+    return run_suite(
+        pytester,
+        "--lab-fault",
+        "hostile-strings",
+        "--lab-fault",
+        "rpc-cas-is-mailbox-only",
+        inventory=HEALTHY,
+    )

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from cas_conformance.report.results_json import load_schema
-from tests.report.suite_runs import BROKEN, HEALTHY, LAB_PASSWORD, run_suite
+from tests.report.suite_runs import BROKEN, LAB_PASSWORD, run_hostile_strings, run_suite
 
 OUT01 = "test_rpc_client_access_server_is_client_access[DB01]"
 
@@ -89,14 +89,7 @@ class _Tags(HTMLParser):
 
 
 def test_hostile_strings_stay_text_in_ids_and_cells(pytester: pytest.Pytester) -> None:
-    run = run_suite(
-        pytester,
-        "--lab-fault",
-        "hostile-strings",
-        "--lab-fault",
-        "rpc-cas-is-mailbox-only",
-        inventory=HEALTHY,
-    )
+    run = run_hostile_strings(pytester)
     assert run.ret == 1
     tests = run.results()["tests"]
     hostile = [t for t in tests if "<script>" in t["object"] + t["remediation"] + t["observed"]]
