@@ -12,6 +12,7 @@ import pytest
 
 from cas_conformance.channels.dns import NOT_SAVED, DnsAnswer, Resolver
 from cas_conformance.lab.dns_server import DnsServer, Zone
+from tests.lab_dns import fresh_for_each_test
 
 ADDRESS = "127.0.53.11"
 OTHER_ADDRESS = "127.0.53.12"
@@ -40,12 +41,7 @@ def server() -> Iterator[DnsServer]:
 
 @pytest.fixture(autouse=True)
 def _clean(server: DnsServer) -> Iterator[None]:
-    server.zone.clear_faults()
-    server.reset_stats()
-    server.release()
-    yield
-    server.release()
-    server.check()
+    yield from fresh_for_each_test(server)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab.dns_server import DnsServer, Zone
+from tests.lab_dns import fresh_for_each_test
 
 ADDRESS = "127.0.53.1"
 SHORT = 0.3
@@ -43,10 +44,7 @@ def server() -> Iterator[DnsServer]:
 
 @pytest.fixture(autouse=True)
 def _clean(server: DnsServer) -> Iterator[None]:
-    server.zone.clear_faults()
-    server.reset_stats()
-    yield
-    server.check()
+    yield from fresh_for_each_test(server)
 
 
 def udp(server: DnsServer, name: str, rdtype: str, **kwargs: object) -> dns.message.Message:
