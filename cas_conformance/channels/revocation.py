@@ -188,101 +188,104 @@ def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.
     )
 
 
-def _ocsp(
-    leaf: x509.Certificate,
-    issuer: x509.Certificate,
-    url: str,
-    session: requests.Session,
-    timeout: float,
-    now: dt.datetime,
-) -> RevocationResult:
-    request = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
-    body = _fetch(
-        session,
-        "POST",
-        url,
-        timeout=timeout,
-        limit=MAX_RESPONSE_BYTES,
-        data=request.public_bytes(Encoding.DER),
-        headers={"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"},
-    )
-    try:
-        response = ocsp.load_der_ocsp_response(body)
-    except ValueError as exc:
-        raise _Failed("error", f"{url} did not answer with an OCSP response: {exc}") from exc
-    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-        raise _Failed("error", f"{url} answered OCSP status {response.response_status.name}")
-    signer = _ocsp_signer(response, issuer, now)
-    if not signature_valid(
-        signer.public_key(),
-        response.signature,
-        response.tbs_response_bytes,
-        response.signature_hash_algorithm,
-    ):
-        raise _Failed("error", f"the OCSP response from {url} has an invalid signature")
-    for single in response.responses:
-        expected = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, single.hash_algorithm).build()
-        if (single.serial_number, single.issuer_key_hash, single.issuer_name_hash) == (
-            leaf.serial_number,
-            expected.issuer_key_hash,
-            expected.issuer_name_hash,
-        ):
-            break
-    else:
-        raise _Failed(
-            "error", f"the OCSP response from {url} does not answer for serial {leaf.serial_number:X}"
-        )
-    if single.this_update_utc > now + CLOCK_SKEW:
-        raise _Failed(
-            "error", f"the OCSP response from {url} is dated in the future ({single.this_update_utc})"
-        )
-    if single.next_update_utc is not None and single.next_update_utc < now - CLOCK_SKEW:
-        raise _Failed(
-            "error", f"the OCSP response from {url} is stale (next update {single.next_update_utc})"
-        )
-    serial = f"serial {leaf.serial_number:X}"
-    if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-        reason = f", reason {single.revocation_reason.name}" if single.revocation_reason else ""
-        detail = f"OCSP responder says {serial} was revoked on {single.revocation_time_utc}{reason}"
-        return RevocationResult("ocsp", "revoked", url, detail)
-    if single.certificate_status == ocsp.OCSPCertStatus.UNKNOWN:
-        return RevocationResult("ocsp", "unknown", url, f"OCSP responder does not know {serial}")
-    return RevocationResult("ocsp", "good", url, f"OCSP responder says {serial} is good")
+@dataclass(frozen=True)
+class _StatusQuery:
+    """What asking about one leaf takes, shared by its OCSP and CRL attempts (one per URL)."""
 
+    leaf: x509.Certificate
+    issuer: x509.Certificate
+    session: requests.Session
+    timeout: float
+    now: dt.datetime
 
-def _crl(
-    leaf: x509.Certificate,
-    issuer: x509.Certificate,
-    url: str,
-    session: requests.Session,
-    timeout: float,
-    now: dt.datetime,
-) -> RevocationResult:
-    body = _fetch(session, "GET", url, timeout=timeout, limit=MAX_RESPONSE_BYTES)
-    crl = None
-    for loader in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
+    def by_ocsp(self, url: str) -> RevocationResult:
+        """The responder at *url*'s verified answer for the leaf."""
+        request = ocsp.OCSPRequestBuilder().add_certificate(self.leaf, self.issuer, hashes.SHA1()).build()
+        body = _fetch(
+            self.session,
+            "POST",
+            url,
+            timeout=self.timeout,
+            limit=MAX_RESPONSE_BYTES,
+            data=request.public_bytes(Encoding.DER),
+            headers={"Content-Type": "application/ocsp-request", "Accept": "application/ocsp-response"},
+        )
         try:
-            crl = loader(body)
-            break
-        except ValueError:
-            continue
-    if crl is None:
-        raise _Failed("error", f"{url} did not answer with a CRL")
-    if crl.issuer != issuer.subject or not signature_valid(
-        issuer.public_key(), crl.signature, crl.tbs_certlist_bytes, crl.signature_hash_algorithm
-    ):
-        raise _Failed(
-            "error", f"the CRL at {url} is not signed by the issuer {issuer.subject.rfc4514_string()}"
-        )
-    if crl.next_update_utc is not None and crl.next_update_utc < now - CLOCK_SKEW:
-        raise _Failed("error", f"the CRL at {url} is stale (next update {crl.next_update_utc})")
-    entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
-    serial = f"serial {leaf.serial_number:X}"
-    if entry is not None:
-        return RevocationResult(
-            "crl", "revoked", url, f"the CRL lists {serial}, revoked on {entry.revocation_date_utc}"
-        )
-    return RevocationResult("crl", "good", url, f"the CRL does not list {serial}")
+            response = ocsp.load_der_ocsp_response(body)
+        except ValueError as exc:
+            raise _Failed("error", f"{url} did not answer with an OCSP response: {exc}") from exc
+        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            raise _Failed("error", f"{url} answered OCSP status {response.response_status.name}")
+        signer = _ocsp_signer(response, self.issuer, self.now)
+        if not signature_valid(
+            signer.public_key(),
+            response.signature,
+            response.tbs_response_bytes,
+            response.signature_hash_algorithm,
+        ):
+            raise _Failed("error", f"the OCSP response from {url} has an invalid signature")
+        for single in response.responses:
+            expected = (
+                ocsp.OCSPRequestBuilder()
+                .add_certificate(self.leaf, self.issuer, single.hash_algorithm)
+                .build()
+            )
+            if (single.serial_number, single.issuer_key_hash, single.issuer_name_hash) == (
+                self.leaf.serial_number,
+                expected.issuer_key_hash,
+                expected.issuer_name_hash,
+            ):
+                break
+        else:
+            raise _Failed(
+                "error",
+                f"the OCSP response from {url} does not answer for serial {self.leaf.serial_number:X}",
+            )
+        if single.this_update_utc > self.now + CLOCK_SKEW:
+            raise _Failed(
+                "error", f"the OCSP response from {url} is dated in the future ({single.this_update_utc})"
+            )
+        if single.next_update_utc is not None and single.next_update_utc < self.now - CLOCK_SKEW:
+            raise _Failed(
+                "error", f"the OCSP response from {url} is stale (next update {single.next_update_utc})"
+            )
+        serial = f"serial {self.leaf.serial_number:X}"
+        if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+            reason = f", reason {single.revocation_reason.name}" if single.revocation_reason else ""
+            detail = f"OCSP responder says {serial} was revoked on {single.revocation_time_utc}{reason}"
+            return RevocationResult("ocsp", "revoked", url, detail)
+        if single.certificate_status == ocsp.OCSPCertStatus.UNKNOWN:
+            return RevocationResult("ocsp", "unknown", url, f"OCSP responder does not know {serial}")
+        return RevocationResult("ocsp", "good", url, f"OCSP responder says {serial} is good")
+
+    def by_crl(self, url: str) -> RevocationResult:
+        """The verified CRL at *url*'s verdict on the leaf."""
+        body = _fetch(self.session, "GET", url, timeout=self.timeout, limit=MAX_RESPONSE_BYTES)
+        crl = None
+        for loader in (x509.load_der_x509_crl, x509.load_pem_x509_crl):
+            try:
+                crl = loader(body)
+                break
+            except ValueError:
+                continue
+        if crl is None:
+            raise _Failed("error", f"{url} did not answer with a CRL")
+        if crl.issuer != self.issuer.subject or not signature_valid(
+            self.issuer.public_key(), crl.signature, crl.tbs_certlist_bytes, crl.signature_hash_algorithm
+        ):
+            raise _Failed(
+                "error",
+                f"the CRL at {url} is not signed by the issuer {self.issuer.subject.rfc4514_string()}",
+            )
+        if crl.next_update_utc is not None and crl.next_update_utc < self.now - CLOCK_SKEW:
+            raise _Failed("error", f"the CRL at {url} is stale (next update {crl.next_update_utc})")
+        entry = crl.get_revoked_certificate_by_serial_number(self.leaf.serial_number)
+        serial = f"serial {self.leaf.serial_number:X}"
+        if entry is not None:
+            return RevocationResult(
+                "crl", "revoked", url, f"the CRL lists {serial}, revoked on {entry.revocation_date_utc}"
+            )
+        return RevocationResult("crl", "good", url, f"the CRL does not list {serial}")
 
 
 def _first_answer(
@@ -332,18 +335,13 @@ def check_revocation(
     except _Failed as exc:
         return RevocationResult("ocsp" if ocsp_urls else "crl", exc.status, None, exc.detail)
 
-    def by_ocsp(url: str) -> RevocationResult:
-        return _ocsp(leaf, issuer, url, session, timeout, now)
-
-    def by_crl(url: str) -> RevocationResult:
-        return _crl(leaf, issuer, url, session, timeout, now)
-
+    query = _StatusQuery(leaf, issuer, session, timeout, now)
     if not ocsp_urls:
-        return _first_answer("crl", crl_urls, by_crl)
-    result = _first_answer("ocsp", ocsp_urls, by_ocsp)
+        return _first_answer("crl", crl_urls, query.by_crl)
+    result = _first_answer("ocsp", ocsp_urls, query.by_ocsp)
     if result.status in ("good", "revoked", "unknown") or not crl_urls:
         return result
-    fallback = _first_answer("crl", crl_urls, by_crl)
+    fallback = _first_answer("crl", crl_urls, query.by_crl)
     if fallback.status in ("good", "revoked"):
         return replace(fallback, detail=f"{fallback.detail} (OCSP failed: {result.detail})")
     return replace(result, detail=f"{result.detail}; CRL fallback failed too: {fallback.detail}")
