@@ -98,21 +98,16 @@ class RecordCollector:
                 setattr(record, name, props[name])
         record.duration += float(getattr(report, "duration", 0.0) or 0.0)
         waived = bool(getattr(report, "wasxfail", None)) and report.outcome == "skipped"
-        if when == "setup":
+        if when in ("setup", "call"):
             if report.outcome == "failed":
-                record.outcome, record.message = "error", str(report.longreprtext)
+                # A failing setup is an error, a failing call a failure (as pytest counts them).
+                failed_as = "error" if when == "setup" else "failed"
+                record.outcome, record.message = failed_as, str(report.longreprtext)
             elif waived:
                 record.outcome, record.message = "waived", str(report.wasxfail)
             elif report.outcome == "skipped":
                 record.outcome, record.message = "skipped", _skip_reason(report)
-        elif when == "call":
-            if report.outcome == "failed":
-                record.outcome, record.message = "failed", str(report.longreprtext)
-            elif waived:
-                record.outcome, record.message = "waived", str(report.wasxfail)
-            elif report.outcome == "skipped":
-                record.outcome, record.message = "skipped", _skip_reason(report)
-            else:
+            elif when == "call":
                 record.outcome = "passed"
         elif report.outcome == "failed" and record.outcome in ("passed", "skipped", "waived"):
             # A teardown error makes the test an error, as pytest counts it.
