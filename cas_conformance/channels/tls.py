@@ -31,6 +31,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from OpenSSL import SSL
 
+from cas_conformance.channels.dns import is_ip_literal
 from cas_conformance.errors import CasConformanceError
 
 log = logging.getLogger(__name__)
@@ -131,14 +132,6 @@ class ChainVerdict:
         )
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _describe_ssl_error(exc: SSL.Error) -> str:
     if isinstance(exc, SSL.ZeroReturnError):
         return "the server closed the connection"
@@ -161,7 +154,7 @@ def fetch_chain(
     """
     address, port = connect
     sni: bytes | None = None
-    if not _is_ip(server_name):
+    if not is_ip_literal(server_name):
         try:
             sni = server_name.rstrip(".").encode("idna")
         except UnicodeError:
@@ -284,7 +277,7 @@ def name_matches(cert: x509.Certificate, server_name: str) -> bool:
     with contextlib.suppress(UnicodeError):
         host = host.encode("idna").decode("ascii")
     san = _san(cert)
-    if _is_ip(host):
+    if is_ip_literal(host):
         if san is None:
             return host in _common_names(cert)
         return any(ipaddress.ip_address(host) == ip for ip in san.get_values_for_type(x509.IPAddress))
