@@ -17,7 +17,6 @@ import selectors
 import socket
 import ssl
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, TypeAlias, TypeVar, cast
 from requests.structures import CaseInsensitiveDict
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.net import bind_tcp, ensure_loopback
+from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +268,7 @@ class HttpServer:
                 socket.socket.shutdown(conn, socket.SHUT_RDWR)
             except OSError as exc:
                 log.debug("shutdown of a lab connection: %s", exc)
-        deadline = time.monotonic() + STOP_BUDGET
-        for thread in threads:  # a handler still busy after the budget is left to its daemon thread
-            thread.join(max(0.0, deadline - time.monotonic()))
+        join_within(threads, STOP_BUDGET)  # a handler still busy after the budget keeps its daemon thread
         for sock in [*self._listeners, self._wake_r, self._wake_w]:
             if sock is not None:
                 sock.close()
