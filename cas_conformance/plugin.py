@@ -16,7 +16,7 @@ import pytest
 from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
-from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
+from cas_conformance.plugin_state import RunState, is_controller, project_dir, run_metadata, state_key
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
 
@@ -90,10 +90,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _suite_paths(config: pytest.Config) -> list[Path]:
+    return [Path(project_dir(config), p).resolve() for p in config.getini("cas_conformance_paths")]
+
+
 def _active(config: pytest.Config) -> bool:
     if config.getoption("inventory") or config.getoption("replay_facts"):
         return True
-    suite = [Path(config.rootpath, p).resolve() for p in config.getini("cas_conformance_paths")]
+    suite = _suite_paths(config)
     for arg in config.args:
         path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
         if any(path == s or s in path.parents for s in suite):
@@ -108,6 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{severity.value}: requirement severity {severity.value}")
     if not _active(config):
         return
+    if config.inipath is None and config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
+        # pytest missed the project's testpaths (see project_dir): run the suite, not everything.
+        suites = [str(p) for p in _suite_paths(config) if p.is_dir()]
+        if suites:
+            config.args = suites
     state = RunState(config)
     config.stash[state_key] = state
     reports = _reports_dir(config)
@@ -136,7 +145,7 @@ def _reports_dir(config: pytest.Config) -> Path:
     html = getattr(config.option, "htmlpath", None)
     if html:
         return Path(invocation, html).parent
-    return Path(config.rootpath, "reports")
+    return Path(project_dir(config), "reports")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -28,6 +28,14 @@ from cas_conformance.report.waivers import WaiverSet, load_waivers
 from cas_conformance.settings import Secret, resolve_password
 from cas_conformance.world import World
 
+
+def project_dir(config: pytest.Config) -> Path:
+    """Where the suite lives: the directory of pytest's ini file. pytest decides that before it
+    knows any plugin's options, so an option value that looks like a path outside the project
+    (``--inventory /srv/prod.ini``) can make it miss the file; then the invocation directory."""
+    return config.rootpath if config.inipath is not None else Path(config.invocation_params.dir)
+
+
 state_key = pytest.StashKey["RunState"]()
 metadata_key = pytest.StashKey[RunMetadata]()
 
@@ -39,7 +47,7 @@ def default_inventory(config: pytest.Config) -> str | None:
         return str(given)
     if config.getoption("replay_facts"):
         return None
-    return str(Path(config.rootpath, "inventory.ini"))
+    return str(Path(project_dir(config), "inventory.ini"))
 
 
 def run_metadata(config: pytest.Config) -> RunMetadata:
@@ -122,7 +130,7 @@ class RunState:
         if replay:
             self._world = load_world(replay)
             return
-        path = self.config.getoption("inventory") or str(Path(self.config.rootpath, "inventory.ini"))
+        path = self.config.getoption("inventory") or str(Path(project_dir(self.config), "inventory.ini"))
         inventory = load_inventory(path)
         ask = (lambda: getpass.getpass("WinRM password: ")) if self.config.getoption("ask_pass") else None
         self.password = resolve_password(
