@@ -42,10 +42,6 @@ class Requirement:
     subject: Subject
     only_2010: bool = True
 
-    @property
-    def marker_name(self) -> str:
-        return self.id.replace("-", "_")
-
 
 _SECTION_VER = "Applies to"
 _SECTION_OUT = "Cannot Open Mailbox in Outlook 2007"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from cas_conformance.catalogue import ID_PATTERN, REQUIREMENTS
-from cas_conformance.checks import CHECKS
+from cas_conformance.catalogue import ID_PATTERN, REQUIREMENTS, Subject
+from cas_conformance.checks import CHECKS, subjects
 from cas_conformance.lab.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +45,24 @@ def test_fault_ids_exist() -> None:
     ids = {r.id for r in REQUIREMENTS}
     for fault in FAULTS.values():
         assert fault.must_fail | fault.may_fail <= ids, fault.name
+
+
+def test_each_check_is_parametrized_over_its_declared_subject() -> None:
+    enumerators = {
+        Subject.SERVER: subjects.servers,
+        Subject.CAS: subjects.cas_servers,
+        Subject.NON_CAS: subjects.non_cas_servers,
+        Subject.DATABASE: subjects.databases,
+        Subject.RPC_ENDPOINT: subjects.rpc_endpoints,
+        Subject.OWA_VDIR: subjects.owa_vdirs,
+        Subject.CERTIFICATE: subjects.certificates,
+        Subject.NAME: subjects.names,
+        Subject.ENDPOINT: subjects.endpoints,
+        Subject.AUTODISCOVER: subjects.smtp_domains,
+        Subject.SMTP_DOMAIN: subjects.smtp_domains,
+    }
+    # OUT2003-02 concerns Client Access servers only (online clients poll the CAS, not a PF server)
+    exceptions = {"OUT2003-02": subjects.client_access_only}
+    for spec in CHECKS.values():
+        expected = exceptions.get(spec.requirement.id, enumerators[spec.requirement.subject])
+        assert spec.cases is expected, spec.requirement.id
