@@ -93,7 +93,7 @@ def test_xdist_gives_the_same_outcome_per_node_id(pytester: pytest.Pytester) -> 
         "--html=r.html",
     ]
     serial = pytester.runpytest_subprocess(*common, "--junitxml=serial.xml")
-    parallel = pytester.runpytest_subprocess(*common, "--junitxml=parallel.xml", "-n", "3")
+    parallel = pytester.runpytest_subprocess(*common, "--junitxml=parallel.xml", "-n", "4")
     assert serial.ret == parallel.ret == 1
     serial_outcomes = junit_outcomes(pytester.path / "serial.xml")
     assert serial_outcomes == junit_outcomes(pytester.path / "parallel.xml")
