@@ -23,7 +23,7 @@ from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.http import HttpProbe, probe
 from cas_conformance.channels.revocation import check_revocation
 from cas_conformance.channels.smtp import probe_smtp
-from cas_conformance.channels.tls import TlsHandshake, fetch_chain, load_trust_roots
+from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_chain, load_trust_roots
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
@@ -241,6 +241,9 @@ class _UnverifiedAdapter(DialerAdapter):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():  # Exchange 2010 on Windows 2008 R2 may speak TLS 1.0 only
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
         super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)
 
 
@@ -287,11 +290,22 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     tls_names = sorted(set(names) | set(failback_hosts(world)))
 
     dialer = Dialer(resolver, run.connect_to)
+    # Each name's chain comes from the first HTTPS connection its endpoint probes open anyway, so
+    # a name is handshaken once; names without endpoints (failback hosts) get a handshake of their own.
+    captured: dict[str, TlsHandshake] = {}
+
+    def capture(host: str, port: int, sock: ssl.SSLSocket) -> None:
+        name = host.lower()
+        if port == 443 and name not in captured:
+            handshake = chain_from_socket(name, sock)
+            if handshake is not None:
+                captured.setdefault(name, handshake)
+
     # Endpoint probes send no secret and judge HTTP behaviour only: each name's certificate is
-    # judged once, by CONN-03, from its own handshake (like the Analyzer's "ignore trust").
+    # judged once, by CONN-03, from that handshake (like the Analyzer's "ignore trust").
     session = requests.Session()
     session.trust_env = False
-    unverified = _UnverifiedAdapter(dialer)
+    unverified = _UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture))
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False
@@ -314,25 +328,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         list(pool.map(lambda n: resolver.resolve(n, "A"), sorted(wanted)))
         mx = list(pool.map(lambda d: resolver.resolve(d, "MX"), smtp_domains))
         options.progress("dns-done", "", f"{len(wanted) + len(mx)} names")
-        handshakes = dict(
-            zip(
-                tls_names, pool.map(lambda n: _handshake(n, dialer, run.http_timeout), tls_names), strict=True
-            )
-        )
-        world.tls = handshakes
-        chains = {n: h for n, h in handshakes.items() if h.chain_pem}
-        world.revocation = dict(
-            zip(
-                chains,
-                pool.map(
-                    lambda n: check_revocation(chains[n].chain_pem, session, timeout=run.http_timeout), chains
-                ),
-                strict=True,
-            )
-        )
-        options.progress("tls-done", "", f"{len(handshakes)} names")
-        # One task per host, its URLs in turn over one keep-alive connection: a TLS handshake per
-        # host rather than per URL.
+        # One task per host, its URLs in turn over one keep-alive connection.
         by_host: dict[str, list[str]] = {}
         for url, endpoint in world.endpoints.items():
             by_host.setdefault(endpoint.host, []).append(url)
@@ -342,6 +338,24 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
 
         world.http = {u: r for results in pool.map(probe_host, by_host.values()) for u, r in results}
         options.progress("http-done", "", f"{len(world.http)} endpoints on {len(by_host)} hosts")
+
+        def handshake(name: str) -> TlsHandshake:
+            return captured.get(name) or _handshake(name, dialer, run.http_timeout)
+
+        world.tls = dict(zip(tls_names, pool.map(handshake, tls_names), strict=True))
+        chains = {n: h for n, h in world.tls.items() if h.chain_pem}
+        world.revocation = dict(
+            zip(
+                chains,
+                pool.map(
+                    lambda n: check_revocation(chains[n].chain_pem, session, timeout=run.http_timeout), chains
+                ),
+                strict=True,
+            )
+        )
+        options.progress(
+            "tls-done", "", f"{len(world.tls)} names ({len(captured)} from the probes' connections)"
+        )
 
         def smtp_for(answer_domain: tuple[str, list[str]]) -> tuple[str, object]:
             domain, records = answer_domain

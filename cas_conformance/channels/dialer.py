@@ -12,7 +12,8 @@ socket is opened.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping, Sequence
+import ssl
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,15 +30,27 @@ from cas_conformance.channels.dns import Resolver, is_ip_literal
 from cas_conformance.errors import CollectionError
 
 
+TlsObserver = Callable[[str, int, ssl.SSLSocket], None]
+
+
 class Dialer:
     """Open TCP connections by the run's rules: ``connect_to`` first, then DNS through *resolver*.
 
     With ``resolver=None`` names go to the operating system (``getaddrinfo``).
     """
 
-    def __init__(self, resolver: Resolver | None, rules: Sequence[ConnectToRule] = ()) -> None:
+    def __init__(
+        self,
+        resolver: Resolver | None,
+        rules: Sequence[ConnectToRule] = (),
+        *,
+        on_tls: TlsObserver | None = None,
+    ) -> None:
         self.resolver = resolver
         self.rules = tuple(rules)
+        #: called with (host, port, socket) after each TLS handshake of an HTTPS connection, so a
+        #: caller can read the peer's chain from the connection it already has
+        self.on_tls = on_tls
 
     def target(self, host: str, port: int) -> tuple[str, int]:
         """The (IP, port) a connection for *host*:*port* goes to; CollectionError if no address."""
@@ -117,6 +130,11 @@ class _DialerHTTPSConnection(HTTPSConnection):
 
     def _new_conn(self) -> socket.socket:
         return _open_through(self._dialer, self)
+
+    def connect(self) -> None:
+        super().connect()
+        if self._dialer.on_tls is not None and isinstance(self.sock, ssl.SSLSocket):
+            self._dialer.on_tls(self.host, self.port, self.sock)
 
 
 class _DialerHTTPConnectionPool(HTTPConnectionPool):

@@ -9,6 +9,7 @@ gathers facts, the checks decide pass or fail.
 
 from __future__ import annotations
 
+import _ssl
 import contextlib
 import datetime as dt
 import ipaddress
@@ -16,6 +17,7 @@ import logging
 import re
 import select
 import socket
+import ssl
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -142,6 +144,38 @@ def _describe_ssl_error(exc: SSL.Error) -> str:
         return f"connection error during the handshake: {exc.args[1] if len(exc.args) > 1 else exc}"
     reasons = [str(item[2]) for item in (exc.args[0] if exc.args else []) if isinstance(item, tuple)]
     return "; ".join(reasons) or str(exc)
+
+
+def chain_from_socket(
+    server_name: str, sock: ssl.SSLSocket, *, max_chain_bytes: int = 1_000_000
+) -> TlsHandshake | None:
+    """The chain a completed handshake of the standard library received, so a connection made
+    anyway (an HTTP probe) serves as the name's one handshake; None when the runtime cannot say
+    (the peer's full chain is public API from Python 3.13, ``_sslobj`` before)."""
+    public = getattr(sock, "get_unverified_chain", None)
+    private = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
+    getter = public or private
+    if getter is None:
+        return None
+    try:
+        chain = getter() or []
+        ders = [item if isinstance(item, bytes) else item.public_bytes(_ssl.ENCODING_DER) for item in chain]
+        address, port = sock.getpeername()[:2]
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not ders:
+        return None
+    if sum(len(der) for der in ders) > max_chain_bytes:
+        return TlsHandshake(
+            server_name,
+            str(address),
+            int(port),
+            (),
+            sock.version(),
+            f"certificate chain larger than {max_chain_bytes} bytes",
+        )
+    pems = tuple(ssl.DER_cert_to_PEM_cert(der) for der in ders)
+    return TlsHandshake(server_name, str(address), int(port), pems, sock.version(), None)
 
 
 def fetch_chain(
