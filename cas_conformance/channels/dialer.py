@@ -29,7 +29,6 @@ from cas_conformance.channels.connect_to import ConnectToRule, apply_connect_to
 from cas_conformance.channels.dns import Resolver, is_ip_literal
 from cas_conformance.errors import CollectionError
 
-
 TlsObserver = Callable[[str, int, ssl.SSLSocket], None]
 
 
