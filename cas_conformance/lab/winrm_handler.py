@@ -4,7 +4,6 @@ a real-looking failure for anything else."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from cas_conformance.collector.render import render_collector_output
@@ -65,9 +64,8 @@ class CollectorHandler:
         if server is None:
             return CommandResult("", clixml_error(f"No simulated server answers at {request.host}."), 1)
         if self.lab.winrm_latency:
-            time.sleep(
-                self.lab.winrm_latency
-            )  # loading the Exchange snap-in takes this long on a real server
+            # loading the Exchange snap-in takes this long on a real server (cut short by stop())
+            self.lab.stopping.wait(self.lab.winrm_latency)
         if server.snapin_missing:
             return CommandResult(
                 "",
