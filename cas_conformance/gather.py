@@ -22,13 +22,13 @@ from cas_conformance.channels.dialer import Dialer, DialerAdapter
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.http import HttpProbe, probe
 from cas_conformance.channels.revocation import check_revocation
-from cas_conformance.channels.smtp import probe_smtp
+from cas_conformance.channels.smtp import SmtpProbe, probe_smtp
 from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_chain, load_trust_roots
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
 from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
-from cas_conformance.facts import VdirKind
+from cas_conformance.facts import ServerFacts, VdirKind
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
 from cas_conformance.world import Endpoint, ServerRecord, World, host_of
@@ -88,7 +88,7 @@ def _clixml_text(stderr: str) -> str:
     return text.strip() or stderr.strip()
 
 
-def collect_server(settings: HostSettings, dialer: Dialer, script: str) -> tuple[str, object]:
+def collect_server(settings: HostSettings, dialer: Dialer, script: str) -> tuple[str, ServerFacts]:
     """Run the collector and parse it; raise CollectionError with a clear reason otherwise."""
     output = run_collector(settings, dialer, script)
     if output.exit_code != 0:
@@ -120,7 +120,7 @@ def _collect_all(
     script = collector_script(params)
     started: dict[str, float] = {}
 
-    def one(name: str) -> tuple[str, object]:
+    def one(name: str) -> tuple[str, ServerFacts]:
         host = settings[name]
         started[name] = time.monotonic()
         options.progress("collect-start", name, "")
@@ -135,13 +135,13 @@ def _collect_all(
     end = time.monotonic() + deadline * (1 + len(records) // max(1, options.forks))
     done_count = 0
 
-    def finish(name: str, outcome: Callable[[], tuple[str, object]]) -> None:
+    def finish(name: str, outcome: Callable[[], tuple[str, ServerFacts]]) -> None:
         nonlocal done_count
         record = records[name]
         try:
             raw, facts = outcome()
             record.raw_output = raw
-            record.facts = facts  # type: ignore[assignment]
+            record.facts = facts
         except CollectionError as exc:
             record.error = exc
         except Exception as exc:  # a crash in collection is an error on that host, never a pass
@@ -159,7 +159,7 @@ def _collect_all(
             if not future.done():
                 timeout = settings[name].winrm_timeout
 
-                def late(timeout: float = timeout, name: str = name) -> tuple[str, object]:
+                def late(timeout: float = timeout, name: str = name) -> tuple[str, ServerFacts]:
                     raise CollectionError(name, "winrm", f"timed out after {timeout:g} s (winrm_timeout)")
 
                 finish(name, late)
@@ -357,7 +357,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
             "tls-done", "", f"{len(world.tls)} names ({len(captured)} from the probes' connections)"
         )
 
-        def smtp_for(answer_domain: tuple[str, list[str]]) -> tuple[str, object]:
+        def smtp_for(answer_domain: tuple[str, list[str]]) -> tuple[str, SmtpProbe | None]:
             domain, records = answer_domain
             if not records:
                 return domain, None
@@ -367,7 +367,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         mx_hosts = [(a.name, sorted(a.records, key=lambda r: int(r.split()[0]))) for a in mx if a.ok]
         for domain, result in pool.map(smtp_for, mx_hosts):
             if result is not None:
-                world.smtp[domain] = result  # type: ignore[assignment]
+                world.smtp[domain] = result
         if run.probe_credentials:
             prefix = run.probe_credentials
             user = options.environ.get(f"{prefix}_USER")

@@ -79,6 +79,13 @@ class CheckSpec:
     cases: Enumerate
     evaluate: Evaluate
 
+    def judge(self, world: World, case: Case) -> Finding:
+        """The finding on *case*; NotApplicable or FactsUnavailable (a placeholder for facts that
+        could not be gathered is always the latter) when there is none."""
+        if case.error:
+            raise FactsUnavailable(f"{self.requirement.id} on {case.id}: {case.error}")
+        return self.evaluate(world, case.key)
+
 
 CHECKS: dict[str, CheckSpec] = {}
 

@@ -186,15 +186,8 @@ class Lab:
         self._start_winrm()
 
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
-        web_addresses = sorted(
-            {self.addresses[t] for t in web_targets}
-            - {
-                self.addresses[n]
-                for n in ("lb-mail", "lb-autodiscover")
-                if any(self.addresses[n] == self._resolve_static(h) for h in s.closed_443)
-            }
-            - {self._resolve_static(h) for h in s.closed_443}
-        )
+        closed = {self._resolve_static(h) for h in s.closed_443}  # those addresses refuse 443
+        web_addresses = sorted({self.addresses[t] for t in web_targets} - closed)
         context = self.published.ssl_context(allow_sha1=s.intermediate_sha1)
         self.https = HttpsServer(
             web_addresses,
