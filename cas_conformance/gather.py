@@ -305,7 +305,12 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     # judged once, by CONN-03, from that handshake (like the Analyzer's "ignore trust").
     session = requests.Session()
     session.trust_env = False
-    unverified = _UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture))
+    # One connection pool per host, kept for the whole run: urllib3 keeps 10 by default and closes
+    # the evicted hosts' keep-alive connections, so each later probe would handshake again.
+    hosts_probed = len({e.host for e in world.endpoints.values()}) + len(smtp_domains) + 16
+    unverified = _UnverifiedAdapter(
+        Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=hosts_probed
+    )
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False

@@ -80,7 +80,12 @@ def exchange_site(
         host = request.host
         if path in ("", "/owa") or path == "/ecp":
             target = f"https://{host}/owa/auth/logon.aspx?replaceCurrent=1&url=https%3a%2f%2f{host}%2fowa%2f"
-            return HttpResponse(302, [("Location", target), ("Content-Type", "text/html")], b"")
+            # IIS says "Object moved" in the body of its redirects, as real OWA does
+            moved = (
+                "<html><head><title>Object moved</title></head><body><h2>Object moved to "
+                f"<a href=\"{escape(target)}\">here</a>.</h2></body></html>"
+            )
+            return HttpResponse(302, [("Location", target), ("Content-Type", "text/html")], moved.encode())
         if path == "/owa/auth/logon.aspx":
             page = (
                 b"<html><head><title>Outlook Web App</title></head><body><form action='/owa/auth.owa'>"

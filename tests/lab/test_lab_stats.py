@@ -4,6 +4,8 @@ shared by every check)."""
 
 from __future__ import annotations
 
+import pytest
+
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
@@ -11,8 +13,11 @@ from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
 
-def test_one_collector_command_per_host_and_one_query_per_name() -> None:
-    lab = start_lab(HEALTHY)
+# 12 generated servers publish more names than urllib3's default ten connection pools: every name
+# must keep its one keep-alive connection for all its probes even so.
+@pytest.mark.parametrize("servers", [0, 12], ids=["scenario", "12-servers"])
+def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> None:
+    lab = start_lab(HEALTHY, servers=servers)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
         world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
