@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -343,9 +343,13 @@ class Record:
     section: Section
     line: int
     values: dict[str, Any]
+    #: The built fact, shared by every record with the same text (facts are immutable).
+    built: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def build(self) -> Any:
-        return self.section.cls(**self.values)
+        if not self.built:
+            self.built.append(self.section.cls(**self.values))
+        return self.built[0]
 
 
 @dataclass(frozen=True)
@@ -390,65 +394,62 @@ def read_block(text: str, server: str) -> Block:
     count that does not match END, a second block, an unknown section or key, a missing or
     repeated key, a malformed line, a bad escape and a bad boolean, integer or date.
     """
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if lines[-1] == "":
         lines.pop()  # the text ends with a line end, not with an empty line
-    version: int | None = None
-    records: list[Record] = []
-    current: _RecordBuilder | None = None
-    ended = False
-    skip_to = 0
-    pending: list[tuple[str, int]] = []  # records parsed here, to remember once the block is whole
-    for number, line in enumerate(lines, start=1):
-        if ended:
-            if line.startswith(_MARKER_PREFIX):
-                raise CollectorFormatError(server, None, number, "a second collector block after END")
-            continue
-        if version is None:
-            if line.startswith(END_MARKER):
-                raise CollectorFormatError(server, None, number, "END marker before any BEGIN marker")
-            if line.startswith(BEGIN_MARKER):
-                version = _begin_version(line, server, number)
-                _check_not_truncated(lines, number, server)
-            continue
-        section = current.section.name if current else None
-        if line.startswith(END_MARKER):
-            if current is not None:
-                records.append(current.finish())
-                current = None
-            _check_end(line, server, number, version, len(records))
-            ended = True
-            continue
-        if skip_to > number:
-            continue  # inside a record taken from the cache
-        header = _HEADER.fullmatch(line)
-        if header:
-            if current is not None:
-                records.append(current.finish())
-                current = None
-            end = _record_end(lines, number)
-            chunk = "\n".join(lines[number - 1 : end])
-            cached = _RECORDS.get(chunk)
-            if cached is not None:
-                records.append(Record(cached.section, number, cached.values))
-                skip_to = end + 1
-                continue
-            pending.append((chunk, len(records)))
-            spec = SECTION_BY_NAME.get(header.group(1))
-            if spec is None:
-                raise CollectorFormatError(
-                    server, header.group(1), number, f"unknown section [{header.group(1)}]"
-                )
-            current = _RecordBuilder(server, spec, number)
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not _KEY.fullmatch(key):
-            raise CollectorFormatError(server, section, number, f"malformed line {line[:60]!r}")
-        if current is None:
-            raise CollectorFormatError(server, None, number, f"key {key!r} before any [section] line")
-        current.add(number, key, value)
-    if version is None:
+    # Record headers and markers: the block is read record by record, from one to the next.
+    marks = [index for index, line in enumerate(lines) if line.startswith(_MARK_STARTS)]
+    marks.append(len(lines))
+    begin = None
+    for position, index in enumerate(marks[:-1]):
+        if lines[index].startswith(END_MARKER):
+            raise CollectorFormatError(server, None, index + 1, "END marker before any BEGIN marker")
+        if lines[index].startswith(BEGIN_MARKER):
+            begin = position
+            break
+    if begin is None:
         raise CollectorFormatError(server, None, None, f"no '{BEGIN_MARKER}' marker: not collector output")
+    first = marks[begin]
+    version = _begin_version(lines[first], server, first + 1)
+    if not any(lines[index].startswith(END_MARKER) for index in marks[begin + 1 : -1]):
+        _check_not_truncated(lines, first + 1, server)
+    if marks[begin + 1] > first + 1:  # a line between BEGIN and the first record
+        raise _stray_line(lines[first + 1], server, None, first + 2)
+    records: list[Record] = []
+    pending: list[tuple[str, int]] = []  # records parsed here, to remember once the block is whole
+    for position in range(begin + 1, len(marks) - 1):
+        index, following = marks[position], marks[position + 1]
+        line = lines[index]
+        if line.startswith(END_MARKER):
+            _check_end(line, server, index + 1, version, len(records))
+            for later in marks[position + 1 : -1]:
+                if lines[later].startswith(_MARKER_PREFIX):
+                    raise CollectorFormatError(server, None, later + 1, "a second collector block after END")
+            break
+        header = _HEADER.fullmatch(line)
+        if header is None:
+            raise _stray_line(line, server, records[-1].section.name if records else None, index + 1)
+        chunk = "\n".join(lines[index:following])
+        cached = _RECORDS.get(chunk)
+        if cached is not None:
+            records.append(Record(cached.section, index + 1, cached.values, cached.built))
+            continue
+        spec = SECTION_BY_NAME.get(header.group(1))
+        if spec is None:
+            raise CollectorFormatError(
+                server, header.group(1), index + 1, f"unknown section [{header.group(1)}]"
+            )
+        builder = _RecordBuilder(server, spec, index + 1)
+        for number in range(index + 2, following + 1):
+            entry = lines[number - 1]
+            key, sep, value = entry.partition("=")
+            if not sep or not _KEY.fullmatch(key):
+                raise _stray_line(entry, server, spec.name, number)
+            builder.add(number, key, value)
+        pending.append((chunk, len(records)))
+        records.append(builder.finish())
     if len(_RECORDS) > _RECORD_CACHE_LIMIT:
         _RECORDS.clear()
     for chunk, index in pending:
@@ -456,19 +457,22 @@ def read_block(text: str, server: str) -> Block:
     return Block(version, tuple(records))
 
 
+_MARK_STARTS = ("[", _MARKER_PREFIX)
+
+
+def _stray_line(line: str, server: str, section: str | None, number: int) -> CollectorFormatError:
+    """The error for a line that is neither a record header, a marker nor a key of a record."""
+    key, sep, _ = line.partition("=")
+    if sep and _KEY.fullmatch(key) and section is None:
+        return CollectorFormatError(server, None, number, f"key {key!r} before any [section] line")
+    return CollectorFormatError(server, section, number, f"malformed line {line[:60]!r}")
+
+
 # Every server prints the same organisation-wide records (servers, databases, arrays): a record's
-# exact text decodes the same everywhere, so a 200-server run decodes each distinct record once.
+# exact text decodes the same everywhere, so a 200-server run decodes (and builds) each distinct
+# record once.
 _RECORDS: dict[str, Record] = {}
 _RECORD_CACHE_LIMIT = 200_000
-
-
-def _record_end(lines: list[str], header: int) -> int:
-    """The 1-based number of the last line of the record whose ``[section]`` line is *header*."""
-    for index in range(header, len(lines)):
-        line = lines[index]
-        if (line.startswith("[") and _HEADER.fullmatch(line)) or line.startswith(END_MARKER):
-            return index
-    return len(lines)
 
 
 def _check_not_truncated(lines: list[str], begin: int, server: str) -> None:
