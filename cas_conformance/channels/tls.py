@@ -12,6 +12,7 @@ from __future__ import annotations
 import _ssl
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import logging
 import re
@@ -345,8 +346,10 @@ def signature_valid(
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def is_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Issuer name matches and *issuer*'s key verifies the signature (SHA-1 and MD5 included)."""
+    """Issuer name matches and *issuer*'s key verifies the signature (SHA-1 and MD5 included).
+    Remembered per pair: every chain of a run ends in the same few intermediates and roots."""
     if cert.issuer != issuer.subject:
         return False
     try:
@@ -399,6 +402,7 @@ def _key_problem(cert: x509.Certificate) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _load_strictly(pem: str) -> x509.Certificate:
     """Load a certificate and parse every part the checks read now: cryptography parses
     extensions lazily, so a malformed one would otherwise raise in the middle of a check."""

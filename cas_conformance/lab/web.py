@@ -83,7 +83,7 @@ def exchange_site(
             # IIS says "Object moved" in the body of its redirects, as real OWA does
             moved = (
                 "<html><head><title>Object moved</title></head><body><h2>Object moved to "
-                f"<a href=\"{escape(target)}\">here</a>.</h2></body></html>"
+                f'<a href="{escape(target)}">here</a>.</h2></body></html>'
             )
             return HttpResponse(302, [("Location", target), ("Content-Type", "text/html")], moved.encode())
         if path == "/owa/auth/logon.aspx":
