@@ -348,16 +348,18 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
             return captured.get(name) or _handshake(name, dialer, run.http_timeout)
 
         world.tls = dict(zip(tls_names, pool.map(handshake, tls_names), strict=True))
-        chains = {n: h for n, h in world.tls.items() if h.chain_pem}
-        world.revocation = dict(
+        # Revocation is the certificate's, not the name's: one question per distinct chain (an
+        # organisation's names often share one SAN certificate), its answer given to every name.
+        chains = {n: tuple(h.chain_pem) for n, h in world.tls.items() if h.chain_pem}
+        distinct = list(dict.fromkeys(chains.values()))
+        answers = dict(
             zip(
-                chains,
-                pool.map(
-                    lambda n: check_revocation(chains[n].chain_pem, session, timeout=run.http_timeout), chains
-                ),
+                distinct,
+                pool.map(lambda c: check_revocation(c, session, timeout=run.http_timeout), distinct),
                 strict=True,
             )
         )
+        world.revocation = {n: answers[c] for n, c in chains.items()}
         options.progress(
             "tls-done", "", f"{len(world.tls)} names ({len(captured)} from the probes' connections)"
         )

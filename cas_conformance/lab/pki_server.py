@@ -47,6 +47,9 @@ class PkiHandler:
         cas: tuple[CaName, ...] = ("root", "intermediate")
         self._crls = {_path(pki.crl_url(ca)): ca for ca in cas}
         self._certs = {_path(pki.ca_issuers_url(ca)): ca for ca in cas}
+        self._count_lock = threading.Lock()
+        #: OCSP requests answered, so tests can prove each certificate was asked about once.
+        self.ocsp_requests = 0
 
     def close(self) -> None:
         """Release every request waiting in the ``ocsp_delay`` and answer later ones at once."""
@@ -78,6 +81,8 @@ class PkiHandler:
                 der = b""  # answered with the malformedRequest status, as a responder does
         else:
             return _text(405, "OCSP takes POST <responder> or GET <responder>/<base64 request>")
+        with self._count_lock:
+            self.ocsp_requests += 1
         if self._ocsp_delay is not None and not self._closed.is_set():
             self._closed.wait(self._ocsp_delay())
         return HttpResponse(200, [("Content-Type", OCSP_RESPONSE_TYPE)], self.pki.ocsp_response(der))

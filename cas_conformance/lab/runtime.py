@@ -371,6 +371,10 @@ class Lab:
             "tls_handshakes": dict(self.https.stats),
         }
 
+    def ocsp_requests(self) -> int:
+        """OCSP requests the lab's responders answered (for the published PKI and WinRM's)."""
+        return sum(handler.ocsp_requests for handler in getattr(self, "_pki_handlers", []))
+
     def inventory_text(self, ca_bundle: Path | None = None) -> str:
         """An inventory that reaches this lab (never the password)."""
         run = self.run_vars()

@@ -22,6 +22,7 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
         world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
         stats = lab.stats()
+        ocsp_requests = lab.ocsp_requests()
     finally:
         lab.stop()
     assert stats["winrm_commands"] == {name: 1 for name in inventory.hosts}
@@ -32,3 +33,7 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
     )
     # each TLS endpoint handshaken once: the probes' own connection gives the chain
     assert stats["tls_handshakes"] and max(stats["tls_handshakes"].values()) == 1, stats["tls_handshakes"]
+    # revocation is asked once per certificate, however many names serve it
+    leaves = {h.chain_pem[0] for h in world.tls.values() if h.chain_pem}
+    assert len(world.tls) > len(leaves) >= 1
+    assert ocsp_requests == len(leaves)
