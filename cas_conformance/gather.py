@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,9 @@ def _collect_all(
     run: RunSettings,
     resolver: Resolver,
     options: GatherOptions,
+    on_collected: Callable[[ServerRecord], None] = lambda record: None,
 ) -> dict[str, ServerRecord]:
+    """Collect every server; *on_collected* gets each record that has facts, as it arrives."""
     records = {name: ServerRecord(name, s) for name, s in settings.items()}
     if not records:
         return records
@@ -147,6 +150,8 @@ def _collect_all(
         except Exception as exc:  # a crash in collection is an error on that host, never a pass
             record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
         record.seconds = time.monotonic() - started.get(name, time.monotonic())
+        if record.facts is not None:
+            on_collected(record)
         done_count += 1
         status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
         options.progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
@@ -167,6 +172,26 @@ def _collect_all(
     return records
 
 
+def server_endpoints(record: ServerRecord) -> list[Endpoint]:
+    """The URLs one collected server's virtual directories and Outlook Anywhere publish."""
+    found: list[Endpoint] = []
+    if record.facts is None:
+        return found
+    for vdir in record.facts.vdirs:
+        kind = _PROBED_VDIRS.get(vdir.kind)
+        if kind is None:
+            continue
+        if vdir.external_url:
+            found.append(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity, record.host))
+        if vdir.internal_url:
+            found.append(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity, record.host))
+    for oa in record.facts.outlook_anywhere:
+        if oa.external_hostname:
+            url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
+            found.append(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity, record.host))
+    return found
+
+
 def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]:
     endpoints: dict[str, Endpoint] = {}
 
@@ -175,20 +200,8 @@ def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]
             endpoints[endpoint.url] = endpoint
 
     for record in world.servers.values():
-        if record.facts is None:
-            continue
-        for vdir in record.facts.vdirs:
-            kind = _PROBED_VDIRS.get(vdir.kind)
-            if kind is None:
-                continue
-            if vdir.external_url:
-                add(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity, record.host))
-            if vdir.internal_url:
-                add(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity, record.host))
-        for oa in record.facts.outlook_anywhere:
-            if oa.external_hostname:
-                url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
-                add(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity, record.host))
+        for endpoint in server_endpoints(record):
+            add(endpoint)
     for domain in smtp_domains:
         add(Endpoint(f"https://autodiscover.{domain}{STANDARD_PATHS['autodiscover']}", "autodiscover"))
     known_hosts = {e.host for e in endpoints.values()}
@@ -198,6 +211,41 @@ def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]
         for kind, path in STANDARD_PATHS.items():
             add(Endpoint(f"https://{name}{path}", kind))
     return endpoints
+
+
+class _EndpointProbes:
+    """Endpoint probes started as soon as a server's facts name them, so the names of servers that
+    answered early are probed while slower servers are still being collected. Each URL is probed
+    once; a host's URLs run one task at a time, in turn over its one keep-alive connection."""
+
+    def __init__(self, pool: ThreadPoolExecutor, session: requests.Session, timeout: float) -> None:
+        self._pool, self._session, self._timeout = pool, session, timeout
+        self._host_locks: dict[str, threading.Lock] = {}
+        self._submitted: set[str] = set()
+        self._tasks: list[Future[list[tuple[str, HttpProbe]]]] = []
+
+    def add(self, endpoints: Iterable[Endpoint]) -> None:
+        """Start probing the URLs not asked for yet (called from the gathering thread only)."""
+        by_host: dict[str, list[str]] = {}
+        for endpoint in endpoints:
+            if endpoint.host and endpoint.url not in self._submitted:
+                self._submitted.add(endpoint.url)
+                by_host.setdefault(endpoint.host, []).append(endpoint.url)
+        for host, urls in by_host.items():
+            lock = self._host_locks.setdefault(host, threading.Lock())
+            self._tasks.append(self._pool.submit(self._probe_in_turn, lock, urls))
+
+    def _probe_in_turn(self, lock: threading.Lock, urls: list[str]) -> list[tuple[str, HttpProbe]]:
+        with lock:
+            return [(url, probe(self._session, url, timeout=self._timeout)) for url in urls]
+
+    def results(self) -> dict[str, HttpProbe]:
+        """Every probe's outcome, once all have finished (each bounded by its own timeout)."""
+        return {url: result for task in self._tasks for url, result in task.result()}
+
+    @property
+    def hosts(self) -> int:
+        return len(self._host_locks)
 
 
 def failback_hosts(world: World) -> list[str]:
@@ -277,18 +325,6 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
             options.progress("warning", host.name, text)
             warnings.warn(CasConformanceWarning(text), stacklevel=2)
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
-    records = _collect_all(inventory, hosts, run, resolver, options)
-    world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
-    world.trust_roots = load_trust_roots(run.tls_ca_bundle)
-
-    smtp_domains = list(run.smtp_domains)
-    if not smtp_domains:
-        smtp_domains = sorted({h.dns_domain for h in hosts.values() if h.dns_domain})
-    world.endpoints = _endpoints(world, smtp_domains)
-    names = sorted({e.host for e in world.endpoints.values()} | set(published_hosts(inventory)))
-    world.names = tuple(names)
-    tls_names = sorted(set(names) | set(failback_hosts(world)))
-
     dialer = Dialer(resolver, run.connect_to)
     # Each name's chain comes from the first HTTPS connection its endpoint probes open anyway, so
     # a name is handshaken once; names without endpoints (failback hosts) get a handshake of their own.
@@ -307,10 +343,8 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     session.trust_env = False
     # One connection pool per host, kept for the whole run: urllib3 keeps 10 by default and closes
     # the evicted hosts' keep-alive connections, so each later probe would handshake again.
-    hosts_probed = len({e.host for e in world.endpoints.values()}) + len(smtp_domains) + 16
-    unverified = _UnverifiedAdapter(
-        Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=hosts_probed
-    )
+    pools = 4 * (len(hosts) + len(published_hosts(inventory))) + 16
+    unverified = _UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=pools)
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False
@@ -324,6 +358,22 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     auth_session.verify = run.tls_ca_bundle or True
     forks = max(1, options.forks)
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
+        probes = _EndpointProbes(pool, session, run.http_timeout)
+        records = _collect_all(
+            inventory, hosts, run, resolver, options, on_collected=lambda r: probes.add(server_endpoints(r))
+        )
+        world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
+        world.trust_roots = load_trust_roots(run.tls_ca_bundle)
+
+        smtp_domains = list(run.smtp_domains)
+        if not smtp_domains:
+            smtp_domains = sorted({h.dns_domain for h in hosts.values() if h.dns_domain})
+        world.endpoints = _endpoints(world, smtp_domains)
+        names = sorted({e.host for e in world.endpoints.values()} | set(published_hosts(inventory)))
+        world.names = tuple(names)
+        tls_names = sorted(set(names) | set(failback_hosts(world)))
+        probes.add(world.endpoints.values())  # Autodiscover and published names: known only now
+
         # Names the checks will ask about, resolved up front (each once, cached by the resolver).
         wanted = set(tls_names)
         wanted |= {
@@ -333,16 +383,9 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         list(pool.map(lambda n: resolver.resolve(n, "A"), sorted(wanted)))
         mx = list(pool.map(lambda d: resolver.resolve(d, "MX"), smtp_domains))
         options.progress("dns-done", "", f"{len(wanted) + len(mx)} names")
-        # One task per host, its URLs in turn over one keep-alive connection.
-        by_host: dict[str, list[str]] = {}
-        for url, endpoint in world.endpoints.items():
-            by_host.setdefault(endpoint.host, []).append(url)
-
-        def probe_host(urls: list[str]) -> list[tuple[str, HttpProbe]]:
-            return [(u, probe(session, u, timeout=run.http_timeout)) for u in urls]
-
-        world.http = {u: r for results in pool.map(probe_host, by_host.values()) for u, r in results}
-        options.progress("http-done", "", f"{len(world.http)} endpoints on {len(by_host)} hosts")
+        results = probes.results()
+        world.http = {url: results[url] for url in world.endpoints}
+        options.progress("http-done", "", f"{len(world.http)} endpoints on {probes.hosts} hosts")
 
         def handshake(name: str) -> TlsHandshake:
             return captured.get(name) or _handshake(name, dialer, run.http_timeout)
