@@ -176,6 +176,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
+        gc.unfreeze()  # see _settle: a longer-lived program collects the run's objects again
+
+
+def _settle() -> None:
+    """The gathered facts, and later the collected tests, live until the run ends: moved out of
+    the garbage collector's generations, its full collections during the tests (there are a
+    dozen in a 200-server run) stop walking them again and again. pytest_unconfigure undoes it."""
+    gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -183,6 +191,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None:
         state.ensure_world()
+        _settle()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.stash.get(state_key, None) is not None:
+        _settle()
 
 
 @pytest.hookimpl(optionalhook=True)

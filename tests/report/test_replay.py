@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import socket
@@ -68,3 +69,13 @@ def test_a_run_freezes_its_objects_at_exit(pytester: pytest.Pytester) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stdout.strip().endswith("frozen at exit: True"), result.stdout[-500:]
+
+
+def test_an_in_process_run_leaves_nothing_frozen(pytester: pytest.Pytester) -> None:
+    """The run moves its long-lived objects out of the collector's way while it runs, and gives
+    them back at the end, so a program that runs the suite in-process keeps collecting them."""
+    facts_path = pytester.path / "facts.json"
+    run_suite(pytester, f"--save-facts={facts_path}", "--co", name="facts")
+    assert gc.get_freeze_count() == 0
+    replay = run_suite(pytester, f"--replay-facts={facts_path}", inventory=None, name="replay")
+    assert replay.outcomes() and gc.get_freeze_count() == 0
