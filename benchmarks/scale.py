@@ -16,6 +16,7 @@ machine's cores rather than by the servers' latency.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -42,6 +43,7 @@ class Run:
     suite_cpu: float
     lab_cpu: float | None
     summary: str
+    stats: dict[str, dict[str, int]]
 
 
 def _process_cpu(pid: int) -> float | None:
@@ -59,6 +61,7 @@ def _children_cpu() -> float:
 
 
 def run(servers: int, latency: float, forks: int, workdir: Path) -> Run:
+    stats_path = workdir / f"stats-{servers}.json"
     lab = LabProcess(
         ROOT / "fixtures/lab/healthy.toml",
         workdir / f"lab-{servers}.ini",
@@ -71,7 +74,7 @@ def run(servers: int, latency: float, forks: int, workdir: Path) -> Run:
             "--password",
             PASSWORD,
             "--stats-out",
-            str(workdir / f"stats-{servers}.json"),
+            str(stats_path),
         ],
     )
     with lab:
@@ -124,6 +127,7 @@ def run(servers: int, latency: float, forks: int, workdir: Path) -> Run:
         suite_cpu=suite_cpu,
         lab_cpu=None if lab_before is None or lab_after is None else lab_after - lab_before,
         summary=summary,
+        stats=json.loads(stats_path.read_text()) if stats_path.is_file() else {},
     )
 
 
@@ -158,6 +162,15 @@ def main() -> int:
     print(f"{'CPU cores':26}{os.cpu_count() or 0:>10}")
     busy = many.suite_cpu / many.wall
     print(f"\nthe {n}-server run kept the suite's process busy {busy:.0%} of its wall time")
+    # What the lab received (--stats-out): the run asked nothing twice.
+    for key, what in (
+        ("winrm_commands", "collector commands per host"),
+        ("dns_queries", "DNS questions per name"),
+        ("tls_handshakes", "TLS handshakes per name"),
+    ):
+        counts = many.stats.get(key, {})
+        most = max(counts.values(), default=0)
+        print(f"{what}: at most {most} ({len(counts)} asked)")
     return 0
 
 
