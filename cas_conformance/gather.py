@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import re
 import ssl
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from cas_conformance.channels.dialer import Dialer, DialerAdapter
+from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.http import HttpProbe, probe
 from cas_conformance.channels.revocation import check_revocation
@@ -28,28 +26,23 @@ from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
+from cas_conformance.endpoints import (
+    PUBLISHED_GROUP,
+    STANDARD_PATHS,
+    EndpointProbes,
+    IdentityAdapter,
+    UnverifiedAdapter,
+    all_endpoints,
+    failback_hosts,
+    published_hosts,
+    server_endpoints,
+)
 from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
-from cas_conformance.facts import ServerFacts, VdirKind
+from cas_conformance.facts import ServerFacts
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
-from cas_conformance.world import Endpoint, ServerRecord, World, host_of
+from cas_conformance.world import ServerRecord, World
 
-PUBLISHED_GROUP = "published"
-_X509_V_FLAG_NO_CHECK_TIME = 0x200000
-STANDARD_PATHS = {
-    "owa": "/owa",
-    "ews": "/EWS/Exchange.asmx",
-    "activesync": "/Microsoft-Server-ActiveSync",
-    "autodiscover": "/Autodiscover/Autodiscover.xml",
-    "rpc": "/rpc/rpcproxy.dll",
-    "oab": "/OAB",
-}
-_PROBED_VDIRS = {
-    VdirKind.OWA: "owa",
-    VdirKind.EWS: "ews",
-    VdirKind.ACTIVESYNC: "activesync",
-    VdirKind.OAB: "oab",
-}
 Progress = Callable[[str, str, str], None]
 
 
@@ -72,12 +65,6 @@ def winrm_hosts(inventory: Inventory) -> list[str]:
         else set()
     )
     return [name for name in inventory.hosts if name not in published]
-
-
-def published_hosts(inventory: Inventory) -> list[str]:
-    if PUBLISHED_GROUP not in inventory.groups:
-        return []
-    return [h.name.lower() for h in inventory.hosts_in(PUBLISHED_GROUP)]
 
 
 def _clixml_text(stderr: str) -> str:
@@ -172,93 +159,6 @@ def _collect_all(
     return records
 
 
-def server_endpoints(record: ServerRecord) -> list[Endpoint]:
-    """The URLs one collected server's virtual directories and Outlook Anywhere publish."""
-    found: list[Endpoint] = []
-    if record.facts is None:
-        return found
-    for vdir in record.facts.vdirs:
-        kind = _PROBED_VDIRS.get(vdir.kind)
-        if kind is None:
-            continue
-        if vdir.external_url:
-            found.append(Endpoint(vdir.external_url, kind, vdir.external_auth, vdir.identity, record.host))
-        if vdir.internal_url:
-            found.append(Endpoint(vdir.internal_url, kind, vdir.internal_auth, vdir.identity, record.host))
-    for oa in record.facts.outlook_anywhere:
-        if oa.external_hostname:
-            url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
-            found.append(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity, record.host))
-    return found
-
-
-def _endpoints(world: World, smtp_domains: Iterable[str]) -> dict[str, Endpoint]:
-    endpoints: dict[str, Endpoint] = {}
-
-    def add(endpoint: Endpoint) -> None:
-        if endpoint.host and endpoint.url not in endpoints:
-            endpoints[endpoint.url] = endpoint
-
-    for record in world.servers.values():
-        for endpoint in server_endpoints(record):
-            add(endpoint)
-    for domain in smtp_domains:
-        add(Endpoint(f"https://autodiscover.{domain}{STANDARD_PATHS['autodiscover']}", "autodiscover"))
-    known_hosts = {e.host for e in endpoints.values()}
-    for name in published_hosts(world.inventory):
-        if name in known_hosts:
-            continue
-        for kind, path in STANDARD_PATHS.items():
-            add(Endpoint(f"https://{name}{path}", kind))
-    return endpoints
-
-
-class _EndpointProbes:
-    """Endpoint probes started as soon as a server's facts name them, so the names of servers that
-    answered early are probed while slower servers are still being collected. Each URL is probed
-    once; a host's URLs run one task at a time, in turn over its one keep-alive connection."""
-
-    def __init__(self, pool: ThreadPoolExecutor, session: requests.Session, timeout: float) -> None:
-        self._pool, self._session, self._timeout = pool, session, timeout
-        self._host_locks: dict[str, threading.Lock] = {}
-        self._submitted: set[str] = set()
-        self._tasks: list[Future[list[tuple[str, HttpProbe]]]] = []
-
-    def add(self, endpoints: Iterable[Endpoint]) -> None:
-        """Start probing the URLs not asked for yet (called from the gathering thread only)."""
-        by_host: dict[str, list[str]] = {}
-        for endpoint in endpoints:
-            if endpoint.host and endpoint.url not in self._submitted:
-                self._submitted.add(endpoint.url)
-                by_host.setdefault(endpoint.host, []).append(endpoint.url)
-        for host, urls in by_host.items():
-            lock = self._host_locks.setdefault(host, threading.Lock())
-            self._tasks.append(self._pool.submit(self._probe_in_turn, lock, urls))
-
-    def _probe_in_turn(self, lock: threading.Lock, urls: list[str]) -> list[tuple[str, HttpProbe]]:
-        with lock:
-            return [(url, probe(self._session, url, timeout=self._timeout)) for url in urls]
-
-    def results(self) -> dict[str, HttpProbe]:
-        """Every probe's outcome, once all have finished (each bounded by its own timeout)."""
-        return {url: result for task in self._tasks for url, result in task.result()}
-
-    @property
-    def hosts(self) -> int:
-        return len(self._host_locks)
-
-
-def failback_hosts(world: World) -> list[str]:
-    hosts = []
-    for record in world.servers.values():
-        if record.facts is None:
-            continue
-        for vdir in record.facts.vdirs:
-            if vdir.kind is VdirKind.OWA and vdir.failback_url:
-                hosts.append(host_of(vdir.failback_url))
-    return sorted({h for h in hosts if h})
-
-
 def _handshake(name: str, dialer: Dialer, timeout: float) -> TlsHandshake:
     try:
         target = dialer.target(name, 443)
@@ -276,35 +176,6 @@ def _autodiscover_request(email: str) -> bytes:
         "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
         "</AcceptableResponseSchema></Request></Autodiscover>"
     ).encode()
-
-
-class _UnverifiedAdapter(DialerAdapter):
-    """One prepared context for every probe connection (urllib3 would otherwise load the system
-    trust store again for each connection, ~20 ms each, for a check it then does not make)."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-        with warnings.catch_warnings():  # Exchange 2010 on Windows 2008 R2 may speak TLS 1.0 only
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-        super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)
-
-
-class _IdentityAdapter(DialerAdapter):
-    """Verifies the chain and the host name, not the validity dates (OpenSSL NO_CHECK_TIME)."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # weak signatures and keys are CONN-03's verdict
-        super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)
 
 
 def gather(inventory: Inventory, options: GatherOptions) -> World:
@@ -344,7 +215,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     # One connection pool per host, kept for the whole run: urllib3 keeps 10 by default and closes
     # the evicted hosts' keep-alive connections, so each later probe would handshake again.
     pools = 4 * (len(hosts) + len(published_hosts(inventory))) + 16
-    unverified = _UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=pools)
+    unverified = UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=pools)
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False
@@ -352,13 +223,13 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     # to the trusted roots and the right name; only the dates are left to CONN-03.
     auth_session = requests.Session()
     auth_session.trust_env = False
-    adapter = _IdentityAdapter(dialer)
+    adapter = IdentityAdapter(dialer)
     auth_session.mount("https://", adapter)
     auth_session.mount("http://", adapter)
     auth_session.verify = run.tls_ca_bundle or True
     forks = max(1, options.forks)
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
-        probes = _EndpointProbes(pool, session, run.http_timeout)
+        probes = EndpointProbes(pool, session, run.http_timeout)
         records = _collect_all(
             inventory, hosts, run, resolver, options, on_collected=lambda r: probes.add(server_endpoints(r))
         )
@@ -368,7 +239,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         smtp_domains = list(run.smtp_domains)
         if not smtp_domains:
             smtp_domains = sorted({h.dns_domain for h in hosts.values() if h.dns_domain})
-        world.endpoints = _endpoints(world, smtp_domains)
+        world.endpoints = all_endpoints(world, smtp_domains)
         names = sorted({e.host for e in world.endpoints.values()} | set(published_hosts(inventory)))
         world.names = tuple(names)
         tls_names = sorted(set(names) | set(failback_hosts(world)))
