@@ -61,3 +61,28 @@ def test_host_fault_errors_that_host_only(fault: str) -> None:
     failures = [f"{v.requirement}[{v.case}]: {v.detail}" for v in verdicts if v.outcome == "failed"]
     assert not failures, "\n".join(failures)
     assert elapsed < WINRM_TIMEOUT + 10, f"gathering took {elapsed:.1f} s"
+
+
+def test_endpoints_are_probed_while_a_slow_server_is_still_being_collected() -> None:
+    """When the slow server's collection ends (here: its winrm_timeout), the servers that answered
+    early have had their names probed already: probes do not wait for the slowest server."""
+    lab = start_lab(HEALTHY, faults=["winrm-slow@cas02"])
+    handshakes_when_slow_ended: dict[str, int] = {}
+
+    def progress(event: str, subject: str, detail: str) -> None:
+        if event == "collect-done" and subject == "cas02.contoso.lab":
+            handshakes_when_slow_ended.update(lab.stats()["tls_handshakes"])
+
+    try:
+        text = lab.inventory_text() + f"winrm_timeout = {WINRM_TIMEOUT}\n"
+        world = gather(
+            parse_inventory(text, "lab.ini"),
+            GatherOptions(password=Secret(lab.password), environ=lab.environ, progress=progress),
+        )
+    finally:
+        lab.stop()
+    assert world.servers["cas02.contoso.lab"].facts is None
+    early = {e.host for e in world.endpoints.values() if e.server == "cas01.contoso.lab"}
+    assert early, "cas01 publishes endpoints"
+    probed = {key.rsplit(":", 1)[0] for key in handshakes_when_slow_ended}
+    assert early <= probed, (early, handshakes_when_slow_ended)
