@@ -414,7 +414,7 @@ def read_block(text: str, server: str) -> Block:
     first = marks[begin]
     version = _begin_version(lines[first], server, first + 1)
     if not any(lines[index].startswith(END_MARKER) for index in marks[begin + 1 : -1]):
-        _check_not_truncated(lines, first + 1, server)
+        raise _truncated(lines, marks[begin + 1 : -1], server)
     if marks[begin + 1] > first + 1:  # a line between BEGIN and the first record
         raise _stray_line(lines[first + 1], server, None, first + 2)
     records: list[Record] = []
@@ -475,13 +475,15 @@ _RECORDS: dict[str, Record] = {}
 _RECORD_CACHE_LIMIT = 200_000
 
 
-def _check_not_truncated(lines: list[str], begin: int, server: str) -> None:
-    """A block without END was cut off: say so before its last, possibly half, line is misread."""
-    rest = lines[begin:]
-    if any(line.startswith(END_MARKER) for line in rest):
-        return
-    headers = [m.group(1) for m in map(_HEADER.fullmatch, rest) if m and m.group(1) in SECTION_BY_NAME]
-    raise CollectorFormatError(
+def _truncated(lines: list[str], marks: list[int], server: str) -> CollectorFormatError:
+    """A block without END was cut off: say so before its last, possibly half, line is misread.
+    *marks* are the lines after BEGIN that start like a record header or a marker."""
+    headers = [
+        m.group(1)
+        for m in (_HEADER.fullmatch(lines[i]) for i in marks)
+        if m and m.group(1) in SECTION_BY_NAME
+    ]
+    return CollectorFormatError(
         server,
         headers[-1] if headers else None,
         len(lines),
