@@ -212,10 +212,14 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     # judged once, by CONN-03, from that handshake (like the Analyzer's "ignore trust").
     session = requests.Session()
     session.trust_env = False
-    # One connection pool per host, kept for the whole run: urllib3 keeps 10 by default and closes
-    # the evicted hosts' keep-alive connections, so each later probe would handshake again.
-    pools = 4 * (len(hosts) + len(published_hosts(inventory))) + 16
-    unverified = UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=pools)
+    forks = max(1, options.forks)
+    # A pool per host, for more hosts than probe at once: each host keeps its keep-alive connection
+    # for all its probes (urllib3's default of ten pools closed busy hosts' connections, and each
+    # later probe handshook again), while hosts long finished give theirs up, so open sockets stay
+    # bounded by the forks, not by the organisation's size.
+    unverified = UnverifiedAdapter(
+        Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=2 * forks
+    )
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False
@@ -227,7 +231,6 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     auth_session.mount("https://", adapter)
     auth_session.mount("http://", adapter)
     auth_session.verify = run.tls_ca_bundle or True
-    forks = max(1, options.forks)
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
         probes = EndpointProbes(pool, session, run.http_timeout)
         records = _collect_all(
