@@ -27,11 +27,13 @@ FEEDER_NAME = "cas-conformance-report-feeder"
 _exit_hook: list[bool] = []
 
 
-def _freeze_objects_at_exit() -> None:
-    """At interpreter exit: CPython's final garbage collection walks every object the run made
-    (tests, reports, facts: ~0.6 s after 200 servers); frozen objects are skipped, and nothing
-    after atexit needs them collected. Registered with atexit, so an in-process run
-    (``pytest.main`` in a longer-lived program) keeps collecting as usual until its own exit."""
+def _settle() -> None:
+    """Move every object so far out of the garbage collector's generations. Done once the facts
+    are gathered and again once the tests are collected (they live until the run ends, and the
+    dozen full collections of a 200-server run stop walking them); pytest_unconfigure undoes it.
+    Also done at interpreter exit, so CPython's final collection skips what the run made (~0.6 s
+    after 200 servers): registered with atexit, an in-process run (``pytest.main`` in a
+    longer-lived program) keeps collecting as usual until that program's own exit."""
     gc.freeze()
 
 
@@ -125,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not _exit_hook:
         _exit_hook.append(True)
-        atexit.register(_freeze_objects_at_exit)
+        atexit.register(_settle)
     if config.inipath is None and config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
         # pytest missed the project's testpaths (see project_dir): run the suite, not everything.
         suites = [str(p) for p in _suite_paths(config) if p.is_dir()]
@@ -177,13 +179,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if state is not None:
         state.close()
         gc.unfreeze()  # see _settle: a longer-lived program collects the run's objects again
-
-
-def _settle() -> None:
-    """The gathered facts, and later the collected tests, live until the run ends: moved out of
-    the garbage collector's generations, its full collections during the tests (there are a
-    dozen in a 200-server run) stop walking them again and again. pytest_unconfigure undoes it."""
-    gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)
