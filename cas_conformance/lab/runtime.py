@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
@@ -28,6 +30,8 @@ from cas_conformance.lab.net import bind_tcp
 from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
+from cas_conformance.lab.psrp_endpoint import exchange_powershell
+from cas_conformance.lab.psrp_http import not_found
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, Scenario
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
@@ -185,6 +189,9 @@ class Lab:
             self.collector.output(server, CollectorParameters())
         self._start_winrm()
 
+        self.powershell = exchange_powershell(  # /PowerShell on every CAS, http and https
+            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped
+        )
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
         closed = {self._resolve_static(h) for h in s.closed_443}  # those addresses refuse 443
         web_addresses = sorted({self.addresses[t] for t in web_targets} - closed)
@@ -192,7 +199,7 @@ class Lab:
         self.https = HttpsServer(
             web_addresses,
             {n: context for n in self.published_info.names},
-            exchange_site(s, self.probe_login),
+            self.powershell.route(exchange_site(s, self.probe_login), tls=True),
             default_site=self.published_info.names[0],
         )
         self.https.start()
@@ -202,7 +209,10 @@ class Lab:
         delay = (lambda: s.ocsp_delay) if s.ocsp_delay else None
         self._pki_handlers = [pki_handler(self.pki, ocsp_delay=delay), pki_handler(self.winrm_pki)]
         http_addresses = [self.addresses["pki"]] + ([self.addresses["ocsp"]] if s.ocsp_reachable else [])
-        self.pki_http = HttpServer(http_addresses, self._pki_route)
+        http_addresses += [self.addresses[x.name.lower()] for x in s.servers if x.is_cas]
+        self.pki_http = HttpServer(
+            http_addresses, self.powershell.route(self._pki_route, tls=False, elsewhere_on_cas=not_found)
+        )
         self.pki_http.start()
         self._servers.append(self.pki_http)
         self.ports["http"] = self.pki_http.port
@@ -272,6 +282,9 @@ class Lab:
     def _pki_route(self, request: Any) -> Any:
         handler = self._pki_handlers[1] if "/machines" in request.path else self._pki_handlers[0]
         return handler(request)
+
+    def _published_der(self) -> tuple[bytes, str]:
+        return self.published.cert.public_bytes(Encoding.DER), self.published_info.status
 
     def probe_login(self) -> tuple[str, str]:
         return (self.scenario.probe_mailbox, self.password)
@@ -369,6 +382,7 @@ class Lab:
             "winrm_commands": dict(winrm),
             "dns_queries": dict(self.dns.stats),
             "tls_handshakes": dict(self.https.stats),
+            "psrp_cmdlets": dict(self.powershell.shells.runspace.stats),
         }
 
     def ocsp_requests(self) -> int:

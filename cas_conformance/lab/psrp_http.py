@@ -1,0 +1,122 @@
+"""The lab's ``/PowerShell`` virtual directory: Exchange remote PowerShell on each Client Access server.
+
+IIS hosts it on every CAS, on the default web site's bindings (http 80 and https 443); the
+``Microsoft.Exchange`` session configuration is the only one it serves. Requests are WS-Management
+SOAP over HTTP POST (:mod:`cas_conformance.lab.psrp_server` handles them). Authentication is a
+plug-in (:data:`Authenticator`): the lab ships Basic, which Exchange offers only where an
+administrator enabled it (``Set-PowerShellVirtualDirectory -BasicAuthentication $true``) and
+which this endpoint accepts only over HTTPS, as WinRM refuses unencrypted Basic; the virtual
+directory's default, Kerberos (exchange-facts 8.1), plugs in the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from cas_conformance.lab import wsman
+from cas_conformance.lab.https_server import HttpHandler, HttpRequest, HttpResponse
+from cas_conformance.lab.psrp_server import PsrpShells
+from cas_conformance.lab.wsman import WsmanFault
+
+PATH = "/powershell"
+SOAP = "application/soap+xml;charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Who the request authenticated as (None: refused) and the challenges a 401 carries."""
+
+    user: str | None
+    challenges: tuple[str, ...] = ()
+
+
+#: (request, over TLS?) -> AuthResult
+Authenticator: TypeAlias = Callable[[HttpRequest, bool], AuthResult]
+
+
+class BasicAuthenticator:
+    """Basic against *credentials* (``DOMAIN\\user``, ``user`` or ``user@domain``, any case), HTTPS
+    only; over plain HTTP the 401 offers what Exchange's default offers there (Negotiate, Kerberos)."""
+
+    def __init__(self, credentials: Mapping[str, str], domain: str, netbios: str) -> None:
+        self._passwords: dict[str, str] = {}
+        for user, password in credentials.items():
+            short = user.split("\\")[-1].split("@")[0].lower()
+            for alias in (short, f"{netbios}\\{short}".lower(), f"{short}@{domain}".lower()):
+                self._passwords[alias] = password
+
+    def __call__(self, request: HttpRequest, tls: bool) -> AuthResult:
+        if not tls:
+            return AuthResult(None, ("Negotiate", "Kerberos"))
+        refused = AuthResult(None, ('Basic realm=""', "Negotiate"))
+        header = request.headers.get("Authorization", "")
+        if not header.lower().startswith("basic "):
+            return refused
+        try:
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return refused
+        expected = self._passwords.get(user.lower())
+        if expected is None or not hmac.compare_digest(password.encode(), expected.encode()):
+            return refused
+        return AuthResult(user)
+
+
+def not_found(request: HttpRequest) -> HttpResponse:
+    """IIS's answer for a path a site does not have."""
+    return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
+
+
+class PowerShellDirectory:
+    """Routes ``/PowerShell`` requests of the CAS hosts to the PSRP shells; passes the rest on.
+
+    *host_of* names the Client Access server a request reached (by the local address it came in
+    on), or None for an address that is no CAS (the path is then not found, as on IIS without it).
+    """
+
+    def __init__(
+        self,
+        shells: PsrpShells,
+        authenticate: Authenticator,
+        host_of: Callable[[str], str | None],
+    ) -> None:
+        self.shells = shells
+        self.authenticate = authenticate
+        self.host_of = host_of
+
+    def route(self, other: HttpHandler, *, tls: bool, elsewhere_on_cas: HttpHandler | None = None) -> HttpHandler:
+        """A handler serving ``/PowerShell`` of the CAS hosts itself and everything else with *other*
+        (other paths on a CAS address with *elsewhere_on_cas* when given)."""
+
+        def handle(request: HttpRequest) -> HttpResponse:
+            host = self.host_of(request.local_address)
+            if host is None:
+                return other(request)
+            if request.path.split("?", 1)[0].rstrip("/").lower() != PATH:
+                return (elsewhere_on_cas or other)(request)
+            return self.serve(request, host, tls=tls)
+
+        return handle
+
+    def serve(self, request: HttpRequest, host: str, *, tls: bool) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(405, [("Allow", "POST"), ("Content-Type", "text/html")], b"")
+        outcome = self.authenticate(request, tls)
+        if outcome.user is None:
+            headers = [("WWW-Authenticate", c) for c in outcome.challenges]
+            return HttpResponse(401, [*headers, ("Content-Type", "text/html")], b"")
+        scheme = "https" if tls else "http"
+        address = f"{scheme}://{request.headers.get('Host', host)}/PowerShell"
+        relates_to = ""
+        try:
+            parsed = wsman.parse_request(request.body)
+            relates_to = parsed.message_id
+            body = self.shells.dispatch(parsed, host, outcome.user, address)
+        except WsmanFault as fault:
+            return HttpResponse(500, [("Content-Type", SOAP)], wsman.fault_response(fault, relates_to, host))
+        return HttpResponse(200, [("Content-Type", SOAP)], body)
