@@ -18,8 +18,11 @@ import pytest
 import winrm
 
 from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
+from cas_conformance.channels.dialer import Dialer
+from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.inventory import load_inventory
 from cas_conformance.lab.process import LabProcess
+from cas_conformance.settings import Secret
 from tests.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +38,7 @@ class Served:
         dns_ip, _, dns_port = vars_["dns_servers"].rpartition(":")
         self.dns = (dns_ip, int(dns_port))
         self.rules = parse_connect_to(vars_["connect_to"])
+        self.psrp_calls: dict[str, int] = {}  # what the tests asked of Exchange remote PowerShell
 
     def resolve(self, name: str) -> str:
         answer = dns.query.udp(dns.message.make_query(name, "A"), self.dns[0], port=self.dns[1], timeout=5)
@@ -54,9 +58,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     with lab:
         assert lab.process is not None
-        yield Served(lab.process, lab.inventory, lab.lines)
+        state = Served(lab.process, lab.inventory, lab.lines)
+        yield state
     assert lab.stop() == 0, "".join(lab.lines)
-    assert set(json.loads(stats.read_text())) == {"winrm_commands", "dns_queries", "tls_handshakes"}
+    written = json.loads(stats.read_text())
+    assert set(written) == {"winrm_commands", "dns_queries", "tls_handshakes", "psrp_cmdlets"}
+    assert written["psrp_cmdlets"] == state.psrp_calls
 
 
 def test_written_inventory_never_holds_the_password(served: Served) -> None:
@@ -88,6 +95,24 @@ def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
     protocol.cleanup_command(shell, command)
     protocol.close_shell(shell)
     assert code == 1 and b"is not recognized" in stderr and stdout == b""
+
+
+def test_stats_out_counts_one_request_per_cmdlet_call(served: Served) -> None:
+    vars_ = load_inventory(served.inventory).all_vars
+    ip = served.resolve("ex01.contoso.lab")
+    _, port = apply_connect_to(served.rules, "ex01.contoso.lab", 443)
+    target = PsrpTarget(
+        "ex01.contoso.lab", "CONTOSO\\labadmin", Secret(PASSWORD), ca_trust_path=vars_["tls_ca_bundle"]
+    )
+    with ExchangeSession(target, Dialer(None, parse_connect_to(f"ex01.contoso.lab:443:{ip}:{port}"))) as session:
+        session.run_all([Cmdlet("Get-ExchangeServer"), Cmdlet("Get-MailboxDatabase")])
+        for server in ("CAS01", "CAS02", "EX01"):
+            session.run(Cmdlet("Get-OwaVirtualDirectory", {"Server": server, "ADPropertiesOnly": True}))
+    served.psrp_calls = {
+        "EX01 Get-ExchangeServer": 1,
+        "EX01 Get-MailboxDatabase": 1,
+        **{f"EX01 Get-OwaVirtualDirectory -Server {x}": 1 for x in ("CAS01", "CAS02", "EX01")},
+    }
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
