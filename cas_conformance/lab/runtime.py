@@ -369,6 +369,8 @@ class Lab:
                 f"http://{ip}:{p['winrm-http']}/wsman"
             )
         lines.append(f"https    {', '.join(self.published_info.names)} on port {p['https']}")
+        cas = [x.fqdn(self.scenario.domain) for x in self.scenario.servers if x.is_cas]
+        lines.append(f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, Basic) on port {p['https']}")
         lines.append(f"ocsp/crl http://{a['ocsp']}:{p['http']}/ocsp http://{a['pki']}:{p['http']}/crl/")
         lines.append(f"smtp     {self.scenario.mx_host} {a['smtp']}:{p['smtp']}")
         return lines

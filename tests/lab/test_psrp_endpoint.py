@@ -4,9 +4,11 @@ cmdlet's objects in Exchange 2010's shapes, the restricted runspace's real error
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -220,3 +222,26 @@ def test_every_call_is_counted_per_host_and_cmdlet(lab: Lab) -> None:
         "CAS02 Get-OutlookAnywhere -Server CAS01": 1,
         "CAS02 Get-OutlookAnywhere -Server CAS02": 1,
     }
+
+
+def test_the_endpoint_describes_servers_in_its_own_terms() -> None:
+    """The PSRP endpoint and its object model import nothing of the product's collector, facts or
+    checks, so the channel reading them cannot be fitted to the lab (transitively, lab modules only)."""
+    package = Path(__file__).resolve().parents[2] / "cas_conformance"
+    forbidden = ("cas_conformance.collector", "cas_conformance.checks", "cas_conformance.facts", "cas_conformance.gather")
+    seen: set[str] = set()
+    pending = [p.stem for p in (package / "lab").glob("*.py") if p.stem.startswith(("psrp_", "exchange_objects"))]
+    assert len(pending) >= 6
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        tree = ast.parse((package / "lab" / f"{module}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in getattr(node, "names", [])] if isinstance(node, ast.Import) else []
+            for name in names:
+                assert not name.startswith(forbidden), f"lab/{module}.py imports {name}"
+                if name.startswith("cas_conformance.lab."):
+                    pending.append(name.rsplit(".", 1)[-1])
+    assert "scenario" in seen and "wsman" in seen
