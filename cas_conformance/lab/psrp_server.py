@@ -33,7 +33,6 @@ from cas_conformance.lab.wsman import NS_SHELL, WsmanFault, WsmanRequest
 
 NS_POWERSHELL = "http://schemas.microsoft.com/powershell"
 EXCHANGE_RESOURCE = f"{NS_POWERSHELL}/Microsoft.Exchange"
-SIGNAL_PS_CTRL_C = "powershell/signal/crtl_c"  # sic: the PowerShell signal URI is spelt so (MS-PSRP 3.1.5.4.5)
 MAX_RECEIVE_BYTES = 96 * 1024  # raw PSRP bytes per Receive: base64 stays inside the 150 KB envelope
 
 
@@ -66,6 +65,7 @@ class PsrpShells:
         self._stopping = stopping
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
+        self.peak_pipelines = 0  # most pipelines one pool had open at once (clients bound their own)
 
     @property
     def pool_count(self) -> int:
@@ -123,6 +123,7 @@ class PsrpShells:
         with pool.lock:
             pipeline_id = uuid.UUID(command_id)
             psrpcore.ServerPipeline(pool.runspace, pipeline_id)
+            self.peak_pipelines = max(self.peak_pipelines, len(pool.runspace.pipeline_table))
             pool.finished.discard(pipeline_id)
             self._feed(pool, data, StreamType.default, pipeline_id)
         body = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>"
@@ -163,7 +164,7 @@ class PsrpShells:
         command_id, code = wsman.parse_signal(request)
         with pool.lock:
             pipeline = pool.runspace.pipeline_table.get(uuid.UUID(command_id)) if command_id else None
-            if pipeline is not None and code == wsman.SIGNAL_TERMINATE:
+            if pipeline is not None and code.lower() == wsman.SIGNAL_TERMINATE.lower():
                 pipeline.close()  # pipelines here always ran to completion before a client can signal
                 pool.queued.pop(pipeline.pipeline_id, None)
                 pool.finished.discard(pipeline.pipeline_id)

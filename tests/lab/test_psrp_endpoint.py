@@ -245,3 +245,15 @@ def test_the_endpoint_describes_servers_in_its_own_terms() -> None:
                 if name.startswith("cas_conformance.lab."):
                     pending.append(name.rsplit(".", 1)[-1])
     assert "scenario" in seen and "wsman" in seen
+
+
+def test_many_cmdlets_share_one_pool_with_bounded_pipelines(lab: Lab) -> None:
+    shells = lab.powershell.shells
+    shells.peak_pipelines = 0
+    calls = [Cmdlet("Get-OwaVirtualDirectory", {"Server": x, "ADPropertiesOnly": True}) for x in ("CAS01", "CAS02", "EX01")] * 4
+    with ExchangeSession(_target(lab, max_concurrency=3), _dialer(lab)) as session:
+        assert shells.pool_count >= 1
+        outcomes = session.run_all(calls)
+    assert [o.cmdlet for o in outcomes] == calls  # in order
+    assert [str(o.result(CAS)[0]) for o in outcomes[:3]] == [f"{x}\\owa (Default Web Site)" for x in ("CAS01", "CAS02", "EX01")]
+    assert shells.peak_pipelines == 3  # concurrent, and never more than asked
