@@ -38,7 +38,7 @@ from pypsrp.wsman import WSMan
 
 from cas_conformance.channels.dialer import Dialer, DialerAdapter
 from cas_conformance.errors import CasConformanceWarning, CollectionError
-from cas_conformance.settings import Secret
+from cas_conformance.settings import HostSettings, Secret
 
 CHANNEL = "exchange-powershell"
 CONFIGURATION = "Microsoft.Exchange"
@@ -70,6 +70,22 @@ class PsrpTarget:
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port or (443 if self.scheme == 'https' else 80)}/{self.path}/"
+
+    @classmethod
+    def for_host(cls, settings: HostSettings, host: str, *, auth: str = "basic", scheme: str = "https") -> PsrpTarget:
+        """*host*'s ``/PowerShell`` with the account, trust and time limits of *settings* (the
+        inventory's WinRM variables; the whole exchange stays inside ``winrm_timeout``)."""
+        if settings.password is None:
+            raise CollectionError(host, CHANNEL, "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass")
+        if not settings.user:
+            raise CollectionError(host, CHANNEL, "no user name: set ansible_user in the inventory")
+        operation = max(1, min(20, int(settings.winrm_timeout // 2)))
+        return cls(
+            host, settings.user, settings.password, scheme=scheme, auth=auth,
+            cert_validation=settings.cert_validation, ca_trust_path=settings.ca_trust_path or settings.tls_ca_bundle,
+            connect_timeout=min(15.0, settings.winrm_timeout), operation_timeout=operation,
+            read_timeout=float(operation + 10),
+        )
 
 
 @dataclass(frozen=True)

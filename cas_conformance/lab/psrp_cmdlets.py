@@ -16,8 +16,8 @@ and no language at all. What a client gets for stepping outside it:
 - a parameter the cmdlet does not have: ``ParameterBindingException`` "A parameter cannot be found
   that matches parameter name 'X'." (FullyQualifiedErrorId ``NamedParameterNotFound,<cmdlet>``).
 - ``-Server`` naming no Exchange server: Exchange's ``ManagementObjectNotFoundException`` "The
-  operation couldn't be performed because object 'X' couldn't be found on '<DC>'." [community;
-  wording as Exchange 2010 prints it in public forum posts].
+  operation couldn't be performed because object 'X' couldn't be found on '<DC>'." [community:
+  public PowerShell transcripts print it so, category NotSpecified].
 
 The one PowerShell cmdlet served is ``Select-Object -Property`` after an Exchange cmdlet (what a
 client needs to read an ``ExchangeCertificate``'s properties, which do not cross the wire otherwise).
