@@ -137,7 +137,7 @@ def judge(world: World, key: str, requirement: str) -> Finding:
         why="" if comparison.agree else _WHY[requirement],
         remediation=_remediation(prop, group, comparison, seen) if not comparison.agree else "",
         notes=tuple(notes),
-        details=((DRIFT_PROPERTY, drift_row(group, requirement, prop.name, prop.label, comparison)),),
+        details=((DRIFT_PROPERTY, drift_row(group, requirement, prop.name, prop.label, comparison, notes)),),
     )
 
 

@@ -208,7 +208,12 @@ def single_member(group: PeerGroup, requirement: str, prop: str, label: str) -> 
 
 
 def drift_row(
-    group: PeerGroup, requirement: str, prop: str, label: str, comparison: Comparison | None
+    group: PeerGroup,
+    requirement: str,
+    prop: str,
+    label: str,
+    comparison: Comparison | None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The comparison as the reports read it (property x member), JSON."""
     row: dict[str, object] = {
@@ -222,6 +227,7 @@ def drift_row(
         "values": {},
         "majority": None,
         "odd": [],
+        "notes": list(notes),
     }
     if comparison is not None:
         row["values"] = {m: v.text for m, v in comparison.values.items()}
