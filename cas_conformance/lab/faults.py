@@ -7,7 +7,7 @@ The fault matrix self-test runs the lab once per fault and checks that exactly t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab.scenario import LabDatabase, Scenario
@@ -216,6 +216,25 @@ def _array_member(s: Scenario) -> str:
     """The last Client Access server of the first CAS array's site: one member made to differ."""
     site = s.arrays[0].site
     return [x.name for x in s.servers if x.is_cas and x.site == site][-1]
+
+
+@fault(
+    "array-third-member",
+    "a third Client Access server joins the first CAS array, set up as its last member (no fault: with a "
+    "drift fault after it, most members agree and the odd one is fixed by name)",
+    "",
+)
+def _third_member(s: Scenario) -> None:
+    model = s.server(_array_member(s))
+    prefix, taken = model.name.rstrip("0123456789"), {x.name.lower() for x in s.servers}
+    name = next(f"{prefix}{n:02d}" for n in range(1, 100) if f"{prefix}{n:02d}".lower() not in taken)
+    third = replace(model, name=name, roles=list(model.roles), winhttp_bypass=list(model.winhttp_bypass))
+    if model.failback_host:
+        third.failback_host = f"failback-{name.lower()}.{s.domain}"
+        s.names[third.failback_host] = name
+        s.certificate_names.append(third.failback_host)
+    s.certificate_names.append(third.fqdn(s.domain))
+    s.servers.insert(s.servers.index(model) + 1, third)
 
 
 @fault(
