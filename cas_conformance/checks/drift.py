@@ -48,6 +48,7 @@ def _cases(requirement: str) -> Callable[[World], list[Case]]:
 
 
 CASES = {rid: _cases(rid) for rid in ("DRIFT-01", "DRIFT-02", "DRIFT-03", "DRIFT-04", "DRIFT-05")}
+"""Who each DRIFT requirement is parametrized over: its own properties across every peer group."""
 
 
 def _listing(comparison: Comparison) -> str:
@@ -141,26 +142,13 @@ def judge(world: World, key: str, requirement: str) -> Finding:
     )
 
 
-@check("DRIFT-01", CASES["DRIFT-01"])
-def same_urls(world: World, key: str) -> Finding:
-    return judge(world, key, "DRIFT-01")
+def _register(requirement: str) -> None:
+    def evaluate(world: World, key: str) -> Finding:
+        return judge(world, key, requirement)
+
+    evaluate.__name__ = evaluate.__qualname__ = f"drift_{requirement[-2:]}"
+    check(requirement, CASES[requirement])(evaluate)
 
 
-@check("DRIFT-02", CASES["DRIFT-02"])
-def same_rpc_encryption(world: World, key: str) -> Finding:
-    return judge(world, key, "DRIFT-02")
-
-
-@check("DRIFT-03", CASES["DRIFT-03"])
-def same_certificate_names(world: World, key: str) -> Finding:
-    return judge(world, key, "DRIFT-03")
-
-
-@check("DRIFT-04", CASES["DRIFT-04"])
-def same_winhttp_proxy(world: World, key: str) -> Finding:
-    return judge(world, key, "DRIFT-04")
-
-
-@check("DRIFT-05", CASES["DRIFT-05"])
-def same_build(world: World, key: str) -> Finding:
-    return judge(world, key, "DRIFT-05")
+for _requirement in CASES:
+    _register(_requirement)

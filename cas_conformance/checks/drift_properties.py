@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from cas_conformance.checks.base import FactsUnavailable, cmd_quoted, one_line, ps_string, ps_word
+from cas_conformance.checks.base import FactsUnavailable, cmd_quoted, cmd_word, one_line, ps_string, ps_word
 from cas_conformance.checks.peer_groups import Seen, Value
 from cas_conformance.collector.winhttp import split_bypass_list
 from cas_conformance.facts import (
@@ -279,7 +279,7 @@ def _bypass(seen: Seen) -> Value:
 
 def _winhttp_fix(fix: Fix) -> str:
     proxy, bypass = _winhttp(fix.reference)
-    where = f"   # on {one_line(fix.odd.server.name)}, elevated (as on {one_line(fix.reference.server.name)})"
+    where = f"   # on {cmd_word(fix.odd.server.name)}, elevated (as on {cmd_word(fix.reference.server.name)})"
     if proxy is None:
         return "netsh winhttp reset proxy" + where
     command = f'netsh winhttp set proxy proxy-server="{cmd_quoted(proxy)}"'

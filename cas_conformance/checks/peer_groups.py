@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
-from cas_conformance.checks.subjects import safe_id
+from cas_conformance.checks.subjects import placeholder, safe_id
 from cas_conformance.facts import ExchangeServer
 from cas_conformance.world import ServerRecord, World
 
@@ -98,20 +98,18 @@ def group_cases(world: World, properties: Sequence[str]) -> list[Case]:
                 Case(f"{group.name}{KEY_SEPARATOR}{p}", safe_id(f"{group.name}-{p}")) for p in properties
             ]
         cases += [
-            _placeholder(world, rec, f"{group.describe()} cannot be compared without it") for rec in missing
+            placeholder(rec, world, f"{group.describe()} cannot be compared without it") for rec in missing
         ]
-    cases += [_placeholder(world, rec, "its peer group is unknown") for rec in unplaced]
+    cases += [_unplaced(world, rec) for rec in unplaced]
     return cases
 
 
-def _placeholder(world: World, rec: ServerRecord, consequence: str) -> Case:
-    reason = rec.error.reason if rec.error else "not collected"
-    channel = rec.error.channel if rec.error else "winrm"
+def _unplaced(world: World, rec: ServerRecord) -> Case:
+    if rec.facts is None:
+        return placeholder(rec, world, "its peer group is unknown")
+    listed = f"the collector ran on {rec.facts.local_server}, which Get-ExchangeServer did not list"
     return Case(
-        rec.host,
-        safe_id(world.label(rec.host)),
-        rec.host,
-        f"could not collect facts over {channel}: {reason}; {consequence}",
+        rec.host, safe_id(world.label(rec.host)), rec.host, f"{rec.host}: {listed}; its peer group is unknown"
     )
 
 

@@ -273,3 +273,15 @@ def test_server_values_are_quoted_in_remediations() -> None:
     w = world(Cas("CAS01", oa_auth="$(Remove-Item C:\\)"), Cas("CAS02", oa_auth="$(Remove-Item C:\\)"), odd)
     auth = judge(w, "DRIFT-01", "HQ-oa-client-auth")
     assert auth.remediation.endswith("-ClientAuthenticationMethod '$(Remove-Item C:\\)'")
+
+
+def test_a_server_whose_own_record_is_missing_is_an_error_placeholder() -> None:
+    w = three()
+    rec = w.servers["cas03.contoso.lab"]
+    assert rec.facts is not None
+    rec.facts = replace(rec.facts, local_server="GHOST")
+    w = World(w.inventory, w.run, w.servers, w.resolver, now=w.now)
+    cases = CHECKS["DRIFT-05"].cases(w)
+    assert [c.id for c in cases] == ["HQ-exchange-build", "cas03"]
+    assert cases[1].error and "GHOST, which Get-ExchangeServer did not list" in cases[1].error
+    assert judge(w, "DRIFT-05", "HQ-exchange-build").passed  # CAS01 and CAS02 still form the group
