@@ -285,3 +285,19 @@ def test_a_server_whose_own_record_is_missing_is_an_error_placeholder() -> None:
     assert [c.id for c in cases] == ["HQ-exchange-build", "cas03"]
     assert cases[1].error and "GHOST, which Get-ExchangeServer did not list" in cases[1].error
     assert judge(w, "DRIFT-05", "HQ-exchange-build").passed  # CAS01 and CAS02 still form the group
+
+
+def test_peer_group_is_a_host_or_group_variable_and_bad_values_name_their_line() -> None:
+    from cas_conformance.errors import InventoryError
+    from cas_conformance.inventory import parse_inventory
+    from cas_conformance.settings import host_settings
+
+    text = (
+        "[hq]\ncas01.contoso.lab\n[dr]\ncas05.contoso.lab peer_group=Front\n[hq:vars]\npeer_group = Front\n"
+    )
+    inventory = parse_inventory(text, "groups.ini")
+    for host in ("cas01.contoso.lab", "cas05.contoso.lab"):
+        assert host_settings(inventory, inventory.hosts[host], password=None).peer_group == "Front"
+    bad = parse_inventory("cas01.contoso.lab\n[all:vars]\npeer_group = a|b\n", "bad.ini")
+    with pytest.raises(InventoryError, match=r"bad\.ini:3.*peer_group"):
+        host_settings(bad, bad.hosts["cas01.contoso.lab"], password=None)
