@@ -7,8 +7,11 @@ import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cas_conformance.checks import CHECKS, FactsUnavailable, Finding, NotApplicable
+from cas_conformance.checks.base import cmd_quoted, ps_word
 from cas_conformance.checks.peer_groups import DRIFT_PROPERTY, peer_groups
 from cas_conformance.facts import SectionError
 from cas_conformance.world import World
@@ -301,3 +304,21 @@ def test_peer_group_is_a_host_or_group_variable_and_bad_values_name_their_line()
     bad = parse_inventory("cas01.contoso.lab\n[all:vars]\npeer_group = a|b\n", "bad.ini")
     with pytest.raises(InventoryError, match=r"bad\.ini:3.*peer_group"):
         host_settings(bad, bad.hosts["cas01.contoso.lab"], password=None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(min_size=1, max_size=30).filter(lambda v: v.strip() and v.lower() != "ntlm"))
+def test_any_server_value_enters_a_remediation_quoted(value: str) -> None:
+    w = world(
+        Cas("CAS01", oa_auth=value, proxy=value),
+        Cas("CAS02", oa_auth=value, proxy=value),
+        Cas("CAS03", oa_auth="Ntlm", proxy=None),
+    )
+    auth = judge(w, "DRIFT-01", "HQ-oa-client-auth")
+    assert auth.remediation == (
+        f'Set-OutlookAnywhere -Identity "CAS03\\Rpc (Default Web Site)" -ClientAuthenticationMethod {ps_word(value)}'
+    )
+    proxy = judge(w, "DRIFT-04", "HQ-winhttp-proxy").remediation
+    assert "\n" not in proxy and "\r" not in proxy
+    quoted = proxy.split('proxy-server="', 1)[1].split('"', 1)[0]
+    assert quoted == cmd_quoted(value)
