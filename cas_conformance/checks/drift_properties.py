@@ -1,5 +1,12 @@
-"""What DRIFT-01..05 compare across a peer group, read from each member's facts, and the command
-that sets an odd member to the value most members have (with the real identities, quoted)."""
+r"""What DRIFT-01..05 compare across a peer group, read from each member's facts, and the command
+that sets an odd member to the value most members have (with the real identities, quoted).
+
+Command forms: the Set-*VirtualDirectory cmdlets take ``-Identity "<server>\<vdir> (<site>)"``
+and ``-InternalUrl``/``-ExternalUrl`` (learn.microsoft.com, Set-OabVirtualDirectory example 1:
+``-ExternalUrl "https://www.contoso.com/OAB"``); Set-OutlookAnywhere's Exchange 2010 example is
+``-Identity:CAS01\Rpc (Default Web Site) -ClientAuthenticationMethod:Ntlm``; Enable-OutlookAnywhere
+needs ``-SSLOffloading`` (exchange-facts.md 5.3); netsh winhttp as in exchange-facts.md 6.
+"""
 
 from __future__ import annotations
 
