@@ -31,6 +31,7 @@ class Subject(str, Enum):
     ENDPOINT = "endpoint"  # every published URL probed
     AUTODISCOVER = "autodiscover"  # every smtp domain, with probe credentials
     SMTP_DOMAIN = "smtp-domain"  # every smtp domain
+    PEER_GROUP = "peer-group"  # every property compared across a peer group (CAS array or AD site)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ _SECTION_RPC = "Event ID 106 (RPC Client Access service on a server without Clie
 _SECTION_OWA = "DNS Change Prevents User from Signing In to Outlook Web App"
 _SECTION_CERT = "Troubleshoot Certificate Wizard errors"
 _SECTION_CONN = "Test Client Access Server Connectivity"
+_SECTION_DRIFT = "Drift: the servers behind one name agree (peer groups; not a section of the reference)"
 
 _C, _W = Severity.CRITICAL, Severity.WARNING
 
@@ -151,6 +153,33 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _SECTION_CONN,
         Subject.SMTP_DOMAIN,
         only_2010=False,
+    ),
+    Requirement(
+        "DRIFT-01",
+        "Peer group members publish the same URLs and Outlook Anywhere settings",
+        _C,
+        _SECTION_DRIFT,
+        Subject.PEER_GROUP,
+    ),
+    Requirement(
+        "DRIFT-02", "Peer group members agree on RPC encryption", _C, _SECTION_DRIFT, Subject.PEER_GROUP
+    ),
+    Requirement(
+        "DRIFT-03",
+        "Peer group members' IIS certificates cover the same names",
+        _W,
+        _SECTION_DRIFT,
+        Subject.PEER_GROUP,
+    ),
+    Requirement(
+        "DRIFT-04",
+        "Peer group members have the same WinHTTP proxy and bypass list",
+        _C,
+        _SECTION_DRIFT,
+        Subject.PEER_GROUP,
+    ),
+    Requirement(
+        "DRIFT-05", "Peer group members run the same Exchange build", _W, _SECTION_DRIFT, Subject.PEER_GROUP
     ),
 )
 

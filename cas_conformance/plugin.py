@@ -258,6 +258,7 @@ def finding(request: pytest.FixtureRequest) -> Finding:
         result = CHECKS[req_id].judge(state.world, case or Case(key, key))
     except NotApplicable as exc:
         request.node.user_properties.append(("object", key))
+        request.node.user_properties.extend(exc.details)
         pytest.skip(f"{req_id} does not apply: {exc.reason}")
     request.node.stash[FINDING_KEY] = result
     for name, value in (
@@ -273,6 +274,7 @@ def finding(request: pytest.FixtureRequest) -> Finding:
         request.node.user_properties.append((name, value))
     if not result.passed:
         request.node.user_properties.append(("remediation", result.remediation))
+    request.node.user_properties.extend(result.details)
     return result
 
 

@@ -115,6 +115,7 @@ class HostSettings:
     dns_timeout: float
     http_timeout: float
     extra: Mapping[str, str]
+    peer_group: str | None = None  # overrides the CAS array / AD site this host is compared within
 
     @property
     def winrm_port(self) -> int:
@@ -150,6 +151,7 @@ KNOWN_VARIABLES = frozenset(
         "winrm_timeout",
         "dns_timeout",
         "http_timeout",
+        "peer_group",
     }
 )
 
@@ -247,6 +249,13 @@ def _proxy(text: str) -> str | None:
         return None
     if not value or any(ch.isspace() or ch in _POWERSHELL_SPECIAL for ch in value) or not value.isprintable():
         raise ValueError(f"{text!r} is not a proxy (host:port, or none)")
+    return value
+
+
+def _peer_group(text: str) -> str:
+    value = text.strip()
+    if not value or len(value) > 64 or not value.isprintable() or "|" in value:
+        raise ValueError(f"{text!r} is not a peer group name (1-64 printable characters, no '|')")
     return value
 
 
@@ -356,6 +365,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         )
         == "enforced",
         winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
+        peer_group=reader.get("peer_group", _peer_group, None),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )

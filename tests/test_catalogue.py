@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from cas_conformance.catalogue import ID_PATTERN, REQUIREMENTS, Subject
-from cas_conformance.checks import CHECKS, subjects
+from cas_conformance.checks import CHECKS, drift, subjects
 from cas_conformance.lab.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +61,11 @@ def test_each_check_is_parametrized_over_its_declared_subject() -> None:
         Subject.AUTODISCOVER: subjects.smtp_domains,
         Subject.SMTP_DOMAIN: subjects.smtp_domains,
     }
+    # DRIFT-*: one enumerator per requirement (its own properties across every peer group)
+    assert {r for r, s in CHECKS.items() if s.requirement.subject is Subject.PEER_GROUP} == set(drift.CASES)
     # OUT2003-02 concerns Client Access servers only (online clients poll the CAS, not a PF server)
-    exceptions = {"OUT2003-02": subjects.client_access_only}
+    exceptions = {"OUT2003-02": subjects.client_access_only, **drift.CASES}
     for spec in CHECKS.values():
-        expected = exceptions.get(spec.requirement.id, enumerators[spec.requirement.subject])
+        rid = spec.requirement.id
+        expected = exceptions[rid] if rid in exceptions else enumerators[spec.requirement.subject]
         assert spec.cases is expected, spec.requirement.id

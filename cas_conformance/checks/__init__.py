@@ -6,6 +6,7 @@ Importing this package registers every check in ``CHECKS``.
 from cas_conformance.checks import (  # noqa: F401 - imported for registration
     certificates,
     connectivity,
+    drift,
     outlook,
     owa,
     proxy,

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 class NotApplicable(Exception):
     """The requirement does not apply to this subject (role, version, declared client mix)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, details: tuple[tuple[str, str], ...] = ()) -> None:
         self.reason = reason
+        self.details = details  # extra report properties, as Finding.details
         super().__init__(reason)
 
 
@@ -39,6 +40,9 @@ class Finding:
     why: str = ""
     remediation: str = ""
     notes: tuple[str, ...] = field(default=())
+    # Extra (name, value) report properties beyond the fields above (e.g. a drift comparison as
+    # JSON): they travel with the test's report to results.json and the HTML report.
+    details: tuple[tuple[str, str], ...] = field(default=())
 
     def message(self) -> str:
         req = requirement(self.requirement)

@@ -22,15 +22,18 @@ def safe_id(text: str) -> str:
     return cleaned[:120] or "_"
 
 
-def _placeholder(record: ServerRecord, world: World) -> Case:
+def _placeholder(record: ServerRecord, world: World, consequence: str = "") -> Case:
     reason = record.error.reason if record.error else "not collected"
     channel = record.error.channel if record.error else "winrm"
     return Case(
         record.host,
         safe_id(world.label(record.host)),
         record.host,
-        f"could not collect facts over {channel}: {reason}",
+        f"could not collect facts over {channel}: {reason}" + (f"; {consequence}" if consequence else ""),
     )
+
+
+placeholder = _placeholder
 
 
 def failed_placeholders(world: World) -> list[Case]:

@@ -7,7 +7,7 @@ The fault matrix self-test runs the lab once per fault and checks that exactly t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab.scenario import LabDatabase, Scenario
@@ -42,7 +42,7 @@ def _first_db(s: Scenario) -> LabDatabase:
     return next(d for d in s.databases if s.server(d.server).site == s.server(_first_cas(s)).site)
 
 
-@fault("version-sp1", "a Client Access server still runs Exchange 2010 SP1", "VER-01")
+@fault("version-sp1", "a Client Access server still runs Exchange 2010 SP1", "VER-01", "DRIFT-05")
 def _version_sp1(s: Scenario) -> None:
     s.server(_first_cas(s)).version = "Version 14.1 (Build 218.15)"
 
@@ -70,6 +70,7 @@ def _other_site(s: Scenario) -> None:
     "rpc-encryption-required",
     "a CAS requires RPC encryption; Outlook 2003 declared cached, not enforced",
     "OUT2003-01",
+    "DRIFT-02",
 )
 def _encryption(s: Scenario) -> None:
     s.server(_first_cas(s)).encryption_required = True
@@ -121,13 +122,13 @@ def _failback_not_in_cert(s: Scenario) -> None:
     s.certificate_names = [n for n in s.certificate_names if n != host]
 
 
-@fault("winhttp-proxy-missing", "a proxy is declared but a server uses direct access", "PROXY-01")
+@fault("winhttp-proxy-missing", "a proxy is declared but a server uses direct access", "PROXY-01", "DRIFT-04")
 def _proxy_missing(s: Scenario) -> None:
     server = s.server(_first_cas(s))
     server.winhttp_proxy, server.winhttp_bypass = None, []
 
 
-@fault("winhttp-bypass-missing", "the WinHTTP bypass list lacks the internal domain", "PROXY-02")
+@fault("winhttp-bypass-missing", "the WinHTTP bypass list lacks the internal domain", "PROXY-02", "DRIFT-04")
 def _bypass_missing(s: Scenario) -> None:
     s.server(_first_cas(s)).winhttp_bypass = ["<local>"]
 
@@ -209,6 +210,85 @@ def _hostile(s: Scenario) -> None:
 @fault("ocsp-timeout", "the OCSP responder accepts but answers only after a minute", "CONN-04")
 def _ocsp_timeout(s: Scenario) -> None:
     s.ocsp_delay = 60.0
+
+
+def _array_member(s: Scenario) -> str:
+    """The last Client Access server of the first CAS array's site: one member made to differ."""
+    site = s.arrays[0].site
+    return [x.name for x in s.servers if x.is_cas and x.site == site][-1]
+
+
+@fault(
+    "array-third-member",
+    "a third Client Access server joins the first CAS array, set up as its last member (no fault: with a "
+    "drift fault after it, most members agree and the odd one is fixed by name)",
+    "",
+)
+def _third_member(s: Scenario) -> None:
+    model = s.server(_array_member(s))
+    prefix, taken = model.name.rstrip("0123456789"), {x.name.lower() for x in s.servers}
+    name = next(f"{prefix}{n:02d}" for n in range(1, 100) if f"{prefix}{n:02d}".lower() not in taken)
+    third = replace(model, name=name, roles=list(model.roles), winhttp_bypass=list(model.winhttp_bypass))
+    if model.failback_host:
+        third.failback_host = f"failback-{name.lower()}.{s.domain}"
+        s.names[third.failback_host] = name
+        s.certificate_names.append(third.failback_host)
+    s.certificate_names.append(third.fqdn(s.domain))
+    s.servers.insert(s.servers.index(model) + 1, third)
+
+
+@fault(
+    "drift-outlook-anywhere-auth",
+    "one CAS array member hands out NTLM for Outlook Anywhere, the others Basic",
+    "DRIFT-01",
+)
+def _drift_oa_auth(s: Scenario) -> None:
+    s.server(_array_member(s)).outlook_anywhere_auth = "Ntlm"
+
+
+@fault(
+    "drift-rpc-encryption",
+    "one CAS array member requires RPC encryption, the others do not (no Outlook 2003 clients)",
+    "DRIFT-02",
+)
+def _drift_encryption(s: Scenario) -> None:
+    s.server(_array_member(s)).encryption_required = True
+    s.declared["outlook2003_clients"] = "none"
+
+
+@fault(
+    "drift-certificate-names",
+    "one CAS array member's IIS certificate has a name the others' lack",
+    "DRIFT-03",
+)
+def _drift_certificate(s: Scenario) -> None:
+    s.server(_array_member(s)).certificate_extra_names = [f"legacy.{s.domain}"]
+
+
+@fault(
+    "cert-staggered-renewal",
+    "one CAS array member already has the renewed certificate (same names, another thumbprint): no fault",
+    "",
+)
+def _staggered(s: Scenario) -> None:
+    s.server(_array_member(s)).certificate_renewed = True
+
+
+@fault(
+    "drift-winhttp-bypass",
+    "one CAS array member's WinHTTP bypass list has an extra entry (the internal domain still bypassed)",
+    "DRIFT-04",
+)
+def _drift_bypass(s: Scenario) -> None:
+    server = s.server(_array_member(s))
+    server.winhttp_bypass = [*server.winhttp_bypass, "10.*"]
+
+
+@fault(
+    "drift-exchange-build", "one CAS array member still runs Exchange 2010 SP2, the others SP3", "DRIFT-05"
+)
+def _drift_build(s: Scenario) -> None:
+    s.server(_array_member(s)).version = "Version 14.2 (Build 247.5)"
 
 
 # Per-host network and collector faults: ``NAME@host`` (default host: the first Client Access

@@ -116,6 +116,16 @@ def _self_signed(server: LabServer, s: Scenario, now: datetime) -> ExchangeCerti
     )
 
 
+def _own_iis_certificate(server: LabServer, published: PublishedCertificate) -> tuple[tuple[str, ...], str]:
+    """The names and thumbprint this server reports for its IIS certificate: the published one,
+    or (drift between array members) a renewal of it or another certificate with more names."""
+    names = published.names + tuple(server.certificate_extra_names)
+    if not (server.certificate_renewed or server.certificate_extra_names):
+        return names, published.thumbprint
+    seed = f"{published.thumbprint} {server.name} {' '.join(names)}"
+    return names, hashlib.sha1(seed.encode()).hexdigest().upper()
+
+
 def server_facts(
     s: Scenario,
     server: LabServer,
@@ -159,12 +169,13 @@ def server_facts(
     certificates: list[ExchangeCertificate] = [_self_signed(server, s, now)]
     if server.is_cas:
         subject = published.subject + (f", O={HOSTILE}" if s.hostile else "")
+        names, thumbprint = _own_iis_certificate(server, published)
         certificates.append(
             ExchangeCertificate(
-                thumbprint=published.thumbprint,
+                thumbprint=thumbprint,
                 subject=subject,
                 issuer=published.issuer,
-                certificate_domains=published.names,
+                certificate_domains=names,
                 services=("IIS", "SMTP"),
                 status=server.certificate_status or published.status,
                 not_before=published.not_before,
@@ -179,7 +190,7 @@ def server_facts(
                 f"{server.name}\\Rpc (Default Web Site)",
                 server.name,
                 server.outlook_anywhere_host,
-                "Basic",
+                server.outlook_anywhere_auth,
                 ("Basic", "Ntlm"),
                 False,
             ),

@@ -42,6 +42,10 @@ class LabServer:
     winhttp_proxy: str | None = None
     winhttp_bypass: list[str] = field(default_factory=list)
     certificate_status: str | None = None  # overrides the status derived from the PKI
+    # drift between array members (DRIFT-*): this server's own Outlook Anywhere and IIS certificate
+    outlook_anywhere_auth: str = "Basic"
+    certificate_renewed: bool = False  # its IIS certificate: same names, another thumbprint
+    certificate_extra_names: list[str] = field(default_factory=list)  # another certificate, more names
     snapin_missing: bool = False
     network_fault: str = ""  # a HOST_FAULTS name (faults.py), switched on with NAME@host
 

@@ -164,6 +164,12 @@ def files_html(files: Mapping[str, str]) -> str:
     return f'<div class="cas-section" id="cas-files"><h2>Other reports of this run</h2><ul>{items}</ul></div>'
 
 
+def drift_html(records: Sequence[TestRecord]) -> str:
+    from cas_conformance.report.html_drift import drift_html as render  # it imports this module
+
+    return render(records)
+
+
 def summary_html(
     records: Sequence[TestRecord],
     *,
@@ -177,6 +183,7 @@ def summary_html(
         parts.append(gate_html(gate))
     parts.append(matrix_html(records))
     parts.append(totals_html(records))
+    parts.append(drift_html(records))
     if waiver_uses:
         parts.append(waivers_html(waiver_uses, waivers_path))
     if files:

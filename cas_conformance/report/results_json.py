@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cas_conformance.report.drift_groups import drift_groups
 from cas_conformance.report.gate import RESULTS_SCHEMA_ID, GateResult
 from cas_conformance.report.records import OUTCOMES, TestRecord
 from cas_conformance.report.waivers import WaiverUse
@@ -49,6 +50,9 @@ def build_results(
         "run": {**run, "counts": outcome_counts(records)},
         "tests": [r.to_json() for r in records],
     }
+    groups = drift_groups(records)
+    if groups:
+        document["peer_groups"] = [g.to_json() for g in groups]
     if waiver_uses:
         document["waivers"] = [
             {"waiver": u.waiver.to_json(today), "status": u.status, "tests": list(u.tests)}
