@@ -115,6 +115,8 @@ class HostSettings:
     dns_timeout: float
     http_timeout: float
     extra: Mapping[str, str]
+    #: failback_addresses: addresses an OWA FailbackUrl may resolve to besides the server's own
+    failback_addresses: tuple[str, ...] = ()
 
     @property
     def winrm_port(self) -> int:
@@ -150,6 +152,7 @@ KNOWN_VARIABLES = frozenset(
         "winrm_timeout",
         "dns_timeout",
         "http_timeout",
+        "failback_addresses",
     }
 )
 
@@ -230,6 +233,22 @@ def _dns_servers(text: str) -> tuple[tuple[str, int], ...]:
             ) from None
         servers.append((str(ip), 53 if port is None else _port(port)))
     return tuple(servers)
+
+
+def _ip_addresses(text: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses (IPv4 or IPv6), each once, in the order given."""
+    addresses: list[str] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            ip = str(ipaddress.ip_address(entry))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address (a comma-separated list of them)") from None
+        if ip not in addresses:
+            addresses.append(ip)
+    return tuple(addresses)
 
 
 def _address(text: str) -> str:
@@ -356,6 +375,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         )
         == "enforced",
         winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
+        failback_addresses=reader.get("failback_addresses", _ip_addresses, ()),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )

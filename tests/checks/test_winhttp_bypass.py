@@ -38,7 +38,9 @@ TABLE = {
     "ex0?.contoso.com": (0, 0, 0, 0, 0, 0),  # '?' is no wildcard
     "*.fabrikam.com": (0, 0, 0, 0, 1, 0),
 }
-CASES = [(entry, name, bool(hit)) for entry, row in TABLE.items() for name, hit in zip(NAMES, row, strict=True)]
+CASES = [
+    (entry, name, bool(hit)) for entry, row in TABLE.items() for name, hit in zip(NAMES, row, strict=True)
+]
 
 
 @pytest.mark.parametrize(("entry", "name", "covered"), CASES)
