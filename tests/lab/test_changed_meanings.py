@@ -5,6 +5,7 @@ requirement is in the fault matrix (tests/lab/test_fault_matrix.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,16 +13,18 @@ from dataclasses import dataclass
 
 import pytest
 
+from cas_conformance.checks.proxy import winhttp_proxy_as_declared
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.collector.winhttp import read_winhttp_blob
 from cas_conformance.evaluate import Verdict, evaluate
+from cas_conformance.facts import WinHttpSettings
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import Secret
-from cas_conformance.world import World, host_of
+from cas_conformance.world import ServerRecord, World, host_of
 from tests.lab.conftest import HEALTHY
 
 
@@ -55,51 +58,59 @@ def _all_passed(run: Run, requirement: str) -> None:
 # --- the earlier readings, as they were -----------------------------------------------------------
 
 
+def _hosts_where(run: Run, rejected: Callable[[ServerRecord], bool]) -> list[str]:
+    return [host for host, rec in run.world.servers.items() if rejected(rec)]
+
+
 def _old_rpc01_fails(run: Run) -> list[str]:
     """RPC-01 then: MSExchangeRPC running or automatic on a server without Client Access fails."""
-    failing = []
-    for host, rec in run.world.servers.items():
+
+    def rejected(rec: ServerRecord) -> bool:
         facts = rec.require()
-        if facts.local is not None and not facts.local.is_client_access:
-            (service,) = facts.services
-            if service.state == "Running" or service.start_mode == "Auto":
-                failing.append(host)
-    return failing
+        (service,) = facts.services
+        running = service.state == "Running" or service.start_mode == "Auto"
+        return facts.local is not None and not facts.local.is_client_access and running
+
+    return _hosts_where(run, rejected)
 
 
 def _old_out2003_02_fails(run: Run) -> list[str]:
     """OUT2003-02 then: only EnablePushNotifications = 1 passed."""
-    failing = []
-    for host, rec in run.world.servers.items():
+
+    def rejected(rec: ServerRecord) -> bool:
         facts = rec.require()
-        if facts.local is not None and facts.local.is_client_access:
-            push = next(r for r in facts.registry if r.name == "EnablePushNotifications")
-            if not (push.present and push.value == "1"):
-                failing.append(host)
-    return failing
+        push = next(r for r in facts.registry if r.name == "EnablePushNotifications")
+        cas = facts.local is not None and facts.local.is_client_access
+        return cas and not (push.present and push.value == "1")
+
+    return _hosts_where(run, rejected)
+
+
+def _winhttp_of(rec: ServerRecord) -> WinHttpSettings:
+    winhttp = rec.require().winhttp
+    assert winhttp is not None
+    return winhttp
 
 
 def _old_proxy02_fails(run: Run) -> list[str]:
     """PROXY-02 then: the literal entry *.<dns_domain> was required."""
-    failing = []
-    for host, rec in run.world.servers.items():
-        winhttp = rec.require().winhttp
-        assert winhttp is not None
+
+    def rejected(rec: ServerRecord) -> bool:
+        winhttp = _winhttp_of(rec)
         wanted = f"*.{rec.settings.dns_domain}".lower()
-        if winhttp.proxy and not any(e.lower() == wanted for e in winhttp.bypass_list):
-            failing.append(host)
-    return failing
+        return bool(winhttp.proxy) and not any(e.lower() == wanted for e in winhttp.bypass_list)
+
+    return _hosts_where(run, rejected)
 
 
 def _old_proxy01_fails(run: Run) -> list[str]:
     """PROXY-01 then: any stored proxy string read as "proxy configured", flags ignored."""
-    failing = []
-    for host, rec in run.world.servers.items():
-        winhttp = rec.require().winhttp
-        assert winhttp is not None
-        if rec.settings.winhttp_proxy is None and read_winhttp_blob(winhttp.registry_hex).proxy:
-            failing.append(host)
-    return failing
+
+    def rejected(rec: ServerRecord) -> bool:
+        stored = read_winhttp_blob(_winhttp_of(rec).registry_hex).proxy
+        return rec.settings.winhttp_proxy is None and bool(stored)
+
+    return _hosts_where(run, rejected)
 
 
 def _old_rpc02_fails(run: Run) -> list[str]:
@@ -202,3 +213,21 @@ def test_proxy_02_failure_names_the_servers_not_covered_and_keeps_existing_entri
         assert 'bypass-list="<local>;cas01.contoso.lab;cas02.contoso.lab;ex01.contoso.lab;*.contoso.lab"' in (
             finding.detail
         )
+
+
+def test_proxy_01_registry_flags_win_over_a_netsh_text_that_shows_the_stale_proxy() -> None:
+    with _lab("healthy-winhttp-stale-proxy-string") as run:
+        key = next(k for k in run.world.servers if k.startswith("cas01"))
+        rec = run.world.servers[key]
+        facts = rec.require()
+        assert facts.winhttp is not None
+        shown = "Current WinHTTP proxy settings:\n\n    Proxy Server(s) :  oldproxy.contoso.lab:3128\n"
+        changed = dataclasses.replace(facts, winhttp=dataclasses.replace(facts.winhttp, netsh_text=shown))
+        world = dataclasses.replace(
+            run.world, servers={**run.world.servers, key: dataclasses.replace(rec, facts=changed)}
+        )
+        finding = winhttp_proxy_as_declared(world, key)
+        assert finding.passed
+        assert "the stored proxy string oldproxy.contoso.lab:3128 is unused" in finding.observed
+        assert any("disagree: the registry value wins" in note for note in finding.notes)
+        assert any("its flags say direct access" in note for note in finding.notes)
