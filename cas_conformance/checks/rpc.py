@@ -54,6 +54,8 @@ def _rpc_service(rec: ServerRecord) -> ServiceState:
 def rpc_counters_where_the_service_runs(world: World, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
+    if not local.is_mailbox:
+        raise NotApplicable(f"{local.name} holds neither the Mailbox nor the Client Access role")
     service = _rpc_service(rec)
     if not service.present or (service.state != "Running" and service.start_mode != "Auto"):
         state = (

@@ -366,13 +366,19 @@ Invoke-CasPart 'event' 'Get-WinEvent Application' {
         $eventId = ([int]$entry.Id) -band 0xFFFF
         if ($eventId -ne [int]$CasConf.EventId) { continue }
         if ([string]$entry.ProviderName -ne $source) { continue }
-        if (-not ([string]$entry.Message -match [string]$CasConf.EventMessagePattern)) { continue }
+        $message = [string]$entry.Message
+        if ($message -eq '') {
+            # No message text rendered (no message resources for this culture, seen in the field):
+            # the insertion strings still hold the counter and category names, one per line.
+            $message = (@($entry.Properties | ForEach-Object { [string]$_.Value }) -join "`n")
+        }
+        if (-not ($message -match [string]$CasConf.EventMessagePattern)) { continue }
         $count++
         Add-CasRecord $Out 'event' @(
             'EventId', (ConvertTo-CasInt $eventId),
             'Source', (ConvertTo-CasText $entry.ProviderName),
             'TimeGenerated', (ConvertTo-CasDate $entry.TimeCreated),
-            'Message', (ConvertTo-CasText $entry.Message))
+            'Message', (ConvertTo-CasText $message))
     }
 }
 
