@@ -78,20 +78,24 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     ),
     Requirement(
         "OUT2003-02",
-        "Online-mode Outlook 2003 gets timely notifications",
+        "Online-mode Outlook 2003 gets timely notifications (UDP push on, or polling below 60000 ms)",
         _W,
         _SECTION_OUT2003_POLL,
         Subject.CAS,
     ),
     Requirement(
         "RPC-01",
-        "MSExchangeRPC is not running on a server without Client Access",
+        "RPC Client Access counters exist where MSExchangeRPC runs on a server without Client Access",
         _W,
         _SECTION_RPC,
         Subject.NON_CAS,
     ),
     Requirement(
-        "RPC-02", "No Event ID 106 from RPC Client Access counters", _W, _SECTION_RPC, Subject.SERVER
+        "RPC-02",
+        "No Event ID 106 whose category name is MSExchange RpcClientAccess",
+        _W,
+        _SECTION_RPC,
+        Subject.SERVER,
     ),
     Requirement("OWA-01", "OWA FailbackUrl is set", _W, _SECTION_OWA, Subject.OWA_VDIR),
     Requirement(
@@ -99,7 +103,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     ),
     Requirement(
         "OWA-03",
-        "OWA FailbackUrl host resolves to its Client Access server",
+        "OWA FailbackUrl host resolves to its Client Access server or a declared failback address",
         _C,
         _SECTION_OWA,
         Subject.OWA_VDIR,
@@ -111,9 +115,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _SECTION_OWA,
         Subject.OWA_VDIR,
     ),
-    Requirement("PROXY-01", "WinHTTP proxy matches the declared proxy", _C, _SECTION_CERT, Subject.SERVER),
     Requirement(
-        "PROXY-02", "WinHTTP bypass list contains the internal domain", _C, _SECTION_CERT, Subject.SERVER
+        "PROXY-01",
+        "WinHTTP proxy in effect (WinHttpSettings flags honoured) matches the declared proxy",
+        _C,
+        _SECTION_CERT,
+        Subject.SERVER,
+    ),
+    Requirement(
+        "PROXY-02",
+        "WinHTTP bypass list covers every Exchange server's FQDN (WinHTTP matching)",
+        _C,
+        _SECTION_CERT,
+        Subject.SERVER,
     ),
     Requirement("CERT-01", "Exchange certificate status is Valid", _C, _SECTION_CERT, Subject.CERTIFICATE),
     Requirement(

@@ -131,6 +131,15 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
+class PerformanceCounterCategory:
+    """Whether a performance counter category is installed
+    (``[Diagnostics.PerformanceCounterCategory]::Exists(<name>)``)."""
+
+    name: str
+    exists: bool
+
+
+@dataclass(frozen=True)
 class EventRecord:
     """An Application-log event matching the collector's filter (Event ID 106 candidates)."""
 
@@ -251,6 +260,7 @@ class ServerFacts:
     rpc_client_access: RpcClientAccess | None = None
     registry: tuple[RegistryValue, ...] = ()
     services: tuple[ServiceState, ...] = ()
+    counter_categories: tuple[PerformanceCounterCategory, ...] = ()
     events: tuple[EventRecord, ...] = ()
     vdirs: tuple[VirtualDirectory, ...] = ()
     outlook_anywhere: tuple[OutlookAnywhere, ...] = ()
@@ -269,6 +279,12 @@ class ServerFacts:
     @cached_property
     def local(self) -> ExchangeServer | None:
         return self.server(self.local_server)
+
+    def counter_category(self, name: str) -> PerformanceCounterCategory | None:
+        for category in self.counter_categories:
+            if category.name.lower() == name.lower():
+                return category
+        return None
 
     def section_error(self, section: str) -> SectionError | None:
         for error in self.errors:

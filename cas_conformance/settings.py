@@ -116,6 +116,8 @@ class HostSettings:
     http_timeout: float
     extra: Mapping[str, str]
     peer_group: str | None = None  # overrides the CAS array / AD site this host is compared within
+    #: failback_addresses: addresses an OWA FailbackUrl may resolve to besides the server's own
+    failback_addresses: tuple[str, ...] = ()
 
     @property
     def winrm_port(self) -> int:
@@ -152,6 +154,7 @@ KNOWN_VARIABLES = frozenset(
         "dns_timeout",
         "http_timeout",
         "peer_group",
+        "failback_addresses",
     }
 )
 
@@ -232,6 +235,22 @@ def _dns_servers(text: str) -> tuple[tuple[str, int], ...]:
             ) from None
         servers.append((str(ip), 53 if port is None else _port(port)))
     return tuple(servers)
+
+
+def _ip_addresses(text: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses (IPv4 or IPv6), each once, in the order given."""
+    addresses: list[str] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            ip = str(ipaddress.ip_address(entry))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address (a comma-separated list of them)") from None
+        if ip not in addresses:
+            addresses.append(ip)
+    return tuple(addresses)
 
 
 def _address(text: str) -> str:
@@ -366,6 +385,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         == "enforced",
         winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
         peer_group=reader.get("peer_group", _peer_group, None),
+        failback_addresses=reader.get("failback_addresses", _ip_addresses, ()),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )

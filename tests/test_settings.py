@@ -185,6 +185,8 @@ def test_empty_smtp_domains_and_dns_servers_mean_none_and_system() -> None:
         ("http_timeout", "-1", "positive number of seconds"),
         ("http_timeout", "1e309", "positive number of seconds"),
         ("winrm_timeout", "86401", "positive number of seconds"),
+        ("failback_addresses", "10.0.0.5, lb.contoso.com", "not an IP address"),
+        ("failback_addresses", "10.0.0.256", "not an IP address"),
     ],
 )
 def test_invalid_values_point_at_the_winning_line(var: str, value: str, fragment: str) -> None:
@@ -207,6 +209,21 @@ def test_invalid_values_point_at_the_winning_line(var: str, value: str, fragment
     assert error.message.startswith(f"invalid {var}: ")
     assert fragment in error.message
     assert PASSWORD not in str(error)
+
+
+def test_failback_addresses_from_a_group_or_a_host_line() -> None:
+    inv = parse(
+        """
+        [cas]
+        cas1.corp.local failback_addresses=10.1.0.9
+        cas2.corp.local
+        [cas:vars]
+        failback_addresses = 10.0.0.5, ,fe80::1, 10.0.0.5
+        """
+    )
+    assert settings_of(inv, "cas1.corp.local").failback_addresses == ("10.1.0.9",)
+    assert settings_of(inv, "cas2.corp.local").failback_addresses == ("10.0.0.5", "fe80::1")
+    assert settings_of(parse("cas3\n"), "cas3").failback_addresses == ()
 
 
 def test_host_line_value_wins_and_errors_there() -> None:

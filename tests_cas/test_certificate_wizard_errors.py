@@ -8,13 +8,14 @@ from cas_conformance.plugin import assert_conforms
 
 @pytest.mark.requirement("PROXY-01")
 def test_winhttp_proxy_as_declared(finding: Finding) -> None:
-    """The server's WinHTTP proxy is the declared one (or direct access when none is declared)."""
+    """The WinHTTP proxy in effect (WinHttpSettings, its flags honoured) is the declared one, or
+    direct access when none is declared."""
     assert_conforms(finding)
 
 
 @pytest.mark.requirement("PROXY-02")
-def test_winhttp_bypass_list_has_domain(finding: Finding) -> None:
-    """The WinHTTP bypass list contains *.<dns_domain>."""
+def test_winhttp_bypass_list_covers_exchange_servers(finding: Finding) -> None:
+    """The WinHTTP bypass list covers the FQDN of every Exchange server, under WinHTTP's matching."""
     assert_conforms(finding)
 
 

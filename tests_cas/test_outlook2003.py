@@ -14,5 +14,6 @@ def test_rpc_encryption_not_required(finding: Finding) -> None:
 
 @pytest.mark.requirement("OUT2003-02")
 def test_online_outlook2003_gets_notifications(finding: Finding) -> None:
-    """Online-mode Outlook 2003 clients get UDP push notifications from each CAS."""
+    """Online-mode Outlook 2003 clients get UDP push notifications from each CAS, or the CAS polling
+    interval is below the 60000 ms default."""
     assert_conforms(finding)

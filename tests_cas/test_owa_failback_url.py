@@ -20,7 +20,8 @@ def test_failback_host_differs_from_external(finding: Finding) -> None:
 
 @pytest.mark.requirement("OWA-03")
 def test_failback_host_resolves_to_its_cas(finding: Finding) -> None:
-    """The FailbackUrl host resolves to the Client Access server hosting the virtual directory."""
+    """The FailbackUrl host resolves to the Client Access server hosting the virtual directory, or
+    to an address declared in failback_addresses (a load balancer's virtual IP)."""
     assert_conforms(finding)
 
 

@@ -7,12 +7,12 @@ from cas_conformance.plugin import assert_conforms
 
 
 @pytest.mark.requirement("RPC-01")
-def test_rpc_service_not_running_without_client_access(finding: Finding) -> None:
-    """MSExchangeRPC neither runs nor starts automatically on a server without Client Access."""
+def test_rpc_counters_exist_where_the_service_runs(finding: Finding) -> None:
+    """Where MSExchangeRPC runs on a server without Client Access, its performance counters exist."""
     assert_conforms(finding)
 
 
 @pytest.mark.requirement("RPC-02")
 def test_no_event_106(finding: Finding) -> None:
-    """No Event ID 106 about RpcClientAccess performance counters in the lookback window."""
+    """No Event ID 106 whose category name is MSExchange RpcClientAccess in the lookback window."""
     assert_conforms(finding)

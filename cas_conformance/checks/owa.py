@@ -117,8 +117,13 @@ def failback_host_resolves_to_cas(world: World, key: str) -> Finding:
             f"{local.fqdn} (the server hosting {vdir.identity}) does not resolve: "
             f"{world.dns(local.fqdn, 'A').status}"
         )
+    declared = tuple(a for a in rec.settings.failback_addresses if a not in cas_ips)
+    accepted = [f"{', '.join(cas_ips)} ({local.fqdn}, the server hosting this virtual directory)"]
+    if declared:
+        accepted.append(f"{', '.join(declared)} (failback_addresses declared for {rec.host})")
     observed = f"{failback}: {answer.status}" + (f" {', '.join(answer.records)}" if answer.records else "")
-    passed = answer.ok and bool(set(answer.records) & set(cas_ips))
+    hits = set(answer.records) & {*cas_ips, *declared}
+    passed = answer.ok and bool(hits)
     return _finding(
         "OWA-03",
         rec,
@@ -126,11 +131,12 @@ def failback_host_resolves_to_cas(world: World, key: str) -> Finding:
         world,
         passed,
         observed,
-        f"{failback} resolves to {', '.join(cas_ips)} ({local.name})",
+        f"{failback} resolves to an accepted address: {'; '.join(accepted)}",
         why=""
         if passed
-        else "the failback name needs its own DNS entry pointing at the Client Access "
-        "server that hosts this virtual directory",
+        else "the failback name needs its own DNS entry pointing at the Client Access server that "
+        "hosts this virtual directory, or (behind a load balancer) at an address declared in "
+        "failback_addresses, such as the original site's virtual IP",
     )
 
 

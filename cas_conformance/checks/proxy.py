@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_quoted, one_line
-from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
+from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
+from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.world import ServerRecord, World
 
@@ -38,20 +39,52 @@ def _dns_domain(rec: ServerRecord) -> str:
     return domain
 
 
+def recommended_entry(fqdn: str) -> str:
+    """The reference's entry for a server: ``*.<second-level>.<first-level>`` of its FQDN
+    (``ex01.corp.contoso.com`` -> ``*.contoso.com``); a name with fewer labels is listed as is."""
+    labels = fqdn.rstrip(".").split(".")
+    return "*." + ".".join(labels[-2:]) if len(labels) > 2 else fqdn
+
+
+def _netsh_set_proxy(proxy: str, entries: list[str]) -> str:
+    quoted = ";".join(cmd_quoted(e) for e in entries)
+    return f'netsh winhttp set proxy proxy-server="http={proxy}" bypass-list="{quoted}"'
+
+
+def _with_local(bypass: tuple[str, ...]) -> list[str]:
+    entries = list(bypass)
+    if not any(e.lower() == LOCAL for e in entries):
+        entries.insert(0, LOCAL)
+    return entries
+
+
 def set_proxy_command(proxy: str, bypass: tuple[str, ...], domain: str) -> str:
-    wanted = f"*.{domain}"
-    entries = [cmd_quoted(e) for e in bypass]
-    if not any(e.lower() == "<local>" for e in entries):
-        entries.insert(0, "<local>")
-    if not any(e.lower() == wanted.lower() for e in entries):
-        entries.append(wanted)
-    return f'netsh winhttp set proxy proxy-server="http={proxy}" bypass-list="{";".join(entries)}"'
+    """netsh that keeps every existing entry and adds ``<local>`` and ``*.<domain>``."""
+    entries = _with_local(bypass)
+    if not any(e.lower() == f"*.{domain}".lower() for e in entries):
+        entries.append(f"*.{domain}")
+    return _netsh_set_proxy(proxy, entries)
+
+
+def bypass_fix_command(proxy: str, bypass: tuple[str, ...], fqdns: tuple[str, ...]) -> str:
+    """netsh that keeps every existing entry, adds ``<local>`` and, for each FQDN the list does not
+    cover yet, the reference's ``*.<second-level>.<first-level>`` entry."""
+    entries = _with_local(bypass)
+    for fqdn in fqdns:
+        if covering_entry(entries, fqdn) is None:
+            entries.append(recommended_entry(fqdn))
+    return _netsh_set_proxy(proxy, entries)
 
 
 def _notes(winhttp: WinHttpSettings) -> tuple[str, ...]:
     netsh = " ".join(winhttp.netsh_text.split())
     notes = [f"netsh winhttp show proxy: {netsh or '(no text)'}"]
-
+    stale = read_winhttp_blob(winhttp.registry_hex).stale_proxy
+    if stale is not None:
+        notes.append(
+            f"WinHttpSettings stores the proxy string {stale} but its flags say direct access "
+            "(PROXY_TYPE_PROXY 0x02 not set): WinHTTP does not use it"
+        )
     try:
         shown_proxy, shown_bypass = parse_netsh_show_proxy(winhttp.netsh_text)
     except WinHttpSettingsError:
@@ -75,6 +108,9 @@ def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
     observed = f"proxy {winhttp.proxy}" if winhttp.proxy else "direct access (no proxy server)"
     if winhttp.proxy and winhttp.bypass_list:
         observed += f", bypass {';'.join(winhttp.bypass_list)}"
+    stale = read_winhttp_blob(winhttp.registry_hex).stale_proxy
+    if stale is not None:
+        observed += f" (WinHttpSettings flags say direct access; the stored proxy string {stale} is unused)"
     if declared is None:
         passed = not winhttp.proxy
         expected = "direct access (winhttp_proxy = none)"
@@ -82,7 +118,7 @@ def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
     else:
         passed = bool(winhttp.proxy) and declared.lower() in _proxy_entries(winhttp.proxy or "")
         expected = f"proxy {declared} (winhttp_proxy)"
-        fix = set_proxy_command(declared, winhttp.bypass_list, _dns_domain(rec))
+        fix = bypass_fix_command(declared, winhttp.bypass_list, _org_fqdns(world, rec))
     return Finding(
         "PROXY-01",
         key,
@@ -99,8 +135,16 @@ def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
     )
 
 
+def _org_fqdns(world: World, rec: ServerRecord) -> tuple[str, ...]:
+    """The FQDN of every Exchange server of the organisation (from Get-ExchangeServer)."""
+    fqdns = tuple(dict.fromkeys(s.fqdn for s in world.org_servers() if s.fqdn))
+    if not fqdns:
+        raise FactsUnavailable(f"{rec.host}: Get-ExchangeServer listed no server FQDNs")
+    return fqdns
+
+
 @check("PROXY-02", subjects.servers)
-def winhttp_bypass_has_domain(world: World, key: str) -> Finding:
+def winhttp_bypass_covers_exchange_servers(world: World, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     winhttp = _winhttp(rec)
@@ -108,22 +152,24 @@ def winhttp_bypass_has_domain(world: World, key: str) -> Finding:
         raise NotApplicable(
             f"{local.name} uses direct access (no WinHTTP proxy, so no bypass list is needed)"
         )
-    domain = _dns_domain(rec)
-    wanted = f"*.{domain}".lower()
-    passed = any(e.lower() == wanted for e in winhttp.bypass_list)
+    fqdns = _org_fqdns(world, rec)
+    missing = uncovered(winhttp.bypass_list, fqdns)
+    passed = not missing
     proxy = rec.settings.winhttp_proxy or sorted(_proxy_entries(winhttp.proxy))[0]
     return Finding(
         "PROXY-02",
         key,
         f"WinHTTP bypass list of {local.name}",
         passed,
-        ";".join(winhttp.bypass_list) or "(none)",
-        f"contains *.{domain}",
+        (";".join(winhttp.bypass_list) or "(none)")
+        + ("" if passed else f"; not covered: {', '.join(missing)}"),
+        f"covers every Exchange server of the organisation ({', '.join(fqdns)}) under WinHTTP's "
+        "matching (';' or space separated, any case, '*' spans dots, <local> = dotless names only)",
         why=""
         if passed
         else "the Management Shell and Console reach Remote PowerShell on "
-        f"*.{domain} through the proxy and fail",
+        f"{', '.join(missing)} through the proxy and fail",
         notes=_notes(winhttp),
-        remediation=set_proxy_command(proxy, winhttp.bypass_list, domain)
+        remediation=bypass_fix_command(proxy, winhttp.bypass_list, fqdns)
         + f"   # on {one_line(local.name)}, elevated",
     )

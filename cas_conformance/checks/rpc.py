@@ -1,63 +1,97 @@
-"""RPC-01/02: the RPC Client Access service on a server without the Client Access role (Event ID 106)."""
+"""RPC-01/02: section "Event ID 106" (the RPC Client Access counters on a server without the
+Client Access role).
+
+In Exchange 2010 ``MSExchangeRPC`` runs on Mailbox servers by design: it answers Outlook's
+public-folder logons and refers mailbox logons to the Client Access server ("Understanding RPC
+Client Access", ee332317). So a running service is never the failure; the reference's cause of
+Event 106 is: the ``MSExchange RpcClientAccess`` counters are not installed where it runs, and its
+fix is to install the Client Access role. Nothing here recommends stopping or disabling a service.
+"""
 
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, check, one_line
-from cas_conformance.facts import ExchangeServer
-from cas_conformance.world import World
+from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line
+from cas_conformance.collector.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
+from cas_conformance.facts import ExchangeServer, ServiceState
+from cas_conformance.world import ServerRecord, World
 
 
 def _remediation(world: World, server: ExchangeServer) -> str:
     name = one_line(server.name)
     if server.is_client_access:
         return (
-            "# reload the RPC Client Access performance counters on " + server.name + ":\n"
+            f"# {name} holds the Client Access role: reload its RPC Client Access performance counters,\n"
+            "# then restart the RPC Client Access service so it opens them:\n"
             'New-PerfCounters -DefinitionFileName "$env:ExchangeInstallPath\\Setup\\Perf\\'
             'RpcClientAccessPerformanceCounters.xml"; Restart-Service MSExchangeRPC'
         )
-    if world.hosts_pf_database(server.name):
-        return (
-            f"# {name} hosts a public-folder database: MSExchangeRPC also answers Outlook's public-folder "
-            "logons there, so do NOT disable it.\n"
-            f"# Install the Client Access role on {name} (from the Exchange 2010 SP3 media):\n"
-            "Setup.com /mode:install /roles:ClientAccess"
-        )
+    role = (
+        "it answers Outlook's public-folder logons for the public-folder database there"
+        if world.hosts_pf_database(server.name)
+        else "it refers Outlook's mailbox logons to a Client Access server"
+    )
     return (
-        f"# if {name} should serve clients, install the Client Access role:\n"
-        "#   Setup.com /mode:install /roles:ClientAccess\n"
-        f"# otherwise, on {name}:\n"
-        "Set-Service MSExchangeRPC -StartupType Disabled; Stop-Service MSExchangeRPC"
+        f"# MSExchangeRPC runs on {name} by design ({role}): leave it running.\n"
+        f"# The reference's fix for the missing RPC Client Access counters: install the Client Access role on "
+        f"{name} (Exchange 2010 SP3 media, elevated):\n"
+        "Setup.com /mode:install /roles:ClientAccess"
     )
 
 
-@check("RPC-01", subjects.non_cas_servers)
-def rpc_service_not_running_without_cas(world: World, key: str) -> Finding:
-    rec = subjects.record(world, key)
-    local = subjects.require_2010(rec)
+def _rpc_service(rec: ServerRecord) -> ServiceState:
     facts = rec.require()
     error = facts.section_error("service")
     if error is not None:
-        raise FactsUnavailable(f"{key}: reading the MSExchangeRPC service failed: {error.message}")
+        raise FactsUnavailable(f"{rec.host}: reading the MSExchangeRPC service failed: {error.message}")
     service = next((s for s in facts.services if s.name.lower() == "msexchangerpc"), None)
     if service is None:
-        raise FactsUnavailable(f"{key}: the collector did not report the MSExchangeRPC service")
+        raise FactsUnavailable(f"{rec.host}: the collector did not report the MSExchangeRPC service")
+    return service
+
+
+@check("RPC-01", subjects.non_cas_servers)
+def rpc_counters_where_the_service_runs(world: World, key: str) -> Finding:
+    rec = subjects.record(world, key)
+    local = subjects.require_2010(rec)
+    if not local.is_mailbox:
+        raise NotApplicable(f"{local.name} holds neither the Mailbox nor the Client Access role")
+    service = _rpc_service(rec)
+    if not service.present or (service.state != "Running" and service.start_mode != "Auto"):
+        state = (
+            "not installed"
+            if not service.present
+            else f"State {service.state}, StartMode {service.start_mode}"
+        )
+        raise NotApplicable(
+            f"MSExchangeRPC neither runs nor starts automatically on {local.name} ({state}): it logs no Event 106"
+        )
+    facts = rec.require()
+    error = facts.section_error("perfcounter")
+    if error is not None:
+        raise FactsUnavailable(f"{key}: reading the performance counter categories failed: {error.message}")
+    category = facts.counter_category(RPC_CLIENT_ACCESS_CATEGORY)
+    if category is None:
+        raise FactsUnavailable(
+            f"{key}: the collector did not report the {RPC_CLIENT_ACCESS_CATEGORY} counters"
+        )
     observed = (
-        "not installed" if not service.present else f"State {service.state}, StartMode {service.start_mode}"
+        f"MSExchangeRPC State {service.state}, StartMode {service.start_mode}; counter category "
+        f"{RPC_CLIENT_ACCESS_CATEGORY} {'installed' if category.exists else 'missing'}"
     )
-    passed = not service.present or (service.state != "Running" and service.start_mode != "Auto")
     return Finding(
         "RPC-01",
         key,
-        f"MSExchangeRPC on {local.name}",
-        passed,
+        f"RPC Client Access counters on {local.name}",
+        category.exists,
         observed,
-        "not running and not set to start automatically (no Client Access role on this server)",
+        f"the {RPC_CLIENT_ACCESS_CATEGORY} performance counter category exists where MSExchangeRPC runs "
+        "(a running service on a Mailbox server is normal)",
         why=""
-        if passed
+        if category.exists
         else (
-            f"{local.name} has no Client Access role (roles: {', '.join(local.server_role)}); the "
-            "RPC Client Access service there logs Event ID 106 about missing counters"
+            f"{local.name} has no Client Access role (roles: {', '.join(local.server_role)}) and no RPC Client "
+            "Access counters: the service logs Event ID 106 each time it cannot update them"
         ),
         remediation=_remediation(world, local),
     )
@@ -71,7 +105,17 @@ def no_event_106(world: World, key: str) -> Finding:
     error = facts.section_error("event")
     if error is not None:
         raise FactsUnavailable(f"{key}: reading the Application log failed: {error.message}")
-    events = sorted(facts.events, key=lambda e: e.time_generated)
+    # The collector filters already; the check applies the same rule to what it is handed.
+    events = sorted(
+        (
+            e
+            for e in facts.events
+            if e.event_id & 0xFFFF == 106
+            and e.source == "MSExchange Common"
+            and names_rpc_client_access_category(e.message)
+        ),
+        key=lambda e: e.time_generated,
+    )
     lookback = rec.settings.eventlog_lookback_days
     if events:
         last = events[-1]
@@ -81,14 +125,15 @@ def no_event_106(world: World, key: str) -> Finding:
             f"{last.time_generated.isoformat()}: {excerpt}"
         )
     else:
-        observed = f"no Event ID 106 in the last {lookback} days"
+        observed = f"no Event ID 106 about {RPC_CLIENT_ACCESS_CATEGORY} in the last {lookback} days"
     return Finding(
         "RPC-02",
         key,
         f"Application log of {local.name}",
         not events,
         observed,
-        f"no Event ID 106 (RpcClientAccess performance counters) in the last {lookback} days",
+        f"no Event ID 106 (source MSExchange Common) whose category name is {RPC_CLIENT_ACCESS_CATEGORY}, "
+        f"in the last {lookback} days",
         why="" if not events else "the RPC Client Access service cannot update its performance counters",
         remediation=_remediation(world, local),
     )

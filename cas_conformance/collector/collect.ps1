@@ -1,5 +1,5 @@
 # cas-conformance collector: every Windows-side fact of one Exchange 2010 server in one run.
-# Output: format 1, see docs/collector-format.md. Read-only: it runs Get-* commands only.
+# Output: format 2, see docs/collector-format.md. Read-only: it runs Get-* commands only.
 #
 # Runs on Windows PowerShell 2.0 (Windows Server 2008 R2), so it avoids everything newer:
 # ConvertTo-Json, [ordered], [pscustomobject], -in, .ForEach()/.Where(), ::new().
@@ -147,7 +147,7 @@ function Invoke-CasPart([string]$Section, [string]$What, [scriptblock]$Body) {
 }
 
 Add-CasRecord $CasRecords 'meta' @(
-    'FormatVersion', '1',
+    'FormatVersion', '2',
     'ComputerName', (ConvertTo-CasText $CasLocal),
     'PSVersion', (ConvertTo-CasText $PSVersionTable.PSVersion),
     'CollectedAt', (ConvertTo-CasDate $CasStarted),
@@ -325,28 +325,60 @@ Invoke-CasPart 'service' 'Win32_Service MSExchangeRPC' {
     }
 }
 
-Invoke-CasPart 'event' 'Get-EventLog Application' {
+Invoke-CasPart 'perfcounter' 'PerformanceCounterCategory' {
     param($Out)
-    $after = (Get-Date).AddDays(-1 * [int]$CasConf.EventLookbackDays)
+    # RPC-01: the RPC Client Access counters Event 106 says are missing (a .NET 2.0 API).
+    $category = 'MSExchange RpcClientAccess'
+    Add-CasRecord $Out 'perfcounter' @(
+        'CategoryName', (ConvertTo-CasText $category),
+        'Exists', (ConvertTo-CasBool ([Diagnostics.PerformanceCounterCategory]::Exists($category))))
+}
+
+function Get-CasErrorId($ErrorRecord) {
+    # The FullyQualifiedErrorId of the original error (PowerShell 2.0 wraps it under 'Stop').
+    $ex = $ErrorRecord.Exception
+    if ($ex -is [System.Management.Automation.ActionPreferenceStopException] -and $null -ne $ex.ErrorRecord) {
+        return [string]$ex.ErrorRecord.FullyQualifiedErrorId
+    }
+    return [string]$ErrorRecord.FullyQualifiedErrorId
+}
+
+Invoke-CasPart 'event' 'Get-WinEvent Application' {
+    param($Out)
     $source = [string]$CasConf.EventSource
-    # "No matches found" is a normal, empty answer; any other error is not.
-    $entries = @(Get-EventLog -LogName Application -Source $source -After $after -ErrorAction SilentlyContinue -ErrorVariable CasEventErrors)
-    foreach ($err in $CasEventErrors) {
-        if ([string]$err.FullyQualifiedErrorId -notlike 'GetEventLogNoEntriesFound*') { throw $err }
+    # Filtered by the event log service (provider, id, time), not by walking the whole log.
+    $filter = @{
+        LogName = 'Application'
+        ProviderName = $source
+        Id = [int]$CasConf.EventId
+        StartTime = (Get-Date).AddDays(-1 * [int]$CasConf.EventLookbackDays)
+    }
+    # "No events were found" (NoMatchingEventsFound) is a normal, empty answer; any other error is not.
+    $entries = @()
+    try {
+        $entries = @(Get-WinEvent -FilterHashtable $filter -ErrorAction Stop)
+    } catch {
+        if ((Get-CasErrorId $_) -notlike 'NoMatchingEventsFound*') { throw }
     }
     $count = 0
     foreach ($entry in $entries) {
         if ($count -ge [int]$CasConf.MaxEvents) { break }
-        $eventId = $entry.InstanceId -band 0xFFFF
+        $eventId = ([int]$entry.Id) -band 0xFFFF
         if ($eventId -ne [int]$CasConf.EventId) { continue }
-        if ($entry.Source -ne $source) { continue }
-        if (-not ([string]$entry.Message -match [string]$CasConf.EventMessagePattern)) { continue }
+        if ([string]$entry.ProviderName -ne $source) { continue }
+        $message = [string]$entry.Message
+        if ($message -eq '') {
+            # No message text rendered (no message resources for this culture, seen in the field):
+            # the insertion strings still hold the counter and category names, one per line.
+            $message = (@($entry.Properties | ForEach-Object { [string]$_.Value }) -join "`n")
+        }
+        if (-not ($message -match [string]$CasConf.EventMessagePattern)) { continue }
         $count++
         Add-CasRecord $Out 'event' @(
             'EventId', (ConvertTo-CasInt $eventId),
-            'Source', (ConvertTo-CasText $entry.Source),
-            'TimeGenerated', (ConvertTo-CasDate $entry.TimeGenerated),
-            'Message', (ConvertTo-CasText $entry.Message))
+            'Source', (ConvertTo-CasText $entry.ProviderName),
+            'TimeGenerated', (ConvertTo-CasDate $entry.TimeCreated),
+            'Message', (ConvertTo-CasText $message))
     }
 }
 
@@ -437,9 +469,9 @@ foreach ($e in $CasErrors) {
     Add-CasRecord $CasRecords 'error' @('Section', (ConvertTo-CasText $e[0]), 'Message', (ConvertTo-CasText $e[1]))
 }
 $CasText = New-Object System.Text.StringBuilder
-[void]$CasText.Append("#CASCONF BEGIN 1`n")
+[void]$CasText.Append("#CASCONF BEGIN 2`n")
 foreach ($record in $CasRecords) { [void]$CasText.Append($record) }
-[void]$CasText.Append('#CASCONF END 1 records=' + $CasRecords.Count.ToString($CasInvariant) + "`n")
+[void]$CasText.Append('#CASCONF END 2 records=' + $CasRecords.Count.ToString($CasInvariant) + "`n")
 [Console]::Out.Write($CasText.ToString())
 [Console]::Out.Flush()
 exit 0

@@ -1,8 +1,9 @@
-"""The collector's text format, version 1: value escaping, the section/key schema, and the record
+"""The collector's text format, version 2: value escaping, the section/key schema, and the record
 reader and writer (docs/collector-format.md is the prose twin of this module).
 
-Everything the collector prints travels through a WinRS shell in code page 437 and through
-PowerShell 2.0's culture-dependent formatting, so the format is ASCII-only and culture-invariant:
+Everything the collector prints travels through a WinRS shell (opened with code page 65001, but a
+console code page is a setting outside our control) and through PowerShell 2.0's
+culture-dependent formatting, so the format is ASCII-only and culture-invariant:
 values are percent-encoded UTF-8, numbers and dates have one fixed spelling. The reader is strict
 (fail closed): anything it does not understand between the markers is a CollectorFormatError that
 names the server, the section and the 1-based output line, never a silently dropped fact.
@@ -28,6 +29,7 @@ from cas_conformance.facts import (
     ExchangeServer,
     MailboxDatabase,
     OutlookAnywhere,
+    PerformanceCounterCategory,
     PublicFolderDatabase,
     RegistryValue,
     RpcClientAccess,
@@ -38,7 +40,7 @@ from cas_conformance.facts import (
     WinHttpSettings,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BEGIN_MARKER = "#CASCONF BEGIN"
 END_MARKER = "#CASCONF END"
 _MARKER_PREFIX = "#CASCONF"
@@ -135,6 +137,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("service", ServiceState, "services", (
         Field("Name", "name"), Field("Present", "present", _B), Field("State", "state"),
         Field("StartMode", "start_mode"),
+    )),
+    Section("perfcounter", PerformanceCounterCategory, "counter_categories", (
+        Field("CategoryName", "name"), Field("Exists", "exists", _B),
     )),
     Section("event", EventRecord, "events", (
         Field("EventId", "event_id", _I), Field("Source", "source"),

@@ -4,8 +4,8 @@ collect.ps1 is far larger than a cmd.exe command line allows (8,191 characters; 
 puts the whole base64 script there), so the command line carries only a small bootstrap that reads
 the real script from stdin and runs it as one script block. The parameters travel as a one-line
 ``$CasConf = @{...}`` preamble before collect.ps1; strings are PowerShell single-quoted literals and
-anything outside printable ASCII is spelled ``[char]0xXXXX``, so the script stays ASCII (stdin
-passes through code page 437) and no value can end a literal early (PowerShell also ends
+anything outside printable ASCII is spelled ``[char]0xXXXX``, so the script stays ASCII (whatever
+code page the shell's stdin is decoded with; ours is opened with 65001) and no value can end a literal early (PowerShell also ends
 single-quoted strings at the typographic quotes U+2018..U+201B, which are non-ASCII here).
 
 The lab reads both back (decode_bootstrap, parse_collector_script) to answer as a real server.
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from cas_conformance.collector.event106 import RPC_CLIENT_ACCESS_106_PATTERN
 from cas_conformance.errors import CasConformanceError
 
-SCRIPT_MARKER = "# cas-conformance collector format 1"
+SCRIPT_MARKER = "# cas-conformance collector format 2"
 DEFAULT_POLLING_REGISTRY_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
 # What Test-Path -LiteralPath reads as a registry key: a drive (HKLM:\...) or a provider path.
 _REGISTRY_PATH = re.compile(r"(?:HK[A-Z_]+:|Registry::HKEY_[A-Z_]+)\\.+", re.IGNORECASE | re.DOTALL)
@@ -67,7 +68,7 @@ class CollectorParameters:
     event_lookback_days: int = 7
     polling_registry_key: str = DEFAULT_POLLING_REGISTRY_KEY
     event_source: str = "MSExchange Common"
-    event_message_pattern: str = "RpcClientAccess"
+    event_message_pattern: str = RPC_CLIENT_ACCESS_106_PATTERN
     #: The displayed event id (low 16 bits of InstanceId) to report.
     event_id: int = 106
     #: At most this many matching events (newest first) are reported; presence is what matters.

@@ -4,14 +4,20 @@ it). The collector ships both raw; this module turns them into ``(proxy, bypass 
 
 Registry layout (the one Microsoft's HealthChecker decodes, exchange-facts.md section 6): bytes
 0-3 a structure version, 4-7 a change counter, 8-11 flags, 12-15 the little-endian Int32 length of
-the proxy string that starts at byte 16, then an Int32 length and the bypass-list string. A proxy
-length of 0 means direct access; so does a missing value (never configured).
+the proxy string that starts at byte 16, then an Int32 length and the bypass-list string. The
+flags word has WinINet's connection bits (``INTERNET_PER_CONN_FLAGS``: ``PROXY_TYPE_DIRECT`` 0x01,
+``PROXY_TYPE_PROXY`` 0x02; Microsoft's INTERNET_PER_CONN_OPTION documentation,
+https://learn.microsoft.com/windows/win32/api/wininet/ns-wininet-internet_per_conn_optiona): the
+proxy string is in effect only when 0x02 is set, so a value whose flags say direct access (0x01)
+is direct access even when it still stores an old proxy string. A proxy length of 0 means direct
+access too; so does a missing value (never configured).
 """
 
 from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass
 
 from cas_conformance.errors import CasConformanceError
 
@@ -20,7 +26,9 @@ from cas_conformance.errors import CasConformanceError
 DIRECT_ACCESS_HEX = "1800000000000000010000000000000000000000"
 _HEADER_SIZE = 16
 _VERSION_WITH_PROXY = 0x28
-_FLAGS_PROXY = 0x3  # 0x1 is always set; 0x2 = use the proxy string
+FLAG_DIRECT = 0x1  # PROXY_TYPE_DIRECT
+FLAG_PROXY = 0x2  # PROXY_TYPE_PROXY: the stored proxy string is used
+_FLAGS_PROXY = FLAG_DIRECT | FLAG_PROXY  # what netsh winhttp set proxy writes
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*", re.ASCII)
 _BYPASS_SEPARATORS = re.compile(r"[;\s]+")
 _DIRECT = re.compile(r"Direct access", re.IGNORECASE)
@@ -38,19 +46,48 @@ def split_bypass_list(text: str) -> tuple[str, ...]:
     return tuple(entry for entry in _BYPASS_SEPARATORS.split(text) if entry)
 
 
-def decode_winhttp_settings(registry_hex: str) -> tuple[str | None, tuple[str, ...]]:
-    """``(proxy, bypass entries)`` from the hex of the ``WinHttpSettings`` value; ``(None, ())``
-    for direct access, including an empty string (the value does not exist)."""
+@dataclass(frozen=True)
+class WinHttpBlob:
+    """What a ``WinHttpSettings`` value stores, in effect or not."""
+
+    flags: int
+    proxy: str
+    bypass: str
+
+    @property
+    def uses_proxy(self) -> bool:
+        return bool(self.flags & FLAG_PROXY) and self.proxy != ""
+
+    @property
+    def stale_proxy(self) -> str | None:
+        """A stored proxy string the flags leave unused (direct access), else None."""
+        return self.proxy if self.proxy and not self.uses_proxy else None
+
+
+def read_winhttp_blob(registry_hex: str) -> WinHttpBlob:
+    """The stored fields of a ``WinHttpSettings`` value; an empty string (the value does not
+    exist) reads as the never-configured direct-access value."""
     if registry_hex == "":
-        return None, ()
+        return WinHttpBlob(FLAG_DIRECT, "", "")
     if not _HEX.fullmatch(registry_hex):
         raise WinHttpSettingsError("WinHttpSettings is not an even number of hex digits")
     data = bytes.fromhex(registry_hex)
     proxy, offset = _read_string(data, 12, "proxy")
+    (flags,) = struct.unpack_from("<I", data, 8)
     if proxy == "":
-        return None, ()
+        return WinHttpBlob(flags, "", "")
     bypass, _ = _read_string(data, offset, "bypass list")
-    return proxy, split_bypass_list(bypass)
+    return WinHttpBlob(flags, proxy, bypass)
+
+
+def decode_winhttp_settings(registry_hex: str) -> tuple[str | None, tuple[str, ...]]:
+    """``(proxy, bypass entries)`` in effect from the hex of the ``WinHttpSettings`` value;
+    ``(None, ())`` for direct access: an empty string (the value does not exist), an empty proxy
+    string, or flags without PROXY_TYPE_PROXY (a stale proxy string is then ignored)."""
+    blob = read_winhttp_blob(registry_hex)
+    if not blob.uses_proxy:
+        return None, ()
+    return blob.proxy, split_bypass_list(blob.bypass)
 
 
 def _read_string(data: bytes, offset: int, what: str) -> tuple[str, int]:
@@ -71,9 +108,12 @@ def _read_string(data: bytes, offset: int, what: str) -> tuple[str, int]:
         raise WinHttpSettingsError(f"WinHttpSettings {what} is not ASCII: {raw.hex()}") from None
 
 
-def encode_winhttp_settings(proxy: str | None, bypass: tuple[str, ...] | list[str] = ()) -> str:
+def encode_winhttp_settings(
+    proxy: str | None, bypass: tuple[str, ...] | list[str] = (), *, flags: int = _FLAGS_PROXY
+) -> str:
     """The hex of the ``WinHttpSettings`` value ``netsh winhttp set proxy`` would leave (for the
-    lab); ``proxy=None`` gives the never-configured direct-access value."""
+    lab); ``proxy=None`` gives the never-configured direct-access value. *flags* other than the
+    default write the proxy string with those flags (``FLAG_DIRECT``: a stale proxy string)."""
     if proxy is None:
         if bypass:
             raise ValueError("a direct-access WinHttpSettings value carries no bypass list")
@@ -85,7 +125,7 @@ def encode_winhttp_settings(proxy: str | None, bypass: tuple[str, ...] | list[st
             raise ValueError(f"bypass entry {entry!r} is empty or holds a separator or non-ASCII")
     proxy_bytes = proxy.encode("ascii")
     bypass_bytes = ";".join(bypass).encode("ascii")
-    blob = struct.pack("<iii", _VERSION_WITH_PROXY, 0, _FLAGS_PROXY)
+    blob = struct.pack("<iiI", _VERSION_WITH_PROXY, 0, flags)
     blob += struct.pack("<i", len(proxy_bytes)) + proxy_bytes
     blob += struct.pack("<i", len(bypass_bytes)) + bypass_bytes
     return blob.hex()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.scenario import LabDatabase, Scenario
+from cas_conformance.lab.scenario import LabDatabase, LabServer, Scenario
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,124 @@ def _online(s: Scenario) -> None:
     s.server(_first_cas(s)).push_notifications = False
 
 
+def _mailbox_only(s: Scenario) -> LabServer:
+    return next(x for x in s.servers if not x.is_cas)
+
+
 @fault(
-    "rpc-service-on-mailbox-only",
-    "MSExchangeRPC running on a Mailbox-only server, Event 106 logged",
-    "RPC-01 RPC-02",
+    "rpc-counters-missing",
+    "MSExchangeRPC runs on the Mailbox-only server, whose RPC Client Access counters are not installed",
+    "RPC-01",
 )
-def _rpc_service(s: Scenario) -> None:
-    server = next(x for x in s.servers if not x.is_cas)
-    server.rpc_service_state, server.rpc_service_start_mode, server.event_106 = "Running", "Auto", True
+def _rpc_counters_missing(s: Scenario) -> None:
+    _mailbox_only(s).rpc_counters = False
+
+
+@fault(
+    "rpc-event-106",
+    "the Mailbox-only server logged Event 106 for the MSExchange RpcClientAccess counter category",
+    "RPC-02",
+)
+def _rpc_event_106(s: Scenario) -> None:
+    _mailbox_only(s).event_106 = True
+
+
+@fault(
+    "outlook2003-polling-not-lowered",
+    "online-mode Outlook 2003 clients; the CAS that relied on a lowered polling interval is back at 60000 ms",
+    "OUT2003-02",
+)
+def _polling_default(s: Scenario) -> None:
+    server = next(x for x in s.servers if x.is_cas and x.polling_ms is not None and not x.push_notifications)
+    server.polling_ms = 60000
+
+
+@fault(
+    "owa-failback-undeclared-vip",
+    "the failback name points at the load balancer's virtual IP, which failback_addresses does not declare",
+    "OWA-03",
+)
+def _failback_undeclared_vip(s: Scenario) -> None:
+    server = s.server(_first_cas(s))
+    s.names[server.failback_host] = "lb-mail"
+    server.failback_addresses = []
+
+
+@fault(
+    "winhttp-proxy-flags-direct",
+    "a server's WinHttpSettings still stores the declared proxy, but its flags say direct access",
+    "PROXY-01",
+)
+def _proxy_flags_direct(s: Scenario) -> None:
+    server = s.server(_first_cas(s))
+    server.winhttp_stale_proxy, server.winhttp_proxy = server.winhttp_proxy or "", None
+
+
+@fault(
+    "winhttp-bypass-misses-a-server",
+    "the WinHTTP bypass list names every Exchange server's FQDN but one",
+    "PROXY-02",
+)
+def _bypass_misses_one(s: Scenario) -> None:
+    missing = _mailbox_only(s).name
+    s.server(_first_cas(s)).winhttp_bypass = [
+        "<local>",
+        *(x.fqdn(s.domain) for x in s.servers if x.name != missing),
+    ]
+
+
+# Healthy variants: what a correctly run organisation may look like and the suite must accept
+# (nothing fails). tests/lab/test_fault_matrix.py also shows each one is what the checks of an
+# earlier reading rejected.
+@fault(
+    "healthy-bypass-parent-domain", "healthy: every bypass list covers the servers with *.<parent domain>", ""
+)
+def _bypass_parent(s: Scenario) -> None:
+    parent = s.domain.partition(".")[2] or s.domain
+    for server in s.servers:
+        server.winhttp_bypass = ["<local>", f"*.{parent}"]
+
+
+@fault(
+    "healthy-bypass-exact-fqdns",
+    "healthy: every bypass list names each Exchange server's FQDN, in upper case",
+    "",
+)
+def _bypass_exact(s: Scenario) -> None:
+    for server in s.servers:
+        server.winhttp_bypass = [x.fqdn(s.domain).upper() for x in s.servers]
+
+
+@fault(
+    "healthy-other-category-106",
+    "healthy: Event 106s of another counter category, whose process list names the RPC Client Access service",
+    "",
+)
+def _other_106(s: Scenario) -> None:
+    for server in s.servers:
+        server.other_event_106 = True
+
+
+@fault(
+    "healthy-failback-on-virtual-ip",
+    "healthy: a failback name on the load balancer's virtual IP, declared in failback_addresses",
+    "",
+)
+def _failback_vip(s: Scenario) -> None:
+    server = s.server(_first_cas(s))
+    s.names[server.failback_host] = "lb-mail"
+    server.failback_addresses = ["lb-mail"]
+
+
+@fault(
+    "healthy-winhttp-stale-proxy-string",
+    "healthy: no proxy declared; WinHttpSettings flags say direct access over an old stored proxy string",
+    "",
+)
+def _stale_direct(s: Scenario) -> None:
+    s.declared["winhttp_proxy"] = "none"
+    for server in s.servers:
+        server.winhttp_proxy, server.winhttp_stale_proxy = None, f"oldproxy.{s.domain}:3128"
 
 
 @fault("owa-failback-missing", "an OWA virtual directory has no FailbackUrl", "OWA-01")
@@ -148,7 +258,9 @@ def _expired(s: Scenario) -> None:
     s.certificate_expired = True
 
 
-@fault("cert-missing-autodiscover-name", "the certificate lacks autodiscover.<domain>", "CERT-02 CONN-03")
+# CERT-02 reads virtual directory URLs; the Autodiscover vdir's are empty by default (clients find
+# autodiscover.<domain> through DNS and the SCP), so the client-side handshake is what shows it.
+@fault("cert-missing-autodiscover-name", "the certificate lacks autodiscover.<domain>", "CONN-03")
 def _missing_autodiscover(s: Scenario) -> None:
     s.certificate_names = [n for n in s.certificate_names if not n.startswith("autodiscover.")]
 

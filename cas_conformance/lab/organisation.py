@@ -11,8 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cas_conformance.collector.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
+from cas_conformance.collector.format import FORMAT_VERSION
 from cas_conformance.collector.script import CollectorParameters
-from cas_conformance.collector.winhttp import encode_winhttp_settings
+from cas_conformance.collector.winhttp import FLAG_DIRECT, encode_winhttp_settings
 from cas_conformance.facts import (
     ClientAccessArray,
     ClientAccessServer,
@@ -22,6 +24,7 @@ from cas_conformance.facts import (
     ExchangeServer,
     MailboxDatabase,
     OutlookAnywhere,
+    PerformanceCounterCategory,
     PublicFolderDatabase,
     RegistryValue,
     RpcClientAccess,
@@ -36,9 +39,10 @@ from cas_conformance.lab.scenario import LabServer, Scenario
 RPC_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
+# Exchange 2010's default authentication of each virtual directory (OWA and ECP: Basic + forms).
 _VDIRS = (
-    (VdirKind.OWA, "owa", "/owa", ("Fba",)),
-    (VdirKind.ECP, "ecp", "/ecp", ("Fba",)),
+    (VdirKind.OWA, "owa", "/owa", ("Basic", "Fba")),
+    (VdirKind.ECP, "ecp", "/ecp", ("Basic", "Fba")),
     (VdirKind.EWS, "EWS", "/EWS/Exchange.asmx", ("Ntlm", "WindowsIntegrated")),
     (VdirKind.ACTIVESYNC, "Microsoft-Server-ActiveSync", "/Microsoft-Server-ActiveSync", ("Basic",)),
     (VdirKind.OAB, "OAB", "/OAB", ("WindowsIntegrated",)),
@@ -84,8 +88,12 @@ def _vdirs(s: Scenario, server: LabServer) -> tuple[VirtualDirectory, ...]:
     result = []
     for kind, name, path, auth in _VDIRS:
         if kind is VdirKind.AUTODISCOVER:
-            internal = f"https://autodiscover.{s.smtp_domains[0]}{path}"
-            external = ""
+            # Exchange leaves both empty: clients find Autodiscover through the SCP and DNS.
+            internal = external = ""
+        elif kind is VdirKind.OAB:
+            # Setup writes an http:// InternalUrl (the OAB virtual directory does not require SSL).
+            internal = f"http://{internal_host}{path}"
+            external = f"https://{server.external_host}{path}" if server.external_host else ""
         else:
             internal = f"https://{internal_host}{path}"
             external = f"https://{server.external_host}{path}" if server.external_host else ""
@@ -101,13 +109,14 @@ def _vdirs(s: Scenario, server: LabServer) -> tuple[VirtualDirectory, ...]:
 
 
 def _self_signed(server: LabServer, s: Scenario, now: datetime) -> ExchangeCertificate:
+    # Setup enables it for IMAP, POP, IIS and SMTP; on a CAS the published certificate took IIS.
     thumbprint = hashlib.sha1(f"self-signed {server.name} {s.domain}".encode()).hexdigest().upper()
     return ExchangeCertificate(
         thumbprint=thumbprint,
         subject=f"CN={server.name}",
         issuer=f"CN={server.name}",
         certificate_domains=(server.name, server.fqdn(s.domain)),
-        services=("IMAP", "POP"),
+        services=("IMAP", "POP", "SMTP") if server.is_cas else ("IMAP", "POP", "IIS", "SMTP"),
         status="Valid",
         not_before=now - timedelta(days=400),
         not_after=now + timedelta(days=5 * 365 - 400),
@@ -124,6 +133,47 @@ def _own_iis_certificate(server: LabServer, published: PublishedCertificate) -> 
         return names, published.thumbprint
     seed = f"{published.thumbprint} {server.name} {' '.join(names)}"
     return names, hashlib.sha1(seed.encode()).hexdigest().upper()
+
+_106 = (
+    "Performance counter updating error. Counter name is {counter}, category name is {category}. "
+    "Optional code: 3. Exception: The exception thrown is : System.InvalidOperationException: The "
+    "requested Performance Counter is not a custom counter, it has to be initialized as ReadOnly.\r\n"
+    "   at System.Diagnostics.PerformanceCounter.Initialize()\r\n"
+    "Last worker process info : System.ArgumentException: Process with an Id of 4711 is not running.\r\n"
+    "Processes running while Performance counter failed to update: \r\n"
+    "2148 Microsoft.Exchange.RpcClientAccess.Service.exe\r\n1432 Microsoft.Exchange.ServiceHost.exe\r\n"
+    "1388 MSExchangeMailboxAssistants.exe\r\n1216 store.exe\r\n"
+)
+
+
+def _events_106(server: LabServer, now: datetime) -> list[EventRecord]:
+    """Every Event 106 in the Application log (the collector reports those its pattern matches)."""
+    events = []
+    if server.event_106:
+        message = _106.format(counter="RPC Requests", category="MSExchange RpcClientAccess")
+        events.append(EventRecord(106, "MSExchange Common", now - timedelta(hours=2), message))
+    if server.other_event_106:
+        message = _106.format(counter="LDAP Read Time", category="MSExchange ADAccess Processes")
+        events.append(EventRecord(106, "MSExchange Common", now - timedelta(hours=3), message))
+    return events
+
+
+def _winhttp(server: LabServer) -> WinHttpSettings:
+    proxy = server.winhttp_proxy
+    bypass = tuple(server.winhttp_bypass) if proxy else ()
+    if proxy:
+        netsh = (
+            "Current WinHTTP proxy settings:\r\n\r\n"
+            f"    Proxy Server(s) :  {proxy}\r\n    Bypass List     :  {';'.join(bypass) or '(none)'}\r\n"
+        )
+        return WinHttpSettings(encode_winhttp_settings(proxy, bypass), netsh, proxy, bypass)
+    netsh = "Current WinHTTP proxy settings:\r\n\r\n    Direct access (no proxy server).\r\n"
+    if server.winhttp_stale_proxy:
+        stale = encode_winhttp_settings(
+            server.winhttp_stale_proxy, tuple(server.winhttp_bypass), flags=FLAG_DIRECT
+        )
+        return WinHttpSettings(stale, netsh, None, ())
+    return WinHttpSettings(encode_winhttp_settings(None), netsh, None, ())
 
 
 def server_facts(
@@ -153,19 +203,11 @@ def server_facts(
         "1" if server.push_notifications else "",
         "DWord" if server.push_notifications else "",
     )
-    events: tuple[EventRecord, ...] = ()
-    if server.event_106:
-        events = (
-            EventRecord(
-                106,
-                "MSExchange Common",
-                now - timedelta(hours=2),
-                "Performance counter updating error. Counter name is RPC Requests, category name is "
-                "MSExchange RpcClientAccess. Optional code: 3. Exception: The exception thrown is : "
-                "System.InvalidOperationException: The requested Performance Counter is not a custom "
-                "counter, it has to be initialized as ReadOnly.",
-            ),
-        )
+    events = tuple(
+        e
+        for e in _events_106(server, now)
+        if names_rpc_client_access_category(e.message, params.event_message_pattern)
+    )
     certificates: list[ExchangeCertificate] = [_self_signed(server, s, now)]
     if server.is_cas:
         subject = published.subject + (f", O={HOSTILE}" if s.hostile else "")
@@ -195,20 +237,11 @@ def server_facts(
                 False,
             ),
         )
-    proxy = server.winhttp_proxy
-    bypass = tuple(server.winhttp_bypass) if proxy else ()
-    if proxy:
-        netsh = (
-            "Current WinHTTP proxy settings:\r\n\r\n"
-            f"    Proxy Server(s) :  {proxy}\r\n    Bypass List     :  {';'.join(bypass) or '(none)'}\r\n"
-        )
-    else:
-        netsh = "Current WinHTTP proxy settings:\r\n\r\n    Direct access (no proxy server).\r\n"
     rpc = None
     if server.is_cas or hosts_pf:
         rpc = RpcClientAccess(server.name, server.encryption_required)
     return ServerFacts(
-        meta=CollectorMeta(1, server.name, "2.0", now, "en-US"),
+        meta=CollectorMeta(FORMAT_VERSION, server.name, "2.0", now, "en-US"),
         local_server=server.name,
         servers=tuple(_server_record(s, x) for x in s.servers),
         databases=tuple(databases),
@@ -236,9 +269,10 @@ def server_facts(
         services=(
             ServiceState("MSExchangeRPC", True, server.rpc_service_state, server.rpc_service_start_mode),
         ),
+        counter_categories=(PerformanceCounterCategory(RPC_CLIENT_ACCESS_CATEGORY, server.has_rpc_counters),),
         events=events,
         vdirs=_vdirs(s, server),
         outlook_anywhere=outlook_anywhere,
-        winhttp=WinHttpSettings(encode_winhttp_settings(proxy, bypass), netsh, proxy, bypass),
+        winhttp=_winhttp(server),
         certificates=tuple(certificates),
     )

@@ -31,7 +31,6 @@ from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
-from cas_conformance.lab.psrp_http import not_found
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, Scenario
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
@@ -208,10 +207,14 @@ class Lab:
 
         delay = (lambda: s.ocsp_delay) if s.ocsp_delay else None
         self._pki_handlers = [pki_handler(self.pki, ocsp_delay=delay), pki_handler(self.winrm_pki)]
-        http_addresses = [self.addresses["pki"]] + ([self.addresses["ocsp"]] if s.ocsp_reachable else [])
-        http_addresses += [self.addresses[x.name.lower()] for x in s.servers if x.is_cas]
+        pki_addresses = [self.addresses["pki"]] + ([self.addresses["ocsp"]] if s.ocsp_reachable else [])
+        # IIS answers plain HTTP too (Setup's OAB InternalUrl is http://); the PKI names share the port.
+        site = exchange_site(s, self.probe_login)
+        self._http_routes = {a: self._pki_route for a in pki_addresses} | {
+            a: site for a in web_addresses if a not in pki_addresses
+        }
         self.pki_http = HttpServer(
-            http_addresses, self.powershell.route(self._pki_route, tls=False, elsewhere_on_cas=not_found)
+            sorted(self._http_routes), self.powershell.route(self._http_route, tls=False)
         )
         self.pki_http.start()
         self._servers.append(self.pki_http)
@@ -279,6 +282,9 @@ class Lab:
             return self.addresses[target.lower()]
         return self.server_address(name) or ""
 
+    def _http_route(self, request: Any) -> Any:
+        return self._http_routes[request.local_address](request)
+
     def _pki_route(self, request: Any) -> Any:
         handler = self._pki_handlers[1] if "/machines" in request.path else self._pki_handlers[0]
         return handler(request)
@@ -345,7 +351,17 @@ class Lab:
             "ansible_winrm_transport": "ntlm",
             "ansible_winrm_scheme": "https",
             "ansible_winrm_ca_trust_path": str(self.ca_bundle),
+            **self.declared_host_vars(host),
         }
+
+    def declared_host_vars(self, host: str) -> dict[str, str]:
+        """What the scenario declares for one server's inventory line (failback_addresses)."""
+        wanted = _fqdn_to_name(host)
+        domain = self.scenario.domain
+        server = next((x for x in self.scenario.servers if wanted in (x.name.lower(), x.fqdn(domain))), None)
+        if server is None or not server.failback_addresses:
+            return {}
+        return {"failback_addresses": ",".join(self.address_of(t) for t in server.failback_addresses)}
 
     @property
     def environ(self) -> dict[str, str]:
@@ -405,7 +421,10 @@ class Lab:
             "# Password: CAS_CONFORMANCE_PASSWORD (the lab's --password, or the documented default).",
             "",
         ]
-        lines += [x.fqdn(self.scenario.domain) for x in self.scenario.servers]
+        for x in self.scenario.servers:
+            fqdn = x.fqdn(self.scenario.domain)
+            declared = self.declared_host_vars(fqdn)
+            lines.append(" ".join([fqdn, *(f"{k}={v}" for k, v in declared.items())]))
         lines += ["", "[all:vars]"]
         lines += [f"{k} = {v}" for k, v in {**run, **host}.items()]
         return "\n".join(lines) + "\n"

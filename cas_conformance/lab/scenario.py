@@ -34,13 +34,22 @@ class LabServer:
     failback_host: str = ""  # OWA FailbackUrl host
     outlook_anywhere_host: str = ""
     encryption_required: bool = False
-    push_notifications: bool = True
+    # Exchange 2010 defaults: no EnablePushNotifications value, no Maximum Polling Frequency
+    # value (60000 ms), MSExchangeRPC installed, Running and Automatic on every Mailbox and CAS.
+    push_notifications: bool = False
     polling_ms: int | None = None
     rpc_service_state: str = "Running"
     rpc_service_start_mode: str = "Auto"
-    event_106: bool = False
+    # The MSExchange RpcClientAccess counter category: None = Exchange's default (installed with
+    # the Client Access role only); True/False = installed or not, whatever the roles.
+    rpc_counters: bool | None = None
+    event_106: bool = False  # an Event 106 about the MSExchange RpcClientAccess category
+    other_event_106: bool = False  # a 106 of another category (its process list names the RPC service)
     winhttp_proxy: str | None = None
     winhttp_bypass: list[str] = field(default_factory=list)
+    winhttp_stale_proxy: str = ""  # a proxy string stored under direct-access flags (netsh shows direct)
+    # address roles or server names (runtime addresses) declared as this host's failback_addresses
+    failback_addresses: list[str] = field(default_factory=list)
     certificate_status: str | None = None  # overrides the status derived from the PKI
     # drift between array members (DRIFT-*): this server's own Outlook Anywhere and IIS certificate
     outlook_anywhere_auth: str = "Basic"
@@ -56,6 +65,10 @@ class LabServer:
     @property
     def is_mailbox(self) -> bool:
         return "Mailbox" in self.roles
+
+    @property
+    def has_rpc_counters(self) -> bool:
+        return self.is_cas if self.rpc_counters is None else self.rpc_counters
 
     def fqdn(self, domain: str) -> str:
         return f"{self.name.lower()}.{domain}"

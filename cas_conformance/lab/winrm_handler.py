@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from cas_conformance.collector.format import FORMAT_VERSION
 from cas_conformance.collector.render import render_collector_output
 from cas_conformance.collector.script import CollectorParameters, decode_bootstrap, parse_collector_script
 from cas_conformance.lab.organisation import server_facts
@@ -104,8 +105,8 @@ class CollectorHandler:
             lines.insert(len(lines) // 2, "\x1b[31mthis line is not Key=Value")
             return "\n".join(lines) + "\n"
         elif fault == "collector-unknown-version":
-            return output.replace("#CASCONF BEGIN 1", "#CASCONF BEGIN 7").replace(
-                "#CASCONF END 1", "#CASCONF END 7"
+            return output.replace(f"#CASCONF BEGIN {FORMAT_VERSION}", "#CASCONF BEGIN 7").replace(
+                f"#CASCONF END {FORMAT_VERSION}", "#CASCONF END 7"
             )
         elif fault == "collector-endless":
             line = "WARNING: " + "x" * 1014 + "\n"

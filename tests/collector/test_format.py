@@ -29,7 +29,7 @@ SERVER = "CAS01"
 
 def _base_lines() -> list[str]:
     facts = ServerFacts(
-        meta=CollectorMeta(1, SERVER, "2.0", datetime(2024, 3, 4, 9, 16, 40, tzinfo=timezone.utc), "en-US"),
+        meta=CollectorMeta(2, SERVER, "2.0", datetime(2024, 3, 4, 9, 16, 40, tzinfo=timezone.utc), "en-US"),
         local_server=SERVER,
         servers=(
             ExchangeServer(
@@ -81,17 +81,17 @@ def _error(text: str) -> CollectorFormatError:
 def test_the_base_output_parses() -> None:
     facts = parse_collector_output("\n".join(BASE) + "\n", SERVER)
     assert facts.vdirs[0].internal_auth == ("Basic", "Fba")
-    assert BASE[0] == "#CASCONF BEGIN 1" and BASE[-1] == "#CASCONF END 1 records=4"
+    assert BASE[0] == "#CASCONF BEGIN 2" and BASE[-1] == "#CASCONF END 2 records=4"
 
 
 @pytest.mark.parametrize(
     ("prefix", "new", "section", "message", "at"),
     [
-        ("#CASCONF BEGIN", ["#CASCONF BEGIN 2"], None, "unknown format version 2", None),
+        ("#CASCONF BEGIN", ["#CASCONF BEGIN 3"], None, "unknown format version 3", None),
         ("#CASCONF BEGIN", ["#CASCONF BEGIN one"], None, "malformed BEGIN marker", None),
-        ("#CASCONF END", ["#CASCONF END 1 records=5"], None, "counts 5 records, the block holds 4", None),
-        ("#CASCONF END", ["#CASCONF END 2 records=4"], None, "END marker says version 2", None),
-        ("#CASCONF END", ["#CASCONF END 1 records=4 "], None, "malformed END marker", None),
+        ("#CASCONF END", ["#CASCONF END 2 records=5"], None, "counts 5 records, the block holds 4", None),
+        ("#CASCONF END", ["#CASCONF END 3 records=4"], None, "END marker says version 3", None),
+        ("#CASCONF END", ["#CASCONF END 2 records=4 "], None, "malformed END marker", None),
         ("[vdir]", ["[virtualdirectory]"], "virtualdirectory", "unknown section [virtualdirectory]", None),
         ("[vdir]", ["[Vdir]"], "server", "malformed line '[Vdir]'", None),
         ("Fqdn=", ["FQDN=cas01.contoso.com"], "server", "unknown key 'FQDN'", None),
@@ -120,7 +120,7 @@ def test_the_base_output_parses() -> None:
         ("FormatVersion=", ["FormatVersion=01"], "meta", "bad integer '01'", None),
         ("FormatVersion=", ["FormatVersion=1.0"], "meta", "bad integer", None),
         ("FormatVersion=", ["FormatVersion=\u0661"], "meta", "bad integer", None),
-        ("FormatVersion=", ["FormatVersion=2"], "meta", "FormatVersion 2 in a version 1 block", "[meta]"),
+        ("FormatVersion=", ["FormatVersion=1"], "meta", "FormatVersion 1 in a version 2 block", "[meta]"),
         ("ComputerName=", ["ComputerName="], "meta", "ComputerName is empty", "[meta]"),
         ("Kind=owa", ["Kind=OWA"], "vdir", "unknown virtual directory kind 'OWA'", None),
         ("RegistryHex=", ["RegistryHex=18000"], "winhttp", "bad hex value", None),
@@ -172,7 +172,7 @@ def test_truncation_is_reported_even_when_cut_in_the_middle_of_an_escape() -> No
 
 def test_end_before_begin_and_a_second_block_are_errors() -> None:
     block = "\n".join(BASE) + "\n"
-    assert _error("#CASCONF END 1 records=0\n" + block).line == 1
+    assert _error("#CASCONF END 2 records=0\n" + block).line == 1
     error = _error(block + "WARNING: x\n" + block)
     assert (error.line, error.message) == (len(BASE) + 2, "a second collector block after END")
 
@@ -187,14 +187,14 @@ def test_structural_errors_across_records() -> None:
     error = _error("\n".join(server_first))
     assert (error.section, error.line, error.message) == ("server", 2, "the first record must be [meta]")
     winhttp = BASE[_line_of("[winhttp]") - 1 : _line_of("#CASCONF END") - 1]
-    twice = BASE[:-1] + winhttp + ["#CASCONF END 1 records=5"]
+    twice = BASE[:-1] + winhttp + ["#CASCONF END 2 records=5"]
     error = _error("\n".join(twice))
     assert (error.section, error.line) == ("winhttp", len(BASE))
     assert "more than one [winhttp] record" in error.message
 
 
 def test_error_records_must_name_a_section_that_can_fail() -> None:
-    lines = [*BASE[:-1], "[error]", "Section=meta", "Message=x", "#CASCONF END 1 records=5"]
+    lines = [*BASE[:-1], "[error]", "Section=meta", "Message=x", "#CASCONF END 2 records=5"]
     error = _error("\n".join(lines))
     assert (error.section, error.line) == ("error", len(BASE) + 1)
     assert "[error] names unknown section 'meta'" in error.message
@@ -259,9 +259,9 @@ def test_arbitrary_text_parses_or_raises_collector_format_error(text: str) -> No
 
 _FRAGMENTS = st.sampled_from(
     [
-        "[meta]", "[server]", "[winhttp]", "[error]", "[vdir]", "FormatVersion=1", "ComputerName=X",
+        "[meta]", "[server]", "[winhttp]", "[error]", "[vdir]", "FormatVersion=2", "ComputerName=X",
         "PSVersion=2.0", "CollectedAt=2024-01-01T00:00:00Z", "Culture=", "Name=%", "Present=True",
-        "RegistryHex=18", "Section=vdir", "Kind=owa", "#CASCONF END 1 records=1", "#CASCONF BEGIN 1", "",
+        "RegistryHex=18", "Section=vdir", "Kind=owa", "#CASCONF END 2 records=1", "#CASCONF BEGIN 2", "",
     ]
 )  # fmt: skip
 
@@ -270,7 +270,7 @@ _FRAGMENTS = st.sampled_from(
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=20)), max_size=30))
 def test_block_shaped_garbage_parses_or_raises_collector_format_error(lines: list[str]) -> None:
     with contextlib.suppress(CollectorFormatError):  # anything else fails the test
-        parse_collector_output("#CASCONF BEGIN 1\n" + "\n".join(lines), SERVER)
+        parse_collector_output("#CASCONF BEGIN 2\n" + "\n".join(lines), SERVER)
 
 
 @settings(max_examples=300)

@@ -44,8 +44,8 @@ HOSTILE = [
     "key=value",
     "100% %41 %zz %",
     "line1\nline2\r\nline3\rend",
-    "#CASCONF END 1 records=0",
-    "\n#CASCONF BEGIN 1\n[meta]\n",
+    "#CASCONF END 2 records=0",
+    "\n#CASCONF BEGIN 2\n[meta]\n",
     "[server]",
     "Gesch\u00e4ftsf\u00fchrung \u2013 \u201equoted\u201c \U0001f600 \u0000 \u2028",
     " leading and trailing ",
@@ -79,7 +79,7 @@ def server_facts(draw: st.DrawFn) -> ServerFacts:
         return tuple(draw(st.lists(strategy, max_size=3)))
 
     return ServerFacts(
-        meta=CollectorMeta(1, name, draw(TEXT), draw(DATES), draw(TEXT)),
+        meta=CollectorMeta(2, name, draw(TEXT), draw(DATES), draw(TEXT)),
         local_server=name,
         servers=many(st.builds(ExchangeServer, TEXT, TEXT, TEXT, TUPLES, BOOLS, BOOLS, TEXT)),
         databases=many(st.builds(MailboxDatabase, TEXT, TEXT, TEXT, TEXT)),
@@ -115,30 +115,30 @@ def test_render_then_parse_is_the_identity(facts: ServerFacts) -> None:
 
 def _small() -> ServerFacts:
     return ServerFacts(
-        meta=CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
         local_server="CAS01",
     )
 
 
 def test_the_smallest_output_is_one_meta_record() -> None:
     assert render_collector_output(_small()) == (
-        "#CASCONF BEGIN 1\n[meta]\nFormatVersion=1\nComputerName=CAS01\nPSVersion=2.0\n"
-        "CollectedAt=2024-01-02T03:04:05Z\nCulture=\n#CASCONF END 1 records=1\n"
+        "#CASCONF BEGIN 2\n[meta]\nFormatVersion=2\nComputerName=CAS01\nPSVersion=2.0\n"
+        "CollectedAt=2024-01-02T03:04:05Z\nCulture=\n#CASCONF END 2 records=1\n"
     )
 
 
 def test_dates_print_in_utc_and_naive_dates_count_as_utc() -> None:
     berlin = timezone(timedelta(hours=1))
     aware = dataclasses.replace(
-        _small(), meta=CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 2, 4, 4, 5, 999, tzinfo=berlin))
+        _small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 4, 4, 5, 999, tzinfo=berlin))
     )
     naive = dataclasses.replace(
-        _small(), meta=CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5))
+        _small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5))
     )
     for facts in (aware, naive):
         assert "CollectedAt=2024-01-02T03:04:05Z\n" in render_collector_output(facts)
     assert "CollectedAt=0001-01-01T00:00:00Z" in render_collector_output(
-        dataclasses.replace(_small(), meta=CollectorMeta(1, "CAS01", "2.0", datetime(1, 1, 1)))
+        dataclasses.replace(_small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(1, 1, 1)))
     )
 
 
@@ -146,7 +146,7 @@ def test_dates_print_in_utc_and_naive_dates_count_as_utc() -> None:
     ("change", "words"),
     [
         ({"local_server": "CAS02"}, "must equal meta.computer_name"),
-        ({"meta": CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 1))}, "this renders 1"),
+        ({"meta": CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 1))}, "this renders 2"),
         ({"servers": (ExchangeServer("A", "a", "s", ("Mailbox", ""), False, True, "v"),)}, "cannot be empty"),
         ({"errors": (SectionError("meta", "x"),)}, "cannot name section 'meta'"),
         (

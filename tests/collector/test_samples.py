@@ -211,7 +211,7 @@ def test_error_records_mark_sections_unknown_and_the_rest_is_still_read() -> Non
     [
         ("invalid-truncated.txt", "database", 67, "truncated"),
         ("invalid-record-count.txt", None, 134, "counts 7 records, the block holds 23"),
-        ("invalid-version.txt", None, 1, "unknown format version 2"),
+        ("invalid-version.txt", None, 1, "unknown format version 3"),
         ("invalid-garbled-line.txt", "event", 120, "malformed line 'ry name is MSExchange"),
     ],
 )

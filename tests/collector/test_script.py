@@ -81,11 +81,13 @@ def test_decode_bootstrap_recognises_only_our_bootstrap() -> None:
 def test_the_script_is_marker_preamble_and_collect_ps1() -> None:
     text = collector_script(CollectorParameters())
     first, second, body = text.split("\n", 2)
-    assert first == SCRIPT_MARKER == "# cas-conformance collector format 1"
+    assert first == SCRIPT_MARKER == "# cas-conformance collector format 2"
     assert second == (
         "$CasConf = @{ EventLookbackDays = 7; PollingRegistryKey = "
         "'HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem'; "
-        "EventSource = 'MSExchange Common'; EventMessagePattern = 'RpcClientAccess'; EventId = 106; MaxEvents = 50 }"
+        "EventSource = 'MSExchange Common'; "
+        "EventMessagePattern = '(?<![\\w.])MSExchange RpcClientAccess(?! Per Server)(?![\\w])'; "
+        "EventId = 106; MaxEvents = 50 }"
     )
     assert body == collector_body()
     assert text.isascii()
@@ -141,7 +143,7 @@ def test_other_text_is_not_our_script() -> None:
     [
         lambda t: t.replace("EventId = 106", "EventId = 107; Extra = 1"),
         lambda t: t.replace("EventLookbackDays = 7", "EventLookbackDays = 0"),
-        lambda t: t.replace("'RpcClientAccess'", '"RpcClientAccess"'),
+        lambda t: t.replace("'MSExchange Common'", '"MSExchange Common"'),
         lambda t: t.replace("exit 0", "Remove-Item C:\\ -Recurse; exit 0"),
         lambda t: t.replace("EventId = 106", "EventId = 0106"),
     ],

@@ -13,6 +13,7 @@ from cas_conformance.collector.winhttp import (
     decode_winhttp_settings,
     encode_winhttp_settings,
     parse_netsh_show_proxy,
+    read_winhttp_blob,
     split_bypass_list,
 )
 
@@ -53,6 +54,17 @@ def test_bypass_entries_split_on_semicolons_and_whitespace() -> None:
         ("<local>", "*.contoso.com", "10.*"),
     )
     assert split_bypass_list("a; b\n c;;") == ("a", "b", "c")
+
+
+def test_flags_without_proxy_type_proxy_mean_direct_access_despite_a_stored_proxy_string() -> None:
+    stale = _blob(b"oldproxy.contoso.com:3128", b"<local>", flags=0x1)
+    assert decode_winhttp_settings(stale) == (None, ())
+    assert read_winhttp_blob(stale).stale_proxy == "oldproxy.contoso.com:3128"
+    assert decode_winhttp_settings(_blob(b"proxy:80", b"", flags=0x2)) == ("proxy:80", ())
+    assert read_winhttp_blob(_blob(b"proxy:80", b"")).stale_proxy is None
+    assert encode_winhttp_settings("oldproxy:3128", ["<local>"], flags=0x1) == _blob(
+        b"oldproxy:3128", b"<local>", flags=0x1
+    ).replace("07000000", "00000000", 1)
 
 
 def test_trailing_fields_after_the_bypass_list_are_ignored() -> None:

@@ -95,7 +95,7 @@ def test_active_expired_and_unmatched_waivers(pytester: pytest.Pytester) -> None
     # JUnit's failure message starts with the expiry, and still holds the remediation.
     junit = (run.reports / "junit.xml").read_text()
     assert 'message="waiver EXPIRED on 2020-01-31 (owner john.smith@contoso.com' in junit
-    assert "Set-Service MSExchangeRPC -StartupType Disabled" in junit
+    assert "Setup.com /mode:install /roles:ClientAccess" in junit
     assert run.junit_outcomes()[OUT01] == "skipped"
     html = run.html()
     assert 'id="cas-waivers"' in html and 'class="cas-cell cas-waived"' in html

@@ -1,0 +1,63 @@
+"""Which host names a WinHTTP proxy bypass list sends direct, under WinHTTP's own rules (pure).
+
+The rules (REQUIREMENTS.md PROXY-02; Microsoft's WINHTTP_PROXY_INFO documentation,
+https://learn.microsoft.com/windows/win32/api/winhttp/ns-winhttp-winhttp_proxy_info, and the
+netsh winhttp / proxycfg pages quoted in exchange-facts.md section 6):
+
+- entries are separated by ``;`` or whitespace;
+- matching is case-insensitive;
+- ``*`` matches any run of characters, dots included (``*.contoso.com`` covers
+  ``ex01.corp.contoso.com``, but not ``contoso.com`` itself: the dot must be there);
+- any other entry is literal, so an exact FQDN covers exactly itself;
+- ``<local>`` covers names without a dot (single-label names) only, never an FQDN.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+LOCAL = "<local>"
+_SEPARATORS = re.compile(r"[;\s]+")
+
+
+def bypass_entries(text: str) -> tuple[str, ...]:
+    """The entries of a bypass list as WinHTTP splits it (``;`` and/or whitespace)."""
+    return tuple(entry for entry in _SEPARATORS.split(text) if entry)
+
+
+@lru_cache(maxsize=256)
+def _pattern(entry: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in entry.split("*")), re.IGNORECASE | re.DOTALL)
+
+
+def _normal(name: str) -> str:
+    return name.strip().rstrip(".")
+
+
+def entry_covers(entry: str, name: str) -> bool:
+    """Does one bypass entry send *name* direct?"""
+    host = _normal(name)
+    if not host:
+        return False
+    if entry.lower() == LOCAL:
+        return "." not in host
+    return _pattern(entry).fullmatch(host) is not None
+
+
+def covering_entry(entries: Iterable[str], name: str) -> str | None:
+    """The first entry of a bypass list that covers *name*, or None."""
+    for entry in entries:
+        if entry_covers(entry, name):
+            return entry
+    return None
+
+
+def uncovered(entries: Sequence[str], names: Iterable[str]) -> list[str]:
+    """The names no entry covers, in the order given, each once."""
+    missing: list[str] = []
+    for name in names:
+        if covering_entry(entries, name) is None and name not in missing:
+            missing.append(name)
+    return missing
