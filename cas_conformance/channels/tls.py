@@ -429,7 +429,7 @@ def verify_chain(
         return ChainVerdict(False, (problem,), None, (), None, None, None)
     try:
         chain = [_load_strictly(pem) for pem in chain_pem]
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         problem = ChainProblem("untrusted", f"a certificate in the chain could not be parsed: {exc}")
         return ChainVerdict(False, (problem,), None, (), None, None, None)
     leaf = chain[0]

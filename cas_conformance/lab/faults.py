@@ -130,6 +130,7 @@ def _failback_undeclared_vip(s: Scenario) -> None:
     "winhttp-proxy-flags-direct",
     "a server's WinHttpSettings still stores the declared proxy, but its flags say direct access",
     "PROXY-01",
+    "DRIFT-04",
 )
 def _proxy_flags_direct(s: Scenario) -> None:
     server = s.server(_first_cas(s))
@@ -140,6 +141,7 @@ def _proxy_flags_direct(s: Scenario) -> None:
     "winhttp-bypass-misses-a-server",
     "the WinHTTP bypass list names every Exchange server's FQDN but one",
     "PROXY-02",
+    "DRIFT-04",
 )
 def _bypass_misses_one(s: Scenario) -> None:
     missing = _mailbox_only(s).name
