@@ -8,7 +8,6 @@ what it accepts. Passwords travel as :class:`Secret`, which never prints its val
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
 import re
@@ -18,6 +17,7 @@ from typing import TypeVar
 
 from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
 from cas_conformance.inventory import Host, Inventory, VarMapping
+from cas_conformance.secret import Secret as Secret  # re-exported: callers import it from here
 
 PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
 DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem"
@@ -38,36 +38,6 @@ _REGISTRY_KEY = re.compile(
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _MAX_DAYS = 3650
 _MAX_SECONDS = 86400.0
-
-
-class Secret:
-    """A password: compares by value, ``reveal()`` returns it, every other view shows ``'***'``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "'***'"
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        mine, theirs = (v.encode("utf-8", "surrogatepass") for v in (self._value, other._value))
-        return hmac.compare_digest(mine, theirs)
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
 
 
 @dataclass(frozen=True)
@@ -334,8 +304,9 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     address = reader.get("ansible_host", _address, host.name)
     common = _run_settings(reader, _domain_of(host.name) or _domain_of(address))
     own_password = reader.text("ansible_password")
-    if password is None and own_password is not None:
-        password = Secret(own_password)
+    if password is None:
+        # A Vault-encrypted ansible_password is never in host.vars, only in host.secrets.
+        password = host.secrets.get("ansible_password") or (Secret(own_password) if own_password else None)
     return HostSettings(
         name=host.name,
         address=address,
