@@ -24,6 +24,7 @@ def inventory_json(inventory: Inventory) -> dict[str, object]:
             for key, value in sorted(host.values.items())
         }
         for name, host in inventory.hosts.items()
+        if host.values  # as ansible-inventory: a host without variables has no entry
     }
     result: dict[str, object] = {"_meta": {"hostvars": hostvars}}
     pending = [ALL]
