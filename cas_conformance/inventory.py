@@ -32,7 +32,7 @@ from cas_conformance.inventory_model import (
 )
 from cas_conformance.inventory_values import Origin, VaultValue
 from cas_conformance.inventory_yaml import YamlReader, is_yaml_inventory, load_yaml
-from cas_conformance.vault import VaultFormatError, VaultPasswordError, decrypt
+from cas_conformance.vault import VaultFormatError, VaultPasswordError, decrypt, is_vault
 
 __all__ = [
     "ALL",
@@ -120,6 +120,10 @@ def _read_source(builder: Builder, path: str, decrypter: Decrypt | None) -> Inve
     if ext == ".toml" or (os.access(path, os.X_OK) and os.path.isfile(path)):
         return read_external(path, decrypter)
     text = read_text(path)
+    if is_vault(text):  # a whole inventory file encrypted with ansible-vault
+        if decrypter is None:
+            raise InventoryError(path, 1, "the inventory is Vault-encrypted: give --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE")
+        text = decrypter(VaultValue(text), Origin(path, 1), os.path.basename(path))
     if ext in YAML_EXTENSIONS or not ext:
         try:
             data = load_yaml(text, path)

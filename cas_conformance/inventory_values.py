@@ -30,7 +30,8 @@ def ini_value(text: str) -> object:
     """Ansible's reading of an INI value: a Python literal when it is one, else the text itself."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)  # an invalid escape such as '\C' (3.12+)
+            warnings.simplefilter("ignore", DeprecationWarning)  # the same on 3.10 and 3.11
             return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
