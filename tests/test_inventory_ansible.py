@@ -276,3 +276,19 @@ def test_limit_from_a_file_and_a_pattern_matching_nothing(tmp_path: Path) -> Non
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 4 and "matches no host" in done.stderr
+
+
+def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> None:
+    password = tmp_path / "vault-pass"
+    password.write_text(VAULT_PASSWORD + "\n")
+    write(tmp_path, {"hosts.ini": "[cas]\ncas1\n", "group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"})
+    vault = Path(ANSIBLE or "").with_name("ansible-vault")
+    subprocess.run(
+        [str(vault), "encrypt", "--vault-password-file", str(password), str(tmp_path / "group_vars" / "cas.yml")],
+        capture_output=True, timeout=120, env=_env(tmp_path), check=True,
+    )
+    assert (tmp_path / "group_vars" / "cas.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    source = tmp_path / "hosts.ini"
+    mine = ours(source, "--vault-password-file", str(password))
+    assert mine == ansible_list(source, "--vault-password-file", str(password))
+    assert mine["_meta"]["hostvars"]["cas1"] == {"ansible_user": "svc", "winrm_timeout": 30}  # type: ignore[index]
