@@ -10,6 +10,7 @@ reported as ``file:line``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,12 @@ class Inventory:
     all_var_lines: Mapping[str, int]
     all_var_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     locked: tuple[tuple[str, str, int | None], ...] = ()  # Vault values left encrypted: (var, file, line)
+
+    @property
+    def base_dir(self) -> str:
+        """Where relative paths in variables start: the inventory's folder (itself, for a directory)."""
+        absolute = os.path.abspath(self.path)
+        return absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
 
     def hosts_in(self, group: str) -> tuple[Host, ...]:
         """Hosts of *group* and of every group below it, in inventory order; () for an unknown group."""

@@ -180,7 +180,7 @@ class RunState:
 
         scenario_path = Path(scenario)
         if not scenario_path.is_absolute():
-            scenario_path = Path(inventory.path).resolve().parent / scenario_path
+            scenario_path = Path(inventory.base_dir).resolve() / scenario_path
         faults = tuple(self.config.getoption("lab_fault") or ())
         self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password)
         if self.password is None:

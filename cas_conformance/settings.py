@@ -257,7 +257,7 @@ class _Reader:
         text = self.values.get(var)
         if text is None or not text.strip():
             return None
-        base = os.path.dirname(os.path.abspath(self.inventory.path))
+        base = self.inventory.base_dir
         resolved = os.path.normpath(os.path.join(base, os.path.expanduser(text.strip())))
         if not (os.path.isfile(resolved) and os.access(resolved, os.R_OK)):
             raise self.inventory.error(self.host, var, f"invalid {var}: {resolved} is not a readable file")
@@ -359,12 +359,18 @@ def resolve_password(
         return Secret(from_env)
     if ask is not None:
         return Secret(ask())
-    lines = [
-        h.var_lines["ansible_password"] for h in inventory.hosts.values() if "ansible_password" in h.vars
-    ]
-    if lines:
+    # The file and line of each plain (not Vault-encrypted) ansible_password; lines may be absent
+    # (a source read through ansible-inventory).
+    places = sorted(
+        (path, line or 0)
+        for path, line in (
+            inventory.source_of(h, "ansible_password") for h in inventory.hosts.values() if "ansible_password" in h.vars
+        )
+    )
+    if places:
+        path, line = places[0]
         warn(
-            f"ansible_password in {inventory.path}:{min(lines)} stores a password in the inventory; "
+            f"ansible_password in {path}{f':{line}' if line else ''} stores a password in the inventory; "
             f"prefer {PASSWORD_ENV} or --ask-pass"
         )
     return None

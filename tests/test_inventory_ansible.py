@@ -292,3 +292,26 @@ def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> No
     mine = ours(source, "--vault-password-file", str(password))
     assert mine == ansible_list(source, "--vault-password-file", str(password))
     assert mine["_meta"]["hostvars"]["cas1"] == {"ansible_user": "svc", "winrm_timeout": 30}  # type: ignore[index]
+
+
+def test_failing_dynamic_inventory_is_a_usage_error_and_its_password_has_no_line(tmp_path: Path) -> None:
+    from cas_conformance.errors import InventoryError
+    from cas_conformance.inventory import load_inventory
+    from cas_conformance.settings import resolve_password
+
+    broken = tmp_path / "broken.py"
+    broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(3)\n")
+    broken.chmod(0o755)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(broken)
+    assert caught.value.path == str(broken) and "ansible-inventory failed" in caught.value.message
+
+    script = tmp_path / "dynamic.py"
+    script.write_text(
+        f"#!{sys.executable}\nimport json\n"
+        "print(json.dumps({'cas': {'hosts': ['cas1']}, '_meta': {'hostvars': {'cas1': {'ansible_password': 'p'}}}}))\n"
+    )
+    script.chmod(0o755)
+    warnings: list[str] = []
+    resolve_password(load_inventory(script), environ={}, ask=None, warn=warnings.append)
+    assert warnings and warnings[0].startswith(f"ansible_password in {script} stores")

@@ -194,3 +194,22 @@ def test_limited_inventory_keeps_groups_of_the_selected_hosts(tmp_path: Path) ->
         load_for_run(str(tmp_path / "h.ini"), limit="nothing", environ={})
     with pytest.raises(InventoryError, match="no such file"):
         load_for_run(str(tmp_path / "h.ini"), limit=f"@{tmp_path / 'absent'}", environ={})
+
+
+def test_password_warning_names_the_vars_file_and_relative_paths_start_at_a_directory(tmp_path: Path) -> None:
+    from cas_conformance.settings import resolve_password, run_settings
+
+    write(
+        tmp_path,
+        {
+            "site/hosts.ini": "cas1\n",
+            "site/group_vars/all.yml": "x: 1\nansible_password: plain\ntls_ca_bundle: ../ca.pem\n",
+            "ca.pem": "not checked here\n",  # outside: every file in the directory is an inventory source
+        },
+    )
+    inventory = load_inventory(tmp_path / "site")
+    warnings: list[str] = []
+    assert resolve_password(inventory, environ={}, ask=None, warn=warnings.append) is None
+    assert warnings and f"{tmp_path / 'site/group_vars/all.yml'}:2" in warnings[0]
+    assert inventory.base_dir == str(tmp_path / "site")
+    assert run_settings(inventory, password=None).tls_ca_bundle == str(tmp_path / "ca.pem")
