@@ -10,6 +10,7 @@ masked. A bad inventory is one ``file:line: message`` line on stderr and exit st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cas_conformance.errors import InventoryError
@@ -50,5 +51,8 @@ def main(argv: list[str]) -> int:
     except InventoryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    print(dump(inventory))
+    try:
+        print(dump(inventory), flush=True)
+    except BrokenPipeError:  # the reader stopped early (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
