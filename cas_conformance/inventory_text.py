@@ -10,11 +10,18 @@ import shlex
 from collections.abc import Mapping
 
 from cas_conformance.inventory import Inventory
+from cas_conformance.inventory_values import ini_value
 
 SECRET_VARS = frozenset({"ansible_password", "ansible_become_password", "ansible_winrm_password"})
 
 
+def _literal_safe(value: str) -> str:
+    """*value*, or its Python repr where the INI reader would otherwise read it as a literal."""
+    return value if ini_value(value) == value else repr(value)
+
+
 def _quote(value: str) -> str:
+    value = _literal_safe(value)
     return shlex.quote(value) if value == "" or any(c in value for c in " \t\"'#;=\\") else value
 
 
@@ -33,7 +40,7 @@ def render_inventory(inventory: Inventory, *, omit: frozenset[str] = frozenset()
         lines.append(_line(host.name, own, omit))
     lines.append("")
     lines.append("[all:vars]")
-    lines += [f"{k} = {v}" for k, v in inventory.all_vars.items() if k not in omit]
+    lines += [f"{k} = {_literal_safe(v)}" for k, v in inventory.all_vars.items() if k not in omit]
     for group in inventory.groups.values():
         if group.name in ("all", "ungrouped") or not group.hosts:
             continue

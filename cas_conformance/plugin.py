@@ -43,7 +43,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--inventory",
         default=None,
         metavar="PATH",
-        help="Ansible-style INI inventory (default: inventory.ini, the built-in lab)",
+        help="Ansible inventory: INI, YAML or a directory (default: inventory.ini, the built-in lab)",
+    )
+    group.addoption(
+        "--limit",
+        default=None,
+        metavar="PATTERN",
+        help="only the hosts this Ansible host pattern selects (a,b  g:&h  g:!h  web*  ~re  g[0:2]  @file)",
+    )
+    group.addoption(
+        "--vault-password-file",
+        default=None,
+        metavar="PATH",
+        help="decrypt the inventory's Ansible Vault values (else ANSIBLE_VAULT_PASSWORD_FILE)",
     )
     group.addoption(
         "--ask-pass",

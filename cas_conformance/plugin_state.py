@@ -19,7 +19,8 @@ from cas_conformance.checks import Case
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather, winrm_hosts
-from cas_conformance.inventory import Inventory, VarMapping, load_inventory
+from cas_conformance.inventory import Inventory, VarMapping
+from cas_conformance.inventory_run import load_for_run
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
@@ -131,7 +132,11 @@ class RunState:
             self._world = load_world(replay)
             return
         path = self.config.getoption("inventory") or str(Path(project_dir(self.config), "inventory.ini"))
-        inventory = load_inventory(path)
+        inventory = load_for_run(
+            path,
+            limit=self.config.getoption("limit"),
+            vault_password_file=self.config.getoption("vault_password_file"),
+        )
         ask = (lambda: getpass.getpass("WinRM password: ")) if self.config.getoption("ask_pass") else None
         self.password = resolve_password(
             inventory,
@@ -175,7 +180,7 @@ class RunState:
 
         scenario_path = Path(scenario)
         if not scenario_path.is_absolute():
-            scenario_path = Path(inventory.path).resolve().parent / scenario_path
+            scenario_path = Path(inventory.base_dir).resolve() / scenario_path
         faults = tuple(self.config.getoption("lab_fault") or ())
         self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password)
         if self.password is None:

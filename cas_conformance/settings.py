@@ -8,7 +8,6 @@ what it accepts. Passwords travel as :class:`Secret`, which never prints its val
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
 import re
@@ -18,6 +17,7 @@ from typing import TypeVar
 
 from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
 from cas_conformance.inventory import Host, Inventory, VarMapping
+from cas_conformance.secret import Secret as Secret  # re-exported: callers import it from here
 
 PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
 DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem"
@@ -38,36 +38,6 @@ _REGISTRY_KEY = re.compile(
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _MAX_DAYS = 3650
 _MAX_SECONDS = 86400.0
-
-
-class Secret:
-    """A password: compares by value, ``reveal()`` returns it, every other view shows ``'***'``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "'***'"
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        mine, theirs = (v.encode("utf-8", "surrogatepass") for v in (self._value, other._value))
-        return hmac.compare_digest(mine, theirs)
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
 
 
 @dataclass(frozen=True)
@@ -315,7 +285,7 @@ class _Reader:
         text = self.values.get(var)
         if text is None or not text.strip():
             return None
-        base = os.path.dirname(os.path.abspath(self.inventory.path))
+        base = self.inventory.base_dir
         resolved = os.path.normpath(os.path.join(base, os.path.expanduser(text.strip())))
         if not (os.path.isfile(resolved) and os.access(resolved, os.R_OK)):
             raise self.inventory.error(self.host, var, f"invalid {var}: {resolved} is not a readable file")
@@ -362,8 +332,9 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     address = reader.get("ansible_host", _address, host.name)
     common = _run_settings(reader, _domain_of(host.name) or _domain_of(address))
     own_password = reader.text("ansible_password")
-    if password is None and own_password is not None:
-        password = Secret(own_password)
+    if password is None:
+        # A Vault-encrypted ansible_password is never in host.vars, only in host.secrets.
+        password = host.secrets.get("ansible_password") or (Secret(own_password) if own_password else None)
     return HostSettings(
         name=host.name,
         address=address,
@@ -418,12 +389,18 @@ def resolve_password(
         return Secret(from_env)
     if ask is not None:
         return Secret(ask())
-    lines = [
-        h.var_lines["ansible_password"] for h in inventory.hosts.values() if "ansible_password" in h.vars
-    ]
-    if lines:
+    # The file and line of each plain (not Vault-encrypted) ansible_password; lines may be absent
+    # (a source read through ansible-inventory).
+    places = sorted(
+        (path, line or 0)
+        for path, line in (
+            inventory.source_of(h, "ansible_password") for h in inventory.hosts.values() if "ansible_password" in h.vars
+        )
+    )
+    if places:
+        path, line = places[0]
         warn(
-            f"ansible_password in {inventory.path}:{min(lines)} stores a password in the inventory; "
+            f"ansible_password in {path}{f':{line}' if line else ''} stores a password in the inventory; "
             f"prefer {PASSWORD_ENV} or --ask-pass"
         )
     return None

@@ -88,11 +88,14 @@ def test_ungrouped_holds_only_hosts_in_no_other_group() -> None:
 
 
 def test_children_of_children_and_undefined_child_group() -> None:
+    error = parse_error("[site:children]\nexchange\nfuture\n[exchange]\nh1\n")
+    assert error.line == 3 and "'future', which is never defined" in error.message
     inv = parse(
         """
         [site:children]
         exchange
         future
+        [future:children]
         [exchange:children]
         cas
         [cas]
@@ -103,9 +106,10 @@ def test_children_of_children_and_undefined_child_group() -> None:
     )
     assert inv.hosts["cas1"].groups == ("all", "cas", "exchange", "site")
     assert [h.name for h in inv.hosts_in("site")] == ["cas1"]
-    assert inv.groups["future"].hosts == () and inv.groups["future"].line is None
+    assert inv.groups["future"].hosts == () and inv.groups["future"].line == 4
     assert inv.hosts_in("future") == ()
     assert (inv.groups["site"].depth, inv.groups["exchange"].depth, inv.groups["cas"].depth) == (1, 2, 3)
+    assert inv.groups["site"].children == ("exchange", "future")
     assert set(inv.groups["all"].children) == {"ungrouped", "site", "other"}
 
 
@@ -228,7 +232,8 @@ def test_host_line_quoting_and_inline_comments() -> None:
         "c": "plain",
         "d": "x # y",
     }
-    assert dict(inv.hosts["h2"].vars) == {"e": "b#c", "f": "1"}
+    # As Ansible's shlex split: '#' inside a word starts a comment too, so f is never read.
+    assert dict(inv.hosts["h2"].vars) == {"e": "b"}
     assert dict(inv.hosts["h3"].vars) == {"g": "C:\\certs\\ca.pem", "h": "C:certs"}
     assert inv.hosts["h4"].line == 7
 
@@ -254,29 +259,53 @@ def test_vars_section_values_quotes_comments_and_spacing() -> None:
         "quoted": "a # b",
         "single": "it is",
         "apostrophe": "it's fine",
-        "commented": "value",
+        "commented": "value # comment",
         "hash_inside": "a#b",
         "empty": "",
         "equals": "a=b=c",
     }
 
 
-def test_values_are_strings_never_literals() -> None:
+def test_values_are_python_literals_as_ansible_reads_them() -> None:
     inv = parse(
         """
-        h1 a=[1,2] b=True c=0x10 d={'k':1}
+        h1 a=[1,2] b=True c=0x10 d={'k':1} s="'5'" t=1,2 u=x
         [all:vars]
         e = None
         f = 1e3
+        g = 'quoted'
+        h = 'unclosed
+        i = "x" y
         """
     )
+    assert dict(inv.hosts["h1"].values) == {
+        "a": [1, 2],
+        "b": True,
+        "c": 16,
+        "d": "{k:1}",  # the shell split took the quotes, so not a literal any more
+        "s": "5",
+        "t": (1, 2),
+        "u": "x",
+        "e": None,
+        "f": 1000.0,
+        "g": "quoted",
+        "h": "'unclosed",
+        "i": '"x" y',
+    }
+    # The settings read text: booleans lower-case, None empty, lists as JSON.
     assert dict(inv.hosts["h1"].vars) == {
-        "a": "[1,2]",
-        "b": "True",
-        "c": "0x10",
+        "a": "[1, 2]",
+        "b": "true",
+        "c": "16",
         "d": "{k:1}",
-        "e": "None",
-        "f": "1e3",
+        "s": "5",
+        "t": "[1, 2]",
+        "u": "x",
+        "e": "",
+        "f": "1000.0",
+        "g": "quoted",
+        "h": "'unclosed",
+        "i": '"x" y',
     }
 
 
@@ -338,16 +367,17 @@ def test_headers_accept_comments_and_hosts_suffix() -> None:
         ("[all:vars]\n= value\n", 2, "invalid variable name"),
         ("[all:vars]\nbad-name = 1\n", 2, "invalid variable name"),
         ("[all:vars]\n1st = 1\n", 2, "invalid variable name"),
-        ("[all:vars]\na = 'unclosed\n", 2, "unbalanced quote"),
-        ('[all:vars]\na = "x" y\n', 2, "after the closing quote"),
         ("[g]\nh1 a=1 stray\n", 2, "word 3 has no '='"),
         ("[g]\nh1 =1\n", 2, "invalid variable name (word 2)"),
         ("[g]\nh1 a-b=1\n", 2, "invalid variable name"),
         ("[g]\nh1\nh2 a='unclosed\n", 3, "unbalanced quote"),
         ("[g]\nh1 a=x\\\n", 2, "trailing backslash"),
-        ("[g]\nweb[01:03].corp.local\n", 2, "host ranges are not supported"),
-        ("web[a:c]\n", 1, "host ranges are not supported"),
-        ("[g]\nweb*.corp\n", 2, "host patterns are not supported"),
+        ("[g]\nweb[3:1].corp.local\n", 2, "the start comes after the end"),
+        ("web[01:100]\n", 1, "same width"),
+        ("web[a:c:0]\n", 1, "positive whole number"),
+        ("web[a:5]\n", 1, "two numbers or two letters"),
+        ("web[1:2:3:4]\n", 1, "[start:end]"),
+        ("[g]\nweb*.corp\n", 2, "host patterns are not host names"),
         ("[g]\n'' a=1\n", 2, "empty host name"),
         ('[g]\n"two words" a=1\n', 2, "spaces"),
         ("[g]\n:5986\n", 2, "empty host name"),
@@ -372,13 +402,16 @@ def test_errors_point_at_their_line(text: str, line: int, fragment: str) -> None
     assert str(error) == f"{PATH}:{line}: {error.message}"
 
 
-def test_vars_for_a_group_defined_later_or_only_as_a_child_is_fine() -> None:
+def test_vars_for_a_group_defined_later_is_fine_but_only_as_a_child_is_not() -> None:
+    error = parse_error("[g:vars]\nv = 1\n[parent:children]\ng\n")
+    assert error.line == 1 and "[g:vars] names a group that is never defined" in error.message
     inv = parse(
         """
         [g:vars]
         v = 1
         [parent:children]
         g
+        [g]
         [h:vars]
         w = 2
         [h]
@@ -393,7 +426,6 @@ def test_errors_never_repeat_value_text() -> None:
         "[g]\nh1 ansible_password=hunter2 wrong\n",
         "[g]\nh1 ansible_password=hunter2 b=1 b=2 'x\n",
         "[all:vars]\nansible_password hunter2\n",
-        "[all:vars]\nansible_password = 'hunter2\n",
         "[all:vars]\nansible_password hunter2=x\n",
     ):
         error = parse_error(text)
@@ -460,9 +492,7 @@ def test_load_inventory_missing_or_unreadable(tmp_path: Path) -> None:
         load_inventory(missing)
     assert (caught.value.path, caught.value.line) == (str(missing), None)
     assert str(caught.value).startswith(f"{missing}: cannot read the inventory")
-    with pytest.raises(InventoryError) as caught:
-        load_inventory(tmp_path)
-    assert caught.value.line is None
+    assert dict(load_inventory(tmp_path).hosts) == {}  # an empty directory: no source, no host
 
 
 def test_load_inventory_not_utf8_names_the_line(tmp_path: Path) -> None:

@@ -1,0 +1,98 @@
+"""Any other inventory source (a dynamic inventory script, a plugin configuration, TOML) through
+ansible-core's own ``ansible-inventory --list``, where ansible-core is installed.
+
+Its output holds every host's variables already merged (``group_vars``/``host_vars`` included),
+so each becomes a host variable of the source file, without a line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from cas_conformance.errors import InventoryError
+from cas_conformance.inventory_build import Builder, Decrypt, Layer
+from cas_conformance.inventory_model import ALL, Inventory
+from cas_conformance.inventory_values import Origin, VaultValue
+
+TIMEOUT_SECONDS = 300.0
+
+
+def ansible_inventory_command() -> str | None:
+    """``ansible-inventory`` beside this Python (a venv), else on PATH; None when not installed."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    if os.access(beside, os.X_OK):
+        return beside
+    return shutil.which("ansible-inventory")
+
+
+def _values(data: object) -> object:
+    if isinstance(data, dict):
+        if set(data) == {"__ansible_vault"}:
+            return VaultValue(str(data["__ansible_vault"]))
+        return {k: _values(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_values(v) for v in data]
+    return data
+
+
+def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, object]:
+    """The JSON ``ansible-inventory -i PATH --list`` prints; an InventoryError when it cannot."""
+    command = ansible_inventory_command()
+    if command is None:
+        raise InventoryError(
+            path, None, "not an INI or YAML inventory; reading it needs ansible-core (ansible-inventory), not installed"
+        )
+    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
+    try:
+        done = subprocess.run(
+            [command, "-i", path, "--list"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InventoryError(path, None, f"ansible-inventory did not finish in {timeout:.0f} s") from None
+    except OSError as exc:
+        raise InventoryError(path, None, f"cannot run ansible-inventory: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:] or ["no message"]
+        raise InventoryError(path, None, f"ansible-inventory failed (exit {done.returncode}): {last[0].strip()}")
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise InventoryError(path, None, "ansible-inventory printed something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise InventoryError(path, None, "ansible-inventory printed JSON that is not an inventory")
+    return data
+
+
+def read_external(path: str, decrypt: Decrypt | None) -> Inventory:
+    data = run_ansible_inventory(path)
+    builder = Builder(path)
+    origin = Origin(path, None)
+    meta = data.get("_meta")
+    hostvars = meta.get("hostvars", {}) if isinstance(meta, dict) else {}
+    pending = [ALL]
+    seen = {ALL}
+    while pending:
+        name = pending.pop(0)
+        body = data.get(name)
+        body = body if isinstance(body, dict) else {}
+        builder.add_group(name, origin)
+        for host in body.get("hosts", []):
+            own = hostvars.get(host, {}) if isinstance(hostvars, dict) else {}
+            values: Layer = {str(k): (_values(v), origin) for k, v in (own or {}).items()}
+            builder.add_host(str(host), name, origin, values)
+        for child in body.get("children", []):
+            builder.add_child(name, str(child), origin)
+            if child not in seen:
+                seen.add(child)
+                pending.append(str(child))
+    return builder.finish(lambda kind, name: {}, decrypt)
