@@ -1,7 +1,7 @@
 """The wheel brings its suite: built, installed into a fresh venv outside the checkout and run from
 another directory against the built-in lab by scenario name, it gives the same outcome per test id
 as ``make check`` gives from the checkout. Select with ``-m wheel`` (or leave out with
-``-m 'not wheel'``): it builds a wheel and a venv (about 20 s)."""
+``-m 'not wheel'``): it builds a wheel and a venv (under a minute)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ ACCOUNT = {
     "CAS_CONFORMANCE_PROBE_PASSWORD": PASSWORD,
 }
 
-pytestmark = pytest.mark.wheel
+pytestmark = pytest.mark.wheel  # -m wheel selects it, -m 'not wheel' leaves it out
 
 
 def _run(
@@ -60,12 +60,10 @@ def _outcomes(results: Path) -> dict[str, str]:
     return {t["nodeid"]: t["outcome"] for t in json.loads(results.read_text(encoding="utf-8"))["tests"]}
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _venv(base: Path) -> Path:
     """A fresh venv (no system site-packages) with the wheel built from a copy of the sources."""
-    base = tmp_path_factory.mktemp("install")
     source = base / "source"
-    source.mkdir()
+    source.mkdir(parents=True)
     for name in SOURCE:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -84,10 +82,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env
 
 
-@pytest.fixture(scope="module")
-def checkout_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def _checkout_run(reports: Path) -> dict[str, str]:
     """``make check``'s run (``pytest --inventory inventory.ini`` in the checkout), its reports aside."""
-    reports = tmp_path_factory.mktemp("check")
     _ok(
         _run(
             [sys.executable, "-m", "pytest", "--inventory", "inventory.ini", f"--reports-dir={reports}"], ROOT
@@ -101,9 +97,19 @@ def _inventory(path: Path, scenario: str) -> Path:
     return path
 
 
-def test_the_installed_suite_runs_outside_the_checkout_with_the_checkout_ids(
-    venv: Path, checkout_run: dict[str, str], tmp_path: Path
-) -> None:
+def test_the_wheel_brings_its_suite(tmp_path: Path) -> None:
+    """One test, so that a parallel run builds one venv: the installed pytest, the console script and
+    ``python -m cas_conformance`` from other directories, then the installed lab by name."""
+    venv = _venv(tmp_path / "install")
+    checkout_run = _checkout_run(tmp_path / "check")
+    for phase in "abc":
+        (tmp_path / phase).mkdir()
+    _installed_pytest(venv, checkout_run, tmp_path / "a")
+    _console_script(venv, checkout_run, tmp_path / "b")
+    _installed_lab_by_name(venv, tmp_path / "c")
+
+
+def _installed_pytest(venv: Path, checkout_run: dict[str, str], tmp_path: Path) -> None:
     where = _ok(
         _run(
             [venv / "bin" / "python", "-c", "import cas_conformance; print(cas_conformance.__file__)"],
@@ -121,9 +127,7 @@ def test_the_installed_suite_runs_outside_the_checkout_with_the_checkout_ids(
     assert not (run / ".pytest_cache").exists()
 
 
-def test_the_console_script_runs_the_same_suite(
-    venv: Path, checkout_run: dict[str, str], tmp_path: Path
-) -> None:
+def _console_script(venv: Path, checkout_run: dict[str, str], tmp_path: Path) -> None:
     _inventory(tmp_path / "prod.ini", "healthy")
     _ok(_run([venv / "bin" / "cas-conformance", "--inventory=prod.ini", "--reports-dir", "out"], tmp_path))
     assert _outcomes(tmp_path / "out" / "results.json") == checkout_run
@@ -137,7 +141,7 @@ def test_the_console_script_runs_the_same_suite(
     assert sorted(line for line in listed.splitlines() if "::" in line) == sorted(checkout_run)
 
 
-def test_the_installed_lab_serves_a_scenario_by_name(venv: Path, tmp_path: Path) -> None:
+def _installed_lab_by_name(venv: Path, tmp_path: Path) -> None:
     """``cas-conformance lab serve broken`` from the wheel; the installed suite through the written
     inventory has the outcomes of the checkout's broken lab (``fixtures/lab/broken.ini``)."""
     reports = tmp_path / "checkout"
