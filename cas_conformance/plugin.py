@@ -21,7 +21,7 @@ from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
-from cas_conformance.rooting import restart_args, runs_the_suite, suite_paths, workspace_dir
+from cas_conformance.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
@@ -128,12 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _exit_hook:
         _exit_hook.append(True)
         atexit.register(_settle)
-    if config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
-        # Started outside the suite's root (testpaths apply only there): run the suite, not the
-        # working directory.
-        suites = [str(p) for p in suite_paths(config) if p.is_dir()]
-        if suites:
-            config.args = suites
+    config.args = suite_args(config)
     state = RunState(config)
     config.stash[state_key] = state
     reports = _reports_dir(config)

@@ -75,6 +75,25 @@ def runs_the_suite(config: pytest.Config) -> bool:
     return False
 
 
+def suite_args(config: pytest.Config) -> list[str]:
+    """The test paths of a conformance run: with none given, the suite (pytest would take the
+    working directory outside the suite's root, where testpaths do not apply); a given path that
+    is not there but is in the suite (``tests_cas/test_x.py::test_y[cas01]``, as every report names
+    a test) is the suite's, so a test id selects its test from any directory."""
+    if config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
+        suites = [str(p) for p in suite_paths(config) if p.is_dir()]
+        return suites or list(config.args)
+    home = suite_home()
+    if home is None:
+        return list(config.args)
+    args = []
+    for arg in config.args:
+        path, sep, rest = arg.partition("::")
+        here, there = Path(config.invocation_params.dir, path), home.root / path
+        args.append(f"{there}{sep}{rest}" if not here.exists() and there.exists() else arg)
+    return args
+
+
 def restart_args(config: pytest.Config) -> list[str] | None:
     """The arguments of a second start rooted at the suite, or None when this run may go on: it is
     rooted already, is not a conformance run, is an xdist worker (its controller pinned the root),

@@ -170,3 +170,16 @@ def test_live_runs_save_facts_where_typed_with_the_same_outcomes(
         return {t["nodeid"]: t["outcome"] for t in json.loads(path.read_text())["tests"]}
 
     assert outcomes(run / "out" / "results.json") == outcomes(outside / "first" / "results.json")
+
+
+def test_a_test_id_selects_its_test_from_any_directory(gates: tuple[Path, Path], tmp_path: Path) -> None:
+    """The ids the reports name (``tests_cas/...``) select their tests from outside the checkout too."""
+    outside, _ = gates
+    ids = sorted(t["nodeid"] for t in json.loads((outside / "baseline.json").read_text())["tests"])
+    chosen = [ids[0], ids[-1]]
+    result = _pytest(
+        ["--replay-facts", str(outside / "facts.json"), "--co", f"--reports-dir={tmp_path}", *chosen],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert [line for line in result.stdout.splitlines() if "::" in line] == chosen
