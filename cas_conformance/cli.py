@@ -15,6 +15,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 PROG = "cas-conformance"
+USAGE = f"""\
+usage: {PROG} [--inventory PATH] [pytest options]    the conformance suite (pytest, rooted at the suite)
+       {PROG} lab serve|faults ...                  the built-in lab (python -m cas_conformance.lab)
+       {PROG} inventory --list [--inventory PATH]   the effective inventory as JSON
+"""
 INVENTORY_MODULE = "cas_conformance.inventory_cli"
 
 
@@ -56,4 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         return COMMANDS[args[0]](args[1:])
+    if "-h" in args or "--help" in args:
+        print(USAGE)  # then pytest's own help, with the suite's options under "cas-conformance"
     return _suite(args)

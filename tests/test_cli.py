@@ -88,3 +88,10 @@ def test_python_m_cas_conformance_is_the_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "unknown lab scenario 'healty'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_names_the_commands_then_pytests_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: cas-conformance [--inventory PATH]")
+    assert "cas-conformance lab serve|faults" in out and "--replay-facts" in out
