@@ -2,7 +2,7 @@
 
 Everything else is declared in pyproject.toml. ``build_py`` adds, in the built package:
 
-    cas_conformance/suite/tests_cas/*.py    <- tests_cas/*.py
+    cas_conformance/suite/tests_cas/        <- tests_cas/ (but caches)
     cas_conformance/suite/pyproject.toml    <- the [tool.pytest.ini_options] table of pyproject.toml
     cas_conformance/lab/scenarios/*.toml    <- fixtures/lab/*.toml
 
@@ -41,9 +41,9 @@ class BuildWithSuite(build_py):  # type: ignore[misc]
         scenarios = package / "lab" / "scenarios"
         for copy in (suite, scenarios):  # no stale copy of a file the repository no longer has
             shutil.rmtree(copy, ignore_errors=True)
-        (suite / "tests_cas").mkdir(parents=True)
-        for source in sorted((HERE / "tests_cas").glob("*.py")):
-            shutil.copyfile(source, suite / "tests_cas" / source.name)
+        shutil.copytree(
+            HERE / "tests_cas", suite / "tests_cas", ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]")
+        )
         header = (
             "# The pytest options of cas-conformance's pyproject.toml, copied when the wheel was built.\n"
         )
