@@ -18,9 +18,10 @@ import pytest
 from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
-from cas_conformance.plugin_state import RunState, is_controller, project_dir, run_metadata, state_key
+from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
+from cas_conformance.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
@@ -115,19 +116,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _suite_paths(config: pytest.Config) -> list[Path]:
-    return [Path(project_dir(config), p).resolve() for p in config.getini("cas_conformance_paths")]
-
-
 def _active(config: pytest.Config) -> bool:
-    if config.getoption("inventory") or config.getoption("replay_facts"):
-        return True
-    suite = _suite_paths(config)
-    for arg in config.args:
-        path = Path(config.invocation_params.dir, arg.split("::", 1)[0]).resolve()
-        if any(path == s or s in path.parents for s in suite):
-            return True
-    return False
+    return runs_the_suite(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | pytest.ExitCode | None:
+    """A run of the suite that pytest rooted elsewhere starts again rooted at the suite (see
+    ``rooting``): the same ids, options and outcomes however its paths are typed."""
+    args = restart_args(config)
+    if args is None:
+        return None
+    return pytest.main(args, plugins=list(config.invocation_params.plugins or ()))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -140,11 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _exit_hook:
         _exit_hook.append(True)
         atexit.register(_settle)
-    if config.inipath is None and config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR:
-        # pytest missed the project's testpaths (see project_dir): run the suite, not everything.
-        suites = [str(p) for p in _suite_paths(config) if p.is_dir()]
-        if suites:
-            config.args = suites
+    config.args = suite_args(config)
     state = RunState(config)
     config.stash[state_key] = state
     reports = _reports_dir(config)
@@ -169,11 +165,11 @@ def _reports_dir(config: pytest.Config) -> Path:
     invocation = Path(config.invocation_params.dir)
     given = config.getoption("reports_dir")
     if given:
-        return Path(invocation, given)
+        return Path(invocation, given).resolve()
     html = getattr(config.option, "htmlpath", None)
     if html:
-        return Path(invocation, html).parent
-    return Path(project_dir(config), "reports")
+        return Path(invocation, html).resolve().parent
+    return Path(workspace_dir(config), "reports")
 
 
 @pytest.hookimpl(optionalhook=True)

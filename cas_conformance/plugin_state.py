@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cas_conformance.checks import Case
-from cas_conformance.errors import CasConformanceError
+from cas_conformance.errors import CasConformanceError, InventoryError, LabError
 from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather, winrm_hosts
 from cas_conformance.inventory import Inventory, VarMapping
@@ -26,16 +26,9 @@ from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import WaiverSet, load_waivers
+from cas_conformance.rooting import workspace_dir
 from cas_conformance.settings import Secret, resolve_password
 from cas_conformance.world import World
-
-
-def project_dir(config: pytest.Config) -> Path:
-    """Where the suite lives: the directory of pytest's ini file. pytest decides that before it
-    knows any plugin's options, so an option value that looks like a path outside the project
-    (``--inventory /srv/prod.ini``) can make it miss the file; then the invocation directory."""
-    return config.rootpath if config.inipath is not None else Path(config.invocation_params.dir)
-
 
 state_key = pytest.StashKey["RunState"]()
 metadata_key = pytest.StashKey[RunMetadata]()
@@ -48,18 +41,21 @@ def default_inventory(config: pytest.Config) -> str | None:
         return str(given)
     if config.getoption("replay_facts"):
         return None
-    return str(Path(project_dir(config), "inventory.ini"))
+    return str(Path(workspace_dir(config), "inventory.ini"))
 
 
 def run_metadata(config: pytest.Config) -> RunMetadata:
     """This process's run metadata, computed once (pytest-metadata may ask before our configure)."""
     meta = config.stash.get(metadata_key, None)
     if meta is None:
+        invocation = Path(config.invocation_params.dir)
+        inventory, replay = default_inventory(config), config.getoption("replay_facts")
         meta = collect_run_metadata(
-            inventory=default_inventory(config),
-            replay_facts=config.getoption("replay_facts"),
+            # Absolute, as one file has one name: the same record however the path was typed.
+            inventory=str(Path(invocation, inventory).resolve()) if inventory else None,
+            replay_facts=str(Path(invocation, replay).resolve()) if replay else None,
             lab_faults=tuple(config.getoption("lab_fault") or ()),
-            base_dir=Path(config.invocation_params.dir),
+            base_dir=invocation,
         )
         config.stash[metadata_key] = meta
     return meta
@@ -131,7 +127,7 @@ class RunState:
         if replay:
             self._world = load_world(replay)
             return
-        path = self.config.getoption("inventory") or str(Path(project_dir(self.config), "inventory.ini"))
+        path = self.config.getoption("inventory") or str(Path(workspace_dir(self.config), "inventory.ini"))
         inventory = load_for_run(
             path,
             limit=self.config.getoption("limit"),
@@ -156,17 +152,17 @@ class RunState:
         invocation = Path(self.config.invocation_params.dir)
         waivers = self.config.getoption("waivers")
         if waivers:
-            self.waivers = load_waivers(Path(invocation, waivers))
+            self.waivers = load_waivers(Path(invocation, waivers).resolve())
         else:
             inventory = default_inventory(self.config)
-            beside = Path(invocation, inventory).parent / "waivers.toml" if inventory else None
+            beside = Path(invocation, inventory).resolve().parent / "waivers.toml" if inventory else None
             if beside is not None and beside.is_file():
                 self.waivers = load_waivers(beside)
         if not is_controller(self.config):
             return
         policy = parse_gate_options(self.config.getoption("gate") or [])
         baseline_path = self.config.getoption("baseline")
-        baseline = load_baseline(Path(invocation, baseline_path)) if baseline_path else None
+        baseline = load_baseline(Path(invocation, baseline_path).resolve()) if baseline_path else None
         self.reports = SessionReports(
             reports_dir=reports_dir,
             metadata=run_metadata(self.config),
@@ -177,17 +173,19 @@ class RunState:
 
     def _start_lab(self, inventory: Inventory, scenario: str) -> Inventory:
         from cas_conformance.lab.embedded import start_embedded_lab
+        from cas_conformance.lab.scenario_names import resolve_scenario
 
-        scenario_path = Path(scenario)
-        if not scenario_path.is_absolute():
-            scenario_path = Path(inventory.base_dir).resolve() / scenario_path
+        line = inventory.all_var_lines.get("lab_scenario")
+        try:
+            scenario_path = resolve_scenario(scenario, Path(inventory.base_dir).resolve())
+        except LabError as exc:
+            raise InventoryError(inventory.path, line, f"lab_scenario: {exc}") from None
         faults = tuple(self.config.getoption("lab_fault") or ())
         self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password)
         if self.password is None:
             self.password = self.lab.password
         self.environ.update(self.lab.environ)
         simulated = {name for name in inventory.hosts if self.lab.simulates(name)}
-        line = inventory.all_var_lines.get("lab_scenario")
         # Hosts the lab does not simulate stay exactly as the inventory gives them.
         inventory = overlay_vars(inventory, self.lab.run_vars(), line, simulated, run_level=True)
         for name in simulated:

@@ -13,6 +13,7 @@ from cas_conformance.errors import CasConformanceError
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.faults import FAULTS, HOST_FAULTS
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD
+from cas_conformance.lab.scenario_names import resolve_scenario, scenario_names
 
 
 def _faults() -> int:
@@ -32,7 +33,7 @@ def _faults() -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     lab = start_lab(
-        Path(args.scenario),
+        resolve_scenario(args.scenario, Path.cwd()),
         faults=args.fault,
         password=args.password,
         winrm_latency=args.winrm_latency,
@@ -71,14 +72,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m cas_conformance.lab") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cas_conformance.lab",
+        prog=prog,
         description="The cas-conformance lab: an Exchange 2010 organisation on loopback.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve a scenario until SIGINT/SIGTERM")
-    serve.add_argument("scenario", help="scenario file (fixtures/lab/*.toml)")
+    serve.add_argument(
+        "scenario", help=f"a scenario by name ({', '.join(scenario_names())}) or a scenario file (.toml)"
+    )
     serve.add_argument("--inventory-out", metavar="PATH", help="write an inventory that reaches the lab")
     serve.add_argument(
         "--password", default=None, help=f"the lab account's password (default: {DEFAULT_PASSWORD})"

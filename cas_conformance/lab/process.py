@@ -18,21 +18,22 @@ READY_LINE = "serving until"
 
 
 class LabProcess:
-    """``with LabProcess(scenario, inventory_out, ...) as lab:`` - the lab serves inside the block."""
+    """``with LabProcess(scenario, inventory_out, ...) as lab:`` - the lab serves inside the block.
+    *scenario* is a file or a scenario name; *launcher* the lab's command (another environment's
+    ``cas-conformance lab``, say)."""
 
     def __init__(
         self,
-        scenario: Path,
+        scenario: Path | str,
         inventory_out: Path,
         *,
         args: Sequence[str] = (),
         cwd: Path | None = None,
         start_timeout: float = 300.0,
+        launcher: Sequence[str] = (sys.executable, "-m", "cas_conformance.lab"),
     ) -> None:
         self.command = [
-            sys.executable,
-            "-m",
-            "cas_conformance.lab",
+            *launcher,
             "serve",
             str(scenario),
             "--inventory-out",
