@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
 from cas_conformance.inventory import Host, Inventory, VarMapping
+from cas_conformance.kerberos_settings import KERBEROS_VARIABLES, KerberosSettings, kerberos_settings
 
 PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
 DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem"
@@ -115,6 +116,7 @@ class HostSettings:
     dns_timeout: float
     http_timeout: float
     extra: Mapping[str, str]
+    kerberos: KerberosSettings = field(default_factory=KerberosSettings)
 
     @property
     def winrm_port(self) -> int:
@@ -150,6 +152,7 @@ KNOWN_VARIABLES = frozenset(
         "winrm_timeout",
         "dns_timeout",
         "http_timeout",
+        *KERBEROS_VARIABLES,
     }
 )
 
@@ -333,6 +336,15 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     reader = _Reader(inventory, host)
     address = reader.get("ansible_host", _address, host.name)
     common = _run_settings(reader, _domain_of(host.name) or _domain_of(address))
+    transport = reader.get("ansible_winrm_transport", _choice(*TRANSPORTS), "ntlm")
+    user = reader.text("ansible_user")
+    if transport == "kerberos" and user and "\\" in user:
+        raise inventory.error(
+            host,
+            "ansible_user",
+            f"invalid ansible_user for Kerberos: {user} is DOMAIN\\user; Kerberos needs the "
+            "principal, user@REALM (e.g. labadmin@CONTOSO.LAB)",
+        )
     own_password = reader.text("ansible_password")
     if password is None and own_password is not None:
         password = Secret(own_password)
@@ -340,8 +352,8 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         name=host.name,
         address=address,
         port=reader.get("ansible_port", _port, None),
-        user=reader.text("ansible_user"),
-        transport=reader.get("ansible_winrm_transport", _choice(*TRANSPORTS), "ntlm"),
+        user=user,
+        transport=transport,
         scheme=reader.get("ansible_winrm_scheme", _choice(*SCHEMES), "https"),
         cert_validation=reader.get(
             "ansible_winrm_server_cert_validation", _choice("validate", "ignore"), "validate"
@@ -357,6 +369,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         == "enforced",
         winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
+        kerberos=kerberos_settings(reader) if transport == "kerberos" else KerberosSettings(),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )
 
