@@ -18,8 +18,20 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# After the default run, the same lab over Kerberos (fixtures/lab/kerberos.ini) where MIT Kerberos
+# and the `kerberos` extra are there (`make kerberos`, as root, installs them); skipped otherwise,
+# saying how to get it. Its reports go to reports/kerberos/.
+KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab.kdc import kdc_programs; kdc_programs()
+
 check: $(VENV)/.installed
 	$(BIN)/pytest --inventory inventory.ini
+	@if $(BIN)/python -c "$(KRB5_PROBE)" 2>/dev/null; then \
+		$(BIN)/pytest --inventory fixtures/lab/kerberos.ini -q --reports-dir reports/kerberos \
+			--html reports/kerberos/report.html --junitxml reports/kerberos/junit.xml; \
+	else \
+		echo "make check: the run over Kerberos is skipped: it needs MIT Kerberos and the kerberos extra" \
+			"(as root: make kerberos; or apt-get install $(KRB5_APT) && $(BIN)/pip install -e '.[kerberos]')"; \
+	fi
 
 test: $(VENV)/.installed-test browser kerberos
 	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks
@@ -74,4 +86,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy cas_conformance
 
 clean:
-	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/*.ps1
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.json reports/*.ps1 reports/kerberos

@@ -10,6 +10,7 @@ byte limit on the output, so a stalled or chatty server becomes a clear error.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import socket
 import time
@@ -123,11 +124,23 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
     if settings.transport == "kerberos":
         kwargs["service"] = settings.kerberos.service
         kwargs["kerberos_delegation"] = settings.kerberos.delegation
-        kwargs["kerberos_hostname_override"] = settings.kerberos.hostname_override
+        kwargs["kerberos_hostname_override"] = _spn_host(settings)
     protocol = Protocol(**kwargs)
     protocol.transport.__class__ = _DialingTransport
     protocol.transport.dialer = dialer  # type: ignore[attr-defined]
     return protocol
+
+
+def _spn_host(settings: HostSettings) -> str | None:
+    """The host of the service principal when it is not the connected name: the override, else the
+    inventory name when ``ansible_host`` is an IP address (no SPN is registered for an address)."""
+    if settings.kerberos.hostname_override is not None:
+        return settings.kerberos.hostname_override
+    try:
+        ipaddress.ip_address(settings.address)
+    except ValueError:
+        return None
+    return None if settings.address == settings.name else settings.name
 
 
 _UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")

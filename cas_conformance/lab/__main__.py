@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         password=args.password,
         winrm_latency=args.winrm_latency,
         servers=args.servers,
+        kerberos=args.kerberos,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         metavar="SECONDS",
         help="each collector run takes this long (like loading the Exchange snap-in)",
+    )
+    serve.add_argument(
+        "--kerberos",
+        action="store_true",
+        help="start the lab's MIT KDC and write an inventory that reaches the servers over Kerberos",
     )
     serve.add_argument("--stats-out", metavar="PATH", help="on exit, write what the lab received (JSON)")
     sub.add_parser("faults", help="list the faults and the requirement ids each must trip")

@@ -98,6 +98,11 @@ class AcceptedContext:
         return str(self._context.initiator_name)
 
     @property
+    def delegated(self) -> bool:
+        """Whether the client forwarded its ticket-granting ticket (what a second hop needs)."""
+        return self.established and self._context.delegated_creds is not None
+
+    @property
     def mechanism(self) -> str:
         dotted = str(self._context.mech.dotted_form)
         return "kerberos" if dotted == _KRB5_OID else dotted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from cas_conformance.channels.winrm import _protocol, run_collector
 from cas_conformance.collector.script import CollectorParameters, collector_script
 from cas_conformance.errors import CollectionError
 from cas_conformance.evaluate import evaluate
+from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.kerberos_settings import KerberosSettings
-from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
 from cas_conformance.lab.ntlm_acceptor import (
     KERBEROS_ENCRYPTED_PROTOCOL,
     ConnectionAuthenticator,
@@ -198,16 +200,55 @@ def test_suite_over_kerberos_passes_against_the_healthy_lab(kerberos_ready: None
             "-q",
             "-p",
             "no:xdist",
+            "--reports-dir",
+            str(tmp_path),
             "--html",
-            str(tmp_path / "r.html"),
+            str(tmp_path / "report.html"),
             "--junitxml",
-            str(tmp_path / "r.xml"),
+            str(tmp_path / "junit.xml"),
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "CAS_CONFORMANCE_REPORTS": str(tmp_path)},
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " 0 failed, 0 error" in result.stdout
+    assert (tmp_path / "results.json").is_file()
+
+
+def test_saved_facts_replay_without_the_lab_krb5_conf(kerberos_lab: Lab, tmp_path: Path) -> None:
+    inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
+    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    assert all(record.facts is not None for record in world.servers.values())
+    save_world(world, tmp_path / "facts.json")
+    data = json.loads((tmp_path / "facts.json").read_text())
+    assert "kerberos_config" not in json.dumps(data["inventory"])  # a file of the gathering run
+    replayed = load_world(tmp_path / "facts.json")
+    assert set(replayed.servers) == set(world.servers)
+    assert all(record.settings.transport == "kerberos" for record in replayed.servers.values())
+
+
+def test_ansible_host_ip_keeps_the_inventory_name_in_the_spn(kerberos_lab: Lab) -> None:
+    address = kerberos_lab.address_of("cas01")
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_scheme="http")  # the certificate names no IP
+    by_ip = dataclasses.replace(settings, address=address)
+    protocol = _protocol(by_ip, dialer)
+    assert protocol.transport.kerberos_hostname_override == HOST
+    assert _protocol(settings, dialer).transport.kerberos_hostname_override is None
+    output = run_collector(by_ip, dialer, collector_script(CollectorParameters()))
+    assert output.exit_code == 0
+
+
+@pytest.mark.parametrize("delegate", [False, True])
+def test_delegation_forwards_the_ticket_only_when_asked(
+    kerberos_lab: Lab, client_config: None, users: LabUsers, delegate: bool
+) -> None:
+    flags = spnego.ContextReq.default | (spnego.ContextReq.delegate if delegate else 0)
+    client = spnego.client(
+        "labadmin@CONTOSO.LAB", kerberos_lab.password, hostname=HOST, service="HTTP", context_req=flags
+    )
+    auth = ConnectionAuthenticator(users, tls=False, kerberos=_keytab(kerberos_lab))
+    assert auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode()).user
+    context = auth.context
+    assert isinstance(context, AcceptedContext) and context.delegated is delegate
