@@ -190,10 +190,14 @@ class KerberosAuth(AuthBase):
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         host = urlsplit(response.url).hostname or ""
-        if response.status_code == 401 or host in self._authenticated:
-            if response.status_code == 401:
-                self._authenticated.discard(host)
-            return response  # pywinrm turns a 401 into InvalidCredentialsError
+        if response.status_code == 401:
+            self._authenticated.discard(host)
+            if "Authorization" in response.request.headers or kwargs.get("_reauthenticated"):
+                return response  # our token was refused: pywinrm turns it into InvalidCredentialsError
+            # The connection's authentication was lost (a new TCP connection): authenticate it again.
+            return self._resend(response, host, **kwargs)
+        if host in self._authenticated or response.status_code >= 400:
+            return response  # an error carries no answer token (requests-kerberos does the same)
         context = self.contexts.get(host)
         if context is None:
             return response
@@ -210,6 +214,17 @@ class KerberosAuth(AuthBase):
             raise KerberosClientError(f"{host} did not complete the Kerberos handshake")
         self._authenticated.add(host)
         return response
+
+    def _resend(self, response: requests.Response, host: str, **kwargs: Any) -> requests.Response:
+        self._new_context(host)
+        request = response.request.copy()
+        request.headers["Authorization"] = "Negotiate " + base64.b64encode(self._token or b"").decode()
+        _ = response.content  # read it, so the connection can be used again
+        response.close()
+        retried = response.connection.send(request, **kwargs)
+        retried.history.append(response)
+        retried.request = request
+        return self._on_response(retried, _reauthenticated=True, **kwargs)
 
     def wrap_winrm(self, host: str, message: bytes) -> tuple[bytes, bytes]:
         result = self.contexts[host].wrap_winrm(message)

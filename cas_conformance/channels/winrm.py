@@ -146,13 +146,18 @@ def _spn_host(settings: HostSettings) -> str | None:
 _UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, transport: str = "ntlm") -> str:
     """A short, password-free reason for a failed WinRM exchange."""
     unresolved = _UNRESOLVED.search(str(exc))
     if unresolved:
         return unresolved.group(0)
     if isinstance(exc, kerberos.KerberosClientError):
         return str(exc)
+    if isinstance(exc, InvalidCredentialsError) and transport == "kerberos":
+        return (
+            "authentication failed (HTTP 401): the server refused the Kerberos ticket; check its SPN "
+            "(HTTP/<host name>) and that the account may log on over WinRM"
+        )
     if isinstance(exc, InvalidCredentialsError):
         return "authentication failed (HTTP 401): check the user name and password"
     if isinstance(exc, WinRMTransportError):
@@ -210,7 +215,7 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
     except CollectionError:
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
-        raise CollectionError(settings.name, "winrm", _reason(exc)) from None
+        raise CollectionError(settings.name, "winrm", _reason(exc, settings.transport)) from None
     finally:
         if shell_id is not None:
             with contextlib.suppress(Exception):

@@ -24,6 +24,7 @@ from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.kerberos_settings import KerberosSettings
+from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
 from cas_conformance.lab.ntlm_acceptor import (
     KERBEROS_ENCRYPTED_PROTOCOL,
@@ -34,6 +35,7 @@ from cas_conformance.lab.ntlm_acceptor import (
 )
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from tests.lab.conftest import HEALTHY
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "cas01.contoso.lab"
@@ -252,3 +254,39 @@ def test_delegation_forwards_the_ticket_only_when_asked(
     assert auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode()).user
     context = auth.context
     assert isinstance(context, AcceptedContext) and context.delegated is delegate
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("winrm-wrong-credentials", "the server refused the Kerberos ticket"),
+        ("winrm-http-500", "WinRM answered HTTP 500"),
+    ],
+)
+def test_host_faults_over_kerberos_error_that_host_only(
+    kerberos_ready: None, fault: str, expected: str
+) -> None:
+    lab = start_lab(HEALTHY, faults=[f"{fault}@cas02"], kerberos=True)
+    try:
+        inventory = parse_inventory(
+            lab.inventory_text() + "winrm_timeout = 10\n", str(lab.workdir / "lab.ini")
+        )
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+    finally:
+        lab.stop()
+    record = world.servers["cas02.contoso.lab"]
+    assert record.error is not None and expected in record.error.reason, record.error
+    assert all(r.facts is not None for name, r in world.servers.items() if name != "cas02.contoso.lab")
+
+
+def test_a_new_connection_is_authenticated_again(kerberos_lab: Lab) -> None:
+    settings, dialer = _settings(kerberos_lab)  # HTTPS: nothing sealed with the first connection's key
+    protocol = _protocol(settings, dialer)
+    shell = protocol.open_shell()
+    auth = protocol.transport.session.auth
+    first = auth.contexts[HOST]
+    protocol.transport.session.close()  # drops the pooled, authenticated connection
+    command = protocol.run_command(shell, "hostname", [])
+    _out, _err, code = protocol.get_command_output(shell, command)
+    protocol.close_shell(shell)
+    assert code == 1 and auth.contexts[HOST] is not first and auth.contexts[HOST].complete
