@@ -61,6 +61,7 @@ def test_keytab_holds_every_server_spn(kerberos_lab: Lab) -> None:
         assert f"WSMAN/{fqdn}@CONTOSO.LAB" in listed
     # The KDC listens on the lab's own loopback address, the password is on no file of the KDC's.
     assert kdc.address == kerberos_lab.addresses["kdc"]
+    assert stat.S_IMODE(kdc.keytab.stat().st_mode) == 0o600 and not list(kdc.keytab.parent.glob("part*"))
     assert all(
         kerberos_lab.password.encode() not in path.read_bytes()
         for path in Path(kdc.workdir or "").iterdir()

@@ -290,3 +290,29 @@ def test_a_new_connection_is_authenticated_again(kerberos_lab: Lab) -> None:
     _out, _err, code = protocol.get_command_output(shell, command)
     protocol.close_shell(shell)
     assert code == 1 and auth.contexts[HOST] is not first and auth.contexts[HOST].complete
+
+
+def test_manual_kinit_mode_uses_the_users_own_ticket(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert kerberos_lab.kdc is not None
+    ccache = tmp_path / "ccache"
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_kinit_mode="manual")
+    settings = dataclasses.replace(settings, password=None)  # no password anywhere
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    with pytest.raises(CollectionError) as caught:  # no ticket yet
+        run_collector(settings, dialer, collector_script(CollectorParameters()))
+    assert "Kerberos authentication of labadmin@CONTOSO.LAB" in caught.value.reason
+    assert kerberos_lab.kdc.kinit("labadmin", kerberos_lab.password, ccache).returncode == 0
+    output = run_collector(settings, dialer, collector_script(CollectorParameters()))
+    assert output.exit_code == 0 and "#CASCONF BEGIN" in output.stdout
+
+
+def test_managed_mode_leaves_the_default_ccache_alone(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ccache = tmp_path / "default-ccache"
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    settings, dialer = _settings(kerberos_lab)
+    assert run_collector(settings, dialer, collector_script(CollectorParameters())).exit_code == 0
+    assert not ccache.exists()
