@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from cas_conformance.errors import LabError
@@ -51,6 +51,9 @@ from cas_conformance.lab.winrs_shells import (
     codec_for,
 )
 from cas_conformance.lab.wsman import WsmanFault, WsmanRequest
+
+if TYPE_CHECKING:
+    from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
 
 __all__ = [
     "CMD_LINE_LIMIT",
@@ -233,7 +236,7 @@ class WinRMServer:
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
         self._keytab = keytab
-        self.kerberos: Any = None  # KerberosKeytab once started with a keytab
+        self.kerberos: KerberosKeytab | None = None  # loaded from *keytab* at start
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
         self._shells = ShellService(handler, self._record_error)
