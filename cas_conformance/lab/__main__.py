@@ -12,7 +12,7 @@ from pathlib import Path
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.faults import FAULTS, HOST_FAULTS
-from cas_conformance.lab.scenario import DEFAULT_PASSWORD
+from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER
 
 
 def _faults() -> int:
@@ -50,8 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
             out.write_text(lab.inventory_text(bundle.resolve()), encoding="utf-8")
             print(f"inventory {out} (trust bundle {bundle})")
         print(f"lab {lab.describe()}")
+        account = lab.user if lab.kdc is None else f"{lab.user} ({lab.kdc.principal(DEFAULT_USER)})"
         print(
-            f"account  {lab.user} (password: {'given with --password' if args.password else 'the default'})"
+            f"account  {account} (password: {'given with --password' if args.password else 'the default'})"
         )
         prefix = lab.scenario.declared.get("probe_credentials")
         if prefix:

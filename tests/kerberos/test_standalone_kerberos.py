@@ -31,6 +31,7 @@ def test_standalone_lab_hands_out_its_realm(kerberos_ready: None, tmp_path: Path
         krb5_conf = Path(variables["kerberos_config"])
         assert "default_realm = CONTOSO.LAB" in krb5_conf.read_text()
         assert any(line.startswith("kerberos realm CONTOSO.LAB, KDC 127.") for line in lab.lines)
+        assert any("CONTOSO\\labadmin (labadmin@CONTOSO.LAB)" in line for line in lab.lines), lab.lines
         kinit = find_program("kinit")
         assert kinit is not None
         ccache = tmp_path / "ccache"
