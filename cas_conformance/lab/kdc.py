@@ -21,6 +21,7 @@ save are written here with those points the other way round.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +49,16 @@ _STOP_TIMEOUT = 5.0
 _LOG_TAIL = 2000
 _KEYTAB_CHUNK = 16
 _KEYTAB_VERSION = b"\x05\x02"
+
+
+_RUNNING: weakref.WeakSet[Kdc] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_forgotten() -> None:
+    """A KDC nobody stopped (an error path, a test that failed early) does not outlive Python."""
+    for kdc in list(_RUNNING):
+        kdc.stop()
 
 
 class KdcUnavailable(LabError):
@@ -198,6 +210,7 @@ class Kdc:
     def stop(self) -> None:
         """Terminate the KDC (killed if it does not exit promptly) and remove its directory."""
         process, self._process = self._process, None
+        _RUNNING.discard(self)
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -327,6 +340,7 @@ class Kdc:
 
     def _start_kdc(self, program: str, port: int) -> None:
         log = self._path("kdc.stderr")
+        _RUNNING.add(self)
         with open(log, "wb") as stderr:
             self._process = subprocess.Popen(
                 [program, "-n", "-r", self.realm],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,12 @@ def test_bad_names_are_refused() -> None:
         Kdc("OK.LAB", users={"a@b": "x"})
     with pytest.raises(LabError):
         Kdc("OK.LAB", address="192.0.2.1")
+
+
+def test_a_kdc_nobody_stopped_ends_with_python(kerberos_ready: None, tmp_path: Path) -> None:
+    script = "from cas_conformance.lab.kdc import Kdc\nk = Kdc('FORGOTTEN.LAB').start()\nprint(k._process.pid, k.workdir)\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid, workdir = result.stdout.split()
+    assert not Path(workdir).exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
