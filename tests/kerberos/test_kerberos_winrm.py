@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -316,3 +317,29 @@ def test_managed_mode_leaves_the_default_ccache_alone(
     settings, dialer = _settings(kerberos_lab)
     assert run_collector(settings, dialer, collector_script(CollectorParameters())).exit_code == 0
     assert not ccache.exists()
+
+
+def test_an_unreachable_kdc_is_named(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, empty in (("_state", {}), ("_realms", {}), ("_files", [])):  # this run's configuration only
+        monkeypatch.setattr(kerberos, name, empty)
+    monkeypatch.setenv("KRB5_CONFIG", os.environ.get("KRB5_CONFIG", ""))  # put back afterwards
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    conf = tmp_path / "krb5.conf"
+    conf.write_text(
+        "[libdefaults]\n    default_realm = UNREACHABLE.LAB\n    dns_lookup_kdc = false\n"
+        "    dns_canonicalize_hostname = false\n    rdns = false\n    udp_preference_limit = 1\n"
+        f"[realms]\n    UNREACHABLE.LAB = {{\n        kdc = tcp/127.0.0.1:{closed.getsockname()[1]}\n    }}\n"
+    )
+    settings, dialer = _settings(kerberos_lab)
+    settings = dataclasses.replace(
+        settings, user="labadmin@UNREACHABLE.LAB", kerberos=KerberosSettings(config=str(conf))
+    )
+    try:
+        with pytest.raises(CollectionError) as caught:
+            run_collector(settings, dialer, "")
+    finally:
+        closed.close()
+    assert "no KDC of the realm could be reached" in caught.value.reason, caught.value.reason
