@@ -18,6 +18,7 @@ python-gssapi is imported only when a keytab is loaded: a lab without Kerberos n
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ class KerberosKeytab:
     def __init__(self, keytab: Path) -> None:
         gssapi = _gssapi()
         self.keytab = keytab
+        # Handshakes of one keytab take turns: its file replay cache is locked with fcntl, which
+        # keeps other processes out but not other threads of this one.
+        self.lock = threading.Lock()
         store = {b"keytab": f"FILE:{keytab}".encode(), b"rcache": f"file2:{keytab}.rcache2".encode()}
         try:
             self.credentials = gssapi.Credentials(usage="accept", store=store)
@@ -73,6 +77,7 @@ class AcceptedContext:
 
     def __init__(self, keytab: KerberosKeytab) -> None:
         self._gssapi = _gssapi()
+        self._keytab = keytab
         self._context = self._gssapi.SecurityContext(creds=keytab.credentials, usage="accept")
         self.established = False
 
@@ -81,8 +86,9 @@ class AcceptedContext:
         error token of a failed step and raises the error at the next use of the context, so the
         context is looked at here, inside the same ``try``.)"""
         try:
-            answer: bytes | None = self._context.step(token)
-            self.established = bool(self._context.complete)
+            with self._keytab.lock:
+                answer: bytes | None = self._context.step(token)
+                self.established = bool(self._context.complete)
             return answer
         except self._gssapi.raw.misc.GSSError as exc:
             # Unknown service principal, modified or replayed ticket, garbage: the message names which.

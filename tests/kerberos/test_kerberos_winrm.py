@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -343,3 +345,19 @@ def test_an_unreachable_kdc_is_named(
     finally:
         closed.close()
     assert "no KDC of the realm could be reached" in caught.value.reason, caught.value.reason
+
+
+def test_concurrent_handshakes_on_one_keytab_all_succeed(
+    kerberos_lab: Lab, client_config: None, users: LabUsers
+) -> None:
+    keytab = _keytab(kerberos_lab)
+    tokens = ["Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode() for _ in range(8)]
+    barrier = threading.Barrier(len(tokens))
+
+    def accept(token: str) -> str | None:
+        auth = ConnectionAuthenticator(users, tls=False, kerberos=keytab)
+        barrier.wait(timeout=30)
+        return auth.authenticate(token).user
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        assert list(pool.map(accept, tokens)) == ["labadmin@CONTOSO.LAB"] * len(tokens)
