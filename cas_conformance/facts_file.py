@@ -29,7 +29,9 @@ from cas_conformance.settings import Secret, host_settings, run_settings
 from cas_conformance.world import Endpoint, ServerRecord, World
 
 SCHEMA = "cas-conformance/facts/1"
-LOCAL_FILE_VARS = frozenset({"tls_ca_bundle", "ansible_winrm_ca_trust_path", "lab_scenario"})
+LOCAL_FILE_VARS = frozenset(
+    {"tls_ca_bundle", "ansible_winrm_ca_trust_path", "lab_scenario", "kerberos_config"}
+)
 
 
 class FactsFileError(CasConformanceError):

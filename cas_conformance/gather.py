@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
+from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.http import HttpProbe, probe
@@ -186,6 +187,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
         name: host_settings(inventory, inventory.hosts[name], password=options.password)
         for name in winrm_hosts(inventory)
     }
+    kerberos.configure(h.kerberos for h in hosts.values() if h.transport == "kerberos")  # before threads
     for host in hosts.values():
         if host.scheme == "https" and not host.cert_validation:
             text = (

@@ -181,7 +181,8 @@ class RunState:
         except LabError as exc:
             raise InventoryError(inventory.path, line, f"lab_scenario: {exc}") from None
         faults = tuple(self.config.getoption("lab_fault") or ())
-        self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password)
+        kerberos = inventory.all_vars.get("ansible_winrm_transport", "").strip().lower() == "kerberos"
+        self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password, kerberos=kerberos)
         if self.password is None:
             self.password = self.lab.password
         self.environ.update(self.lab.environ)

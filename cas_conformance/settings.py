@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
 from cas_conformance.inventory import Host, Inventory, VarMapping
+from cas_conformance.kerberos_settings import KERBEROS_VARIABLES, KerberosSettings, kerberos_settings
 from cas_conformance.secret import Secret as Secret  # re-exported: callers import it from here
 
 PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
@@ -88,6 +89,7 @@ class HostSettings:
     peer_group: str | None = None  # overrides the CAS array / AD site this host is compared within
     #: failback_addresses: addresses an OWA FailbackUrl may resolve to besides the server's own
     failback_addresses: tuple[str, ...] = ()
+    kerberos: KerberosSettings = field(default_factory=KerberosSettings)
 
     @property
     def winrm_port(self) -> int:
@@ -125,6 +127,7 @@ KNOWN_VARIABLES = frozenset(
         "http_timeout",
         "peer_group",
         "failback_addresses",
+        *KERBEROS_VARIABLES,
     }
 )
 
@@ -331,6 +334,15 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     reader = _Reader(inventory, host)
     address = reader.get("ansible_host", _address, host.name)
     common = _run_settings(reader, _domain_of(host.name) or _domain_of(address))
+    transport = reader.get("ansible_winrm_transport", _choice(*TRANSPORTS), "ntlm")
+    user = reader.text("ansible_user")
+    if transport == "kerberos" and user and "\\" in user:
+        raise inventory.error(
+            host,
+            "ansible_user",
+            f"invalid ansible_user for Kerberos: {user} is DOMAIN\\user; Kerberos needs the "
+            "principal, user@REALM (e.g. labadmin@CONTOSO.LAB)",
+        )
     own_password = reader.text("ansible_password")
     if password is None:
         # A Vault-encrypted ansible_password is never in host.vars, only in host.secrets.
@@ -339,8 +351,8 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         name=host.name,
         address=address,
         port=reader.get("ansible_port", _port, None),
-        user=reader.text("ansible_user"),
-        transport=reader.get("ansible_winrm_transport", _choice(*TRANSPORTS), "ntlm"),
+        user=user,
+        transport=transport,
         scheme=reader.get("ansible_winrm_scheme", _choice(*SCHEMES), "https"),
         cert_validation=reader.get(
             "ansible_winrm_server_cert_validation", _choice("validate", "ignore"), "validate"
@@ -358,6 +370,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         peer_group=reader.get("peer_group", _peer_group, None),
         failback_addresses=reader.get("failback_addresses", _ip_addresses, ()),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
+        kerberos=kerberos_settings(reader) if transport == "kerberos" else KerberosSettings(),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )
 

@@ -86,7 +86,7 @@ def test_every_variable_parsed(tmp_path: Path) -> None:
     inv = parse(
         """
         [cas]
-        cas1.corp.local ansible_host=[::1] ansible_port=5985 ansible_user=CORP\\\\admin
+        cas1.corp.local ansible_host=[::1] ansible_port=5985 ansible_user=admin@CORP.LOCAL
         [cas:vars]
         ansible_winrm_transport = Kerberos
         ansible_winrm_scheme = http
@@ -113,7 +113,7 @@ def test_every_variable_parsed(tmp_path: Path) -> None:
     )
     settings = settings_of(inv, "cas1.corp.local")
     assert settings.address == "::1"
-    assert (settings.port, settings.winrm_port, settings.user) == (5985, 5985, "CORP\\admin")
+    assert (settings.port, settings.winrm_port, settings.user) == (5985, 5985, "admin@CORP.LOCAL")
     assert (settings.transport, settings.scheme, settings.cert_validation) == ("kerberos", "http", False)
     assert settings.ca_trust_path == str(tmp_path / "winrm-ca.pem")
     assert settings.dns_servers == (("127.0.0.1", 5353), ("10.0.0.1", 53), ("::1", 5300), ("fe80::1", 53))

@@ -10,6 +10,7 @@ byte limit on the output, so a stalled or chatty server becomes a clear error.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import socket
 import time
@@ -26,6 +27,7 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol
 from winrm.transport import Transport
 
+from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.collector.script import bootstrap_command
 from cas_conformance.errors import CollectionError
@@ -63,9 +65,39 @@ class _DialingTransport(Transport):
             session._cas_conformance_dialer = True  # type: ignore[attr-defined]
         return super()._send_message_request(session, prepared_request)
 
+    def build_session(self) -> requests.Session:
+        """pywinrm's session, with Kerberos on pyspnego (pywinrm's own needs pykerberos)."""
+        if self.session or self.auth_method != "kerberos":
+            return super().build_session()
+        session = requests.Session()
+        session.proxies = {"no_proxy": "*"}
+        verify = self.server_cert_validation == "validate"
+        session.verify = (self.ca_trust_path or True) if verify else False
+        session.auth = kerberos.KerberosAuth(
+            self.username,
+            self.password,
+            service=self.service,
+            hostname_override=self.kerberos_hostname_override,
+            delegate=self.kerberos_delegation,
+        )
+        session.headers.update(self.default_headers)
+        self.session = session
+        if self.message_encryption == "always" or (
+            self.message_encryption == "auto" and not self.endpoint.lower().startswith("https")
+        ):
+            self.setup_encryption(session)
+        return session
+
 
 def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
-    if settings.password is None:
+    manual_kerberos = settings.transport == "kerberos" and settings.kerberos.kinit_mode == "manual"
+    if settings.transport == "kerberos":
+        try:
+            kerberos.require_libraries()
+        except kerberos.KerberosClientError as exc:
+            raise CollectionError(settings.name, "winrm", str(exc)) from None
+        kerberos.configure([settings.kerberos])
+    if settings.password is None and not manual_kerberos:
         raise CollectionError(
             settings.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
         )
@@ -80,7 +112,7 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
         "endpoint": endpoint_url(settings),
         "transport": settings.transport,
         "username": settings.user,
-        "password": settings.password.reveal(),
+        "password": None if manual_kerberos or settings.password is None else settings.password.reveal(),
         "server_cert_validation": "validate" if settings.cert_validation else "ignore",
         "ca_trust_path": settings.ca_trust_path,
         "operation_timeout_sec": operation_timeout,
@@ -89,20 +121,43 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
     }
     if settings.scheme == "http":
         kwargs["message_encryption"] = "always"
+    if settings.transport == "kerberos":
+        kwargs["service"] = settings.kerberos.service
+        kwargs["kerberos_delegation"] = settings.kerberos.delegation
+        kwargs["kerberos_hostname_override"] = _spn_host(settings)
     protocol = Protocol(**kwargs)
     protocol.transport.__class__ = _DialingTransport
     protocol.transport.dialer = dialer  # type: ignore[attr-defined]
     return protocol
 
 
+def _spn_host(settings: HostSettings) -> str | None:
+    """The host of the service principal when it is not the connected name: the override, else the
+    inventory name when ``ansible_host`` is an IP address (no SPN is registered for an address)."""
+    if settings.kerberos.hostname_override is not None:
+        return settings.kerberos.hostname_override
+    try:
+        ipaddress.ip_address(settings.address)
+    except ValueError:
+        return None
+    return None if settings.address == settings.name else settings.name
+
+
 _UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, transport: str = "ntlm") -> str:
     """A short, password-free reason for a failed WinRM exchange."""
     unresolved = _UNRESOLVED.search(str(exc))
     if unresolved:
         return unresolved.group(0)
+    if isinstance(exc, kerberos.KerberosClientError):
+        return str(exc)
+    if isinstance(exc, InvalidCredentialsError) and transport == "kerberos":
+        return (
+            "authentication failed (HTTP 401): the server refused the Kerberos ticket; check its SPN "
+            "(HTTP/<host name>) and that the account may log on over WinRM"
+        )
     if isinstance(exc, InvalidCredentialsError):
         return "authentication failed (HTTP 401): check the user name and password"
     if isinstance(exc, WinRMTransportError):
@@ -160,7 +215,7 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
     except CollectionError:
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
-        raise CollectionError(settings.name, "winrm", _reason(exc)) from None
+        raise CollectionError(settings.name, "winrm", _reason(exc, settings.transport)) from None
     finally:
         if shell_id is not None:
             with contextlib.suppress(Exception):

@@ -12,7 +12,7 @@ from pathlib import Path
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.faults import FAULTS, HOST_FAULTS
-from cas_conformance.lab.scenario import DEFAULT_PASSWORD
+from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER
 from cas_conformance.lab.scenario_names import resolve_scenario, scenario_names
 
 
@@ -38,6 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
         password=args.password,
         winrm_latency=args.winrm_latency,
         servers=args.servers,
+        kerberos=args.kerberos,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,8 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
             out.write_text(lab.inventory_text(bundle.resolve()), encoding="utf-8")
             print(f"inventory {out} (trust bundle {bundle})")
         print(f"lab {lab.describe()}")
+        account = lab.user if lab.kdc is None else f"{lab.user} ({lab.kdc.principal(DEFAULT_USER)})"
         print(
-            f"account  {lab.user} (password: {'given with --password' if args.password else 'the default'})"
+            f"account  {account} (password: {'given with --password' if args.password else 'the default'})"
         )
         prefix = lab.scenario.declared.get("probe_credentials")
         if prefix:
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m cas_conformance.l
         default=0.0,
         metavar="SECONDS",
         help="each collector run takes this long (like loading the Exchange snap-in)",
+    )
+    serve.add_argument(
+        "--kerberos",
+        action="store_true",
+        help="start the lab's MIT KDC and write an inventory that reaches the servers over Kerberos",
     )
     serve.add_argument("--stats-out", metavar="PATH", help="on exit, write what the lab received (JSON)")
     sub.add_parser("faults", help="list the faults and the requirement ids each must trip")

@@ -49,18 +49,24 @@ def start_lab(
     password: str | None = None,
     winrm_latency: float = 0.0,
     servers: int = 0,
+    kerberos: bool = False,
 ) -> Lab:
     """Load, optionally grow to *servers* generated servers, apply faults, start."""
     scenario = load_scenario(scenario_path)
     if servers:
         scenario = generated(scenario, servers)
     apply_faults(scenario, [*scenario.faults, *faults])
-    return Lab(scenario, password=password, winrm_latency=winrm_latency).start()
+    return Lab(scenario, password=password, winrm_latency=winrm_latency, kerberos=kerberos).start()
 
 
 def start_embedded_lab(
-    scenario_path: Path, *, faults: Sequence[str] = (), password: Secret | None = None
+    scenario_path: Path,
+    *,
+    faults: Sequence[str] = (),
+    password: Secret | None = None,
+    kerberos: bool = False,
 ) -> EmbeddedLab:
-    return EmbeddedLab(
-        start_lab(scenario_path, faults=faults, password=password.reveal() if password is not None else None)
-    )
+    """The lab for one run; *kerberos* (the inventory's ``ansible_winrm_transport = kerberos``)
+    starts its KDC and has the simulated hosts reached over Kerberos."""
+    secret = password.reveal() if password is not None else None
+    return EmbeddedLab(start_lab(scenario_path, faults=faults, password=secret, kerberos=kerberos))

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import spnego
 import spnego.exceptions
@@ -38,15 +39,32 @@ from spnego._ntlm_raw.crypto import ntowfv1
 
 from cas_conformance.errors import LabError
 
+if TYPE_CHECKING:
+    from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosKeytab
+
 log = logging.getLogger(__name__)
 
 ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+KERBEROS_ENCRYPTED_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"  # the ``Kerberos`` scheme
 ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";boundary="Encrypted Boundary"'
+
 _BOUNDARY = b"--Encrypted Boundary"
 _NTLM_SIGNATURE = b"NTLMSSP\x00"
 _ENV_NAME = "NTLM_USER_FILE"
 _ENV_LOCK = threading.Lock()
 _LENGTH = re.compile(rb"Length=(\d+)")
+
+
+def encrypted_content_type(protocol: str = ENCRYPTED_PROTOCOL) -> str:
+    return f'multipart/encrypted;protocol="{protocol}";boundary="Encrypted Boundary"'
+
+
+class SealingContext(Protocol):
+    """An established NTLM (pyspnego) or Kerberos (kerberos_acceptor) context, as message encryption uses it."""
+
+    def wrap_winrm(self, data: bytes) -> Any: ...  # .header (the signature) and .data
+
+    def unwrap_winrm(self, header: bytes, data: bytes) -> bytes: ...
 
 
 class NtlmRejected(Exception):
@@ -168,35 +186,58 @@ class AuthOutcome:
 
     user: str | None
     challenges: tuple[str, ...] = ()
+    answer: str | None = None  # WWW-Authenticate of the success (Kerberos mutual authentication)
 
 
 class ConnectionAuthenticator:
     """Authentication of one TCP connection as a Windows WinRM listener does it.
 
     HTTPS offers ``Negotiate`` and ``Basic realm="WSMAN"``; HTTP offers ``Negotiate`` only, so a Basic
-    header there is refused. NTLM (raw tokens under the Negotiate scheme, as requests_ntlm sends them)
-    authenticates the connection: later requests on it carry no Authorization header.
+    header there is refused. With a *kerberos* keytab it also offers ``Kerberos`` (as WinRM does when
+    its Kerberos auth is on) and accepts Kerberos under both schemes: a ``Negotiate`` token that is not
+    raw NTLM (SPNEGO, or a raw Kerberos AP-REQ as pykerberos sends) goes to the Kerberos acceptor.
+    NTLM and Kerberos authenticate the connection: later requests on it carry no Authorization header.
     """
 
-    def __init__(self, users: LabUsers, tls: bool) -> None:
+    def __init__(self, users: LabUsers, tls: bool, kerberos: KerberosKeytab | None = None) -> None:
         self._users = users
         self._tls = tls
         self._ntlm = NtlmConnectionAuth(users.ntlm_store)
+        self._kerberos_keytab = kerberos
+        self._kerberos: KerberosConnectionAuth | None = None  # created on the first Kerberos token
+        self._scheme = "negotiate"  # of the connection's established context
 
     @property
     def offers(self) -> tuple[str, ...]:
-        return ("Negotiate", 'Basic realm="WSMAN"') if self._tls else ("Negotiate",)
+        schemes = ("Negotiate", "Kerberos") if self._kerberos_keytab is not None else ("Negotiate",)
+        return (*schemes, 'Basic realm="WSMAN"') if self._tls else schemes
 
     @property
     def ntlm_context(self) -> spnego.ContextProxy | None:
         """The connection's established NTLM context (for message encryption), if any."""
         return self._ntlm.context
 
+    @property
+    def context(self) -> SealingContext | None:
+        """The connection's established NTLM or Kerberos context (``wrap_winrm``/``unwrap_winrm``)."""
+        if self._kerberos is not None and self._kerberos.context is not None:
+            return self._kerberos.context
+        return self._ntlm.context
+
+    @property
+    def encryption_protocol(self) -> str:
+        """The MIME protocol of encrypted messages on this connection (by the scheme that authenticated it)."""
+        return KERBEROS_ENCRYPTED_PROTOCOL if self._scheme == "kerberos" else ENCRYPTED_PROTOCOL
+
+    def _user(self) -> str | None:
+        if self._kerberos is not None and self._kerberos.user is not None:
+            return str(self._kerberos.user)
+        return self._ntlm.user
+
     def authenticate(self, authorization: str | None) -> AuthOutcome:
         if not authorization:
-            if self._ntlm.user is not None:
-                return AuthOutcome(self._ntlm.user)
-            return AuthOutcome(None, self.offers)
+            user = self._user()
+            return AuthOutcome(user) if user is not None else AuthOutcome(None, self.offers)
         scheme, _, value = authorization.strip().partition(" ")
         scheme = scheme.lower()
         if scheme == "basic" and self._tls:
@@ -204,15 +245,45 @@ class ConnectionAuthenticator:
             if user is not None and password is not None and self._users.password_matches(user, password):
                 return AuthOutcome(user)
             return AuthOutcome(None, self.offers)
-        if scheme == "negotiate":
-            try:
-                challenge = self._ntlm.step(base64.b64decode(value.strip(), validate=True))
-            except (NtlmRejected, binascii.Error, ValueError):
-                return AuthOutcome(None, self.offers)
-            if challenge is not None:
-                return AuthOutcome(None, ("Negotiate " + base64.b64encode(challenge).decode("ascii"),))
-            return AuthOutcome(self._ntlm.user)
-        return AuthOutcome(None, self.offers)
+        if scheme not in ("negotiate", "kerberos"):
+            return AuthOutcome(None, self.offers)
+        try:
+            token = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return AuthOutcome(None, self.offers)
+        if scheme == "negotiate" and (token.startswith(_NTLM_SIGNATURE) or self._kerberos_keytab is None):
+            return self._ntlm_step(token)
+        if self._kerberos_keytab is None:
+            return AuthOutcome(None, self.offers)
+        return self._kerberos_step(token, scheme)
+
+    def _ntlm_step(self, token: bytes) -> AuthOutcome:
+        if self._kerberos is not None:
+            self._kerberos.context = self._kerberos.user = None
+        try:
+            challenge = self._ntlm.step(token)
+        except NtlmRejected:
+            return AuthOutcome(None, self.offers)
+        if challenge is not None:
+            return AuthOutcome(None, ("Negotiate " + base64.b64encode(challenge).decode("ascii"),))
+        self._scheme = "negotiate"
+        return AuthOutcome(self._ntlm.user)
+
+    def _kerberos_step(self, token: bytes, scheme: str) -> AuthOutcome:
+        from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosRejected
+
+        assert self._kerberos_keytab is not None
+        self._ntlm.context = self._ntlm.user = None
+        if self._kerberos is None:
+            self._kerberos = KerberosConnectionAuth(self._kerberos_keytab)
+        try:
+            answer = self._kerberos.step(token)
+        except KerberosRejected:
+            return AuthOutcome(None, self.offers)
+        self._scheme = scheme
+        header = "Kerberos" if scheme == "kerberos" else "Negotiate"
+        encoded = f"{header} {base64.b64encode(answer).decode('ascii')}" if answer else None
+        return AuthOutcome(self._kerberos.user, answer=encoded)
 
 
 def _basic_credentials(value: str) -> tuple[str | None, str | None]:
@@ -230,17 +301,19 @@ def _basic_credentials(value: str) -> tuple[str | None, str | None]:
 
 def is_encrypted(content_type: str) -> bool:
     lowered = content_type.lower()
-    return lowered.startswith("multipart/encrypted") and ENCRYPTED_PROTOCOL.lower() in lowered
+    return lowered.startswith("multipart/encrypted") and any(
+        protocol.lower() in lowered for protocol in (ENCRYPTED_PROTOCOL, KERBEROS_ENCRYPTED_PROTOCOL)
+    )
 
 
-def decrypt_message(context: spnego.ContextProxy, body: bytes) -> bytes:
-    """The SOAP text inside one MS-WSMV encrypted MIME body."""
+def decrypt_message(context: SealingContext, body: bytes, protocol: str = ENCRYPTED_PROTOCOL) -> bytes:
+    """The SOAP text inside one MS-WSMV encrypted MIME body (*context*: NTLM or Kerberos)."""
     try:
         if not body.startswith(_BOUNDARY + b"\r\n"):
             raise EncryptionError("encrypted body does not start with the MIME boundary")
         header, separator, rest = body[len(_BOUNDARY) + 2 :].partition(_BOUNDARY + b"\r\n")
         match = _LENGTH.search(header)
-        if not separator or match is None or ENCRYPTED_PROTOCOL.encode() not in header:
+        if not separator or match is None or protocol.encode() not in header:
             raise EncryptionError("encrypted body has no protocol/OriginalContent header part")
         octet_header = b"\tContent-Type: application/octet-stream\r\n"
         trailer = _BOUNDARY + b"--\r\n"
@@ -259,21 +332,23 @@ def decrypt_message(context: spnego.ContextProxy, body: bytes) -> bytes:
     return plain
 
 
-def encrypt_message(context: spnego.ContextProxy, plain: bytes) -> bytes:
-    """*plain* wrapped as the MS-WSMV encrypted MIME body (Content-Type: ENCRYPTED_CONTENT_TYPE)."""
+def encrypt_message(context: SealingContext, plain: bytes, protocol: str = ENCRYPTED_PROTOCOL) -> bytes:
+    """*plain* wrapped as the MS-WSMV encrypted MIME body (Content-Type: encrypted_content_type(protocol))."""
     wrapped = context.wrap_winrm(plain)
+    header: bytes = wrapped.header
+    sealed: bytes = wrapped.data
     return (
         _BOUNDARY + b"\r\n"
-        b"\tContent-Type: " + ENCRYPTED_PROTOCOL.encode() + b"\r\n"
+        b"\tContent-Type: " + protocol.encode() + b"\r\n"
         b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
         + str(len(plain)).encode()
         + b"\r\n"
         + _BOUNDARY
         + b"\r\n"
         b"\tContent-Type: application/octet-stream\r\n"
-        + struct.pack("<I", len(wrapped.header))
-        + wrapped.header
-        + wrapped.data
+        + struct.pack("<I", len(header))
+        + header
+        + sealed
         + _BOUNDARY
         + b"--\r\n"
     )

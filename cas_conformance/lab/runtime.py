@@ -26,6 +26,7 @@ from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
+from cas_conformance.lab.kdc import Kdc, lab_kdc
 from cas_conformance.lab.net import bind_tcp
 from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
@@ -37,7 +38,7 @@ from cas_conformance.lab.web import exchange_site
 from cas_conformance.lab.winrm_handler import CollectorHandler
 from cas_conformance.lab.winrm_server import WinRMServer
 
-ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy")
+ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
 PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
 
 
@@ -66,8 +67,11 @@ class Lab:
         password: str | None = None,
         winrm_latency: float = 0.0,
         now: datetime | None = None,
+        kerberos: bool = False,
     ) -> None:
         self.scenario = scenario
+        self.kerberos = kerberos
+        self.kdc: Kdc | None = None
         self.password = password or DEFAULT_PASSWORD
         self.user = f"{scenario.netbios}\\{DEFAULT_USER}"
         self.winrm_latency = winrm_latency
@@ -183,6 +187,13 @@ class Lab:
         self._servers.append(self.dns)
         self.ports["dns"] = self.dns.port
 
+        if self.kerberos:  # before WinRM: its listeners read the KDC's keytab
+            hosts = [x.fqdn(s.domain) for x in s.servers] + sorted(s.names)
+            self.kdc = lab_kdc(s.domain, self.addresses["kdc"], {DEFAULT_USER: self.password}, hosts)
+            self.kdc.start()
+            self._servers.append(self.kdc)
+            self.ports["kdc"] = self.kdc.port
+
         self.collector = CollectorHandler(self)
         for server in s.servers:  # what each server will print, ready before the first question
             self.collector.output(server, CollectorParameters())
@@ -262,7 +273,10 @@ class Lab:
     ) -> Any:
         if fault == "":
             credentials = {self.user: self.password}
-            return WinRMServer(addresses, self.collector, credentials, tls_context=context, port=port)
+            keytab = self.kdc.keytab if self.kdc is not None else None
+            return WinRMServer(
+                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab
+            )
         if fault == "winrm-wrong-credentials":
             other = {self.user: secrets.token_urlsafe(16)}
             return WinRMServer(addresses, self.collector, other, tls_context=context, port=port)
@@ -342,10 +356,19 @@ class Lab:
             "dns_domain": s.domain,
             "smtp_domains": ",".join(s.smtp_domains),
         }
+        if self.kdc is not None:
+            variables["kerberos_config"] = str(self.kdc.krb5_conf)
         variables.update(s.declared)
         return variables
 
     def host_vars(self, host: str) -> dict[str, str]:
+        if self.kdc is not None:  # Kerberos names the account by its principal
+            return {
+                "ansible_user": self.kdc.principal(DEFAULT_USER),
+                "ansible_winrm_transport": "kerberos",
+                "ansible_winrm_scheme": "https",
+                "ansible_winrm_ca_trust_path": str(self.ca_bundle),
+            }
         return {
             "ansible_user": self.user,
             "ansible_winrm_transport": "ntlm",
@@ -389,6 +412,10 @@ class Lab:
         lines.append(f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, Basic) on port {p['https']}")
         lines.append(f"ocsp/crl http://{a['ocsp']}:{p['http']}/ocsp http://{a['pki']}:{p['http']}/crl/")
         lines.append(f"smtp     {self.scenario.mx_host} {a['smtp']}:{p['smtp']}")
+        if self.kdc is not None:
+            lines.append(
+                f"kerberos realm {self.kdc.realm}, KDC {a['kdc']}:{p['kdc']}, krb5.conf {self.kdc.krb5_conf}"
+            )
         return lines
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -23,20 +23,21 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab import wsman
 from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
 from cas_conformance.lab.ntlm_acceptor import (
-    ENCRYPTED_CONTENT_TYPE,
     ConnectionAuthenticator,
     EncryptionError,
     LabUsers,
     decrypt_message,
     encrypt_message,
+    encrypted_content_type,
     is_encrypted,
 )
 from cas_conformance.lab.winrs_shells import (
@@ -50,6 +51,9 @@ from cas_conformance.lab.winrs_shells import (
     codec_for,
 )
 from cas_conformance.lab.wsman import WsmanFault, WsmanRequest
+
+if TYPE_CHECKING:
+    from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
 
 __all__ = [
     "CMD_LINE_LIMIT",
@@ -79,7 +83,7 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
     def __init__(self, sock: socket.socket, peer: tuple[str, int], lab: WinRMServer) -> None:
         self.lab = lab
         assert lab.users is not None
-        self.auth = ConnectionAuthenticator(lab.users, tls=lab.tls_context is not None)
+        self.auth = ConnectionAuthenticator(lab.users, tls=lab.tls_context is not None, kerberos=lab.kerberos)
         super().__init__(sock, peer, None)  # type: ignore[arg-type]  # no socketserver in use
 
     def version_string(self) -> str:
@@ -102,14 +106,16 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
         if outcome.user is None:
             self._reply(401, b"", extra=[("WWW-Authenticate", value) for value in outcome.challenges])
             return
-        context = self.auth.ntlm_context
+        context = self.auth.context
+        protocol = self.auth.encryption_protocol
+        mutual = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
         encrypted = is_encrypted(self.headers.get("Content-Type", ""))
         if encrypted:
             if context is None:
                 self._reply(400, b"")
                 return
             try:
-                body = decrypt_message(context, body)
+                body = decrypt_message(context, body, protocol)
             except EncryptionError as exc:
                 log.debug("encrypted WinRM message rejected: %s", exc)
                 self._reply(400, b"", close=True)
@@ -119,13 +125,14 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
             self._reply(401, b"", extra=[("WWW-Authenticate", value) for value in self.auth.offers])
             return
         if not body:
-            self._reply(200, b"")  # pywinrm's empty message that sets up encryption
+            self._reply(200, b"", extra=mutual)  # pywinrm's empty message that sets up encryption
             return
         status, answer = self._process(body, outcome.user)
         if encrypted and context is not None:
-            self._reply(status, encrypt_message(context, answer), ENCRYPTED_CONTENT_TYPE)
+            sealed = encrypt_message(context, answer, protocol)
+            self._reply(status, sealed, encrypted_content_type(protocol), extra=mutual)
         else:
-            self._reply(status, answer, "application/soap+xml;charset=UTF-8")
+            self._reply(status, answer, "application/soap+xml;charset=UTF-8", extra=mutual)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -205,7 +212,8 @@ class WinRMServer:
     """A WinRM listener (HTTPS when *tls_context* is given, else HTTP) on every address in *addresses*.
 
     *credentials* maps user names (``labadmin`` or ``CONTOSO\\labadmin``, matched case-insensitively)
-    to passwords. :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
+    to passwords. With *keytab* (the lab KDC's, see :mod:`cas_conformance.lab.kdc`) Kerberos is
+    accepted too. :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
     """
 
     def __init__(
@@ -216,6 +224,7 @@ class WinRMServer:
         *,
         port: int = 0,
         tls_context: ssl.SSLContext | None = None,
+        keytab: Path | None = None,
     ) -> None:
         if not addresses:
             raise LabError("WinRMServer needs at least one address")
@@ -226,6 +235,8 @@ class WinRMServer:
         self.tls_context = tls_context
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
+        self._keytab = keytab
+        self.kerberos: KerberosKeytab | None = None  # loaded from *keytab* at start
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
         self._shells = ShellService(handler, self._record_error)
@@ -263,6 +274,10 @@ class WinRMServer:
             raise LabError("WinRMServer already started")
         self.users = LabUsers(self._credentials)
         try:
+            if self._keytab is not None:
+                from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+
+                self.kerberos = KerberosKeytab(self._keytab)
             self._listeners = bind_tcp(self.addresses, self.port)
         except BaseException:
             self.users.close()

@@ -1,0 +1,363 @@
+"""Kerberos end to end: the lab's acceptor, pywinrm over Kerberos (HTTP sealed, HTTPS) and the suite."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import spnego
+
+from cas_conformance.channels import kerberos
+from cas_conformance.channels.dialer import Dialer
+from cas_conformance.channels.dns import Resolver
+from cas_conformance.channels.winrm import _protocol, run_collector
+from cas_conformance.collector.script import CollectorParameters, collector_script
+from cas_conformance.errors import CollectionError
+from cas_conformance.evaluate import evaluate
+from cas_conformance.facts_file import load_world, save_world
+from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.inventory import parse_inventory
+from cas_conformance.kerberos_settings import KerberosSettings
+from cas_conformance.lab.embedded import start_lab
+from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
+from cas_conformance.lab.ntlm_acceptor import (
+    KERBEROS_ENCRYPTED_PROTOCOL,
+    ConnectionAuthenticator,
+    LabUsers,
+    decrypt_message,
+    encrypt_message,
+)
+from cas_conformance.lab.runtime import Lab
+from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from tests.lab.conftest import HEALTHY
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "cas01.contoso.lab"
+
+
+@pytest.fixture
+def client_config(kerberos_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert kerberos_lab.kdc is not None
+    monkeypatch.setenv("KRB5_CONFIG", str(kerberos_lab.kdc.krb5_conf))
+
+
+@pytest.fixture
+def users(kerberos_lab: Lab) -> LabUsers:
+    return LabUsers({kerberos_lab.user: kerberos_lab.password})
+
+
+def _client(lab: Lab, protocol: str = "kerberos", host: str = HOST) -> spnego.ContextProxy:
+    return spnego.client(
+        "labadmin@CONTOSO.LAB", lab.password, hostname=host, service="HTTP", protocol=protocol
+    )
+
+
+def _keytab(lab: Lab) -> KerberosKeytab:
+    assert lab.kdc is not None
+    return KerberosKeytab(lab.kdc.keytab)
+
+
+@pytest.mark.parametrize("protocol", ["kerberos", "negotiate"])
+def test_acceptor_authenticates_the_connection_mutually(
+    kerberos_lab: Lab, client_config: None, users: LabUsers, protocol: str
+) -> None:
+    auth = ConnectionAuthenticator(users, tls=False, kerberos=_keytab(kerberos_lab))
+    client = _client(kerberos_lab, protocol)
+    outcome = auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode())
+    assert outcome.user == "labadmin@CONTOSO.LAB"
+    assert outcome.answer is not None and outcome.answer.startswith("Negotiate ")
+    client.step(base64.b64decode(outcome.answer.split()[1]))
+    assert client.complete
+    assert auth.authenticate(None).user == "labadmin@CONTOSO.LAB"  # the connection stays authenticated
+    context = auth.context
+    assert context is not None
+    sealed = encrypt_message(client, b"<s:Envelope/>")
+    assert decrypt_message(context, sealed) == b"<s:Envelope/>"
+    assert b"Envelope" not in sealed
+
+
+def test_kerberos_scheme_seals_with_its_own_protocol(
+    kerberos_lab: Lab, client_config: None, users: LabUsers
+) -> None:
+    auth = ConnectionAuthenticator(users, tls=True, kerberos=_keytab(kerberos_lab))
+    assert auth.offers == ("Negotiate", "Kerberos", 'Basic realm="WSMAN"')
+    client = _client(kerberos_lab)
+    outcome = auth.authenticate("Kerberos " + base64.b64encode(client.step() or b"").decode())
+    assert outcome.user and outcome.answer and outcome.answer.startswith("Kerberos ")
+    assert auth.encryption_protocol == KERBEROS_ENCRYPTED_PROTOCOL
+    context = auth.context
+    assert context is not None
+    client.step(base64.b64decode(outcome.answer.split()[1]))
+    reply = encrypt_message(context, b"answer", KERBEROS_ENCRYPTED_PROTOCOL)
+    assert decrypt_message(client, reply, KERBEROS_ENCRYPTED_PROTOCOL) == b"answer"
+
+
+def test_replayed_garbage_and_unknown_tickets_get_401(
+    kerberos_lab: Lab, client_config: None, users: LabUsers
+) -> None:
+    keytab = _keytab(kerberos_lab)
+    token = "Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode()
+    assert ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate(token).user
+    replayed = ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate(token)
+    assert replayed.user is None and replayed.challenges == ("Negotiate", "Kerberos")
+    garbage = ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate("Negotiate YWJjZA==")
+    assert garbage.user is None
+    fresh = "Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode()
+    no_keytab = ConnectionAuthenticator(users, tls=False).authenticate(fresh)  # a server without the SPN
+    assert no_keytab.user is None and no_keytab.challenges == ("Negotiate",)
+
+
+def _settings(lab: Lab, **changes: str) -> tuple[HostSettings, Dialer]:
+    text = lab.inventory_text() + "".join(f"{k} = {v}\n" for k, v in changes.items())
+    inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
+    run = run_settings(inventory, password=None)
+    settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
+    return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_pywinrm_shell_lifecycle_over_kerberos(kerberos_lab: Lab, scheme: str) -> None:
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_scheme=scheme)
+    assert settings.transport == "kerberos" and settings.user == "labadmin@CONTOSO.LAB"
+    protocol = _protocol(settings, dialer)
+    shell = protocol.open_shell(codepage=65001)
+    command = protocol.run_command(shell, "hostname", [])
+    out, err, code = protocol.get_command_output(shell, command)
+    auth, encryption = protocol.transport.session.auth, protocol.transport.encryption
+    protocol.cleanup_command(shell, command)
+    protocol.close_shell(shell)  # pywinrm closes its session with the shell
+    assert code == 1 and b"'hostname' is not recognized" in out + err
+    assert isinstance(auth, kerberos.KerberosAuth) and all(c.complete for c in auth.contexts.values())
+    if scheme == "http":  # sealed as MS-WSMV says, the lab refuses anything else over HTTP
+        assert encryption is not None and encryption.protocol == "kerberos"
+    else:
+        assert encryption is None
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_collector_runs_over_kerberos(kerberos_lab: Lab, scheme: str) -> None:
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_scheme=scheme)
+    output = run_collector(settings, dialer, collector_script(CollectorParameters()))
+    assert output.exit_code == 0 and "#CASCONF BEGIN" in output.stdout
+
+
+def test_wrong_password_is_an_error_per_host_with_the_reason(kerberos_lab: Lab) -> None:
+    inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
+    world = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    assert world.servers
+    for record in world.servers.values():
+        assert record.facts is None and record.error is not None
+        assert "Kerberos authentication of labadmin@CONTOSO.LAB failed: wrong password" in record.error.reason
+        assert kerberos_lab.password not in record.error.reason
+    assert any(v.outcome == "error" for v in evaluate(world))
+
+
+def test_a_server_without_the_service_key_answers_401(kerberos_lab: Lab) -> None:
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_kerberos_hostname_override="nowhere.contoso.lab")
+    with pytest.raises(CollectionError) as caught:
+        run_collector(settings, dialer, "")
+    assert "service principal" in caught.value.reason or "not found" in caught.value.reason
+
+
+def test_missing_libraries_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gssapi", None)
+    with pytest.raises(kerberos.KerberosClientError) as caught:
+        kerberos.require_libraries()
+    assert ".[kerberos]" in str(caught.value) and "libkrb5-dev" in str(caught.value)
+
+
+def test_configure_puts_inventory_files_before_the_system_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KRB5_CONFIG", raising=False)
+    monkeypatch.setattr(kerberos, "_state", {})
+    monkeypatch.setattr(kerberos, "_realms", {})
+    monkeypatch.setattr(kerberos, "_files", [])
+    assert kerberos.configure([KerberosSettings()]) is None and "KRB5_CONFIG" not in os.environ
+    first = tmp_path / "a.conf"
+    value = kerberos.configure([KerberosSettings(config=str(first), realm="EXAMPLE.COM", kdcs=("dc1:88",))])
+    assert value is not None and os.environ["KRB5_CONFIG"] == value
+    private, given, system = value.split(":")
+    assert (given, system) == (str(first), "/etc/krb5.conf")
+    assert "EXAMPLE.COM = {\n        kdc = dc1:88\n    }" in Path(private).read_text()
+    second = tmp_path / "b.conf"
+    value = kerberos.configure([dataclasses.replace(KerberosSettings(), config=str(second))])
+    assert value.split(":")[1:] == [str(second), str(first), "/etc/krb5.conf"]
+
+
+def test_suite_over_kerberos_passes_against_the_healthy_lab(kerberos_ready: None, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--inventory",
+            str(ROOT / "fixtures/lab/kerberos.ini"),
+            "-q",
+            "-p",
+            "no:xdist",
+            "--reports-dir",
+            str(tmp_path),
+            "--html",
+            str(tmp_path / "report.html"),
+            "--junitxml",
+            str(tmp_path / "junit.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " 0 failed, 0 error" in result.stdout
+    assert (tmp_path / "results.json").is_file()
+
+
+def test_saved_facts_replay_without_the_lab_krb5_conf(kerberos_lab: Lab, tmp_path: Path) -> None:
+    inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
+    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    assert all(record.facts is not None for record in world.servers.values())
+    save_world(world, tmp_path / "facts.json")
+    data = json.loads((tmp_path / "facts.json").read_text())
+    assert "kerberos_config" not in json.dumps(data["inventory"])  # a file of the gathering run
+    replayed = load_world(tmp_path / "facts.json")
+    assert set(replayed.servers) == set(world.servers)
+    assert all(record.settings.transport == "kerberos" for record in replayed.servers.values())
+
+
+def test_ansible_host_ip_keeps_the_inventory_name_in_the_spn(kerberos_lab: Lab) -> None:
+    address = kerberos_lab.address_of("cas01")
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_scheme="http")  # the certificate names no IP
+    by_ip = dataclasses.replace(settings, address=address)
+    protocol = _protocol(by_ip, dialer)
+    assert protocol.transport.kerberos_hostname_override == HOST
+    assert _protocol(settings, dialer).transport.kerberos_hostname_override is None
+    output = run_collector(by_ip, dialer, collector_script(CollectorParameters()))
+    assert output.exit_code == 0
+
+
+@pytest.mark.parametrize("delegate", [False, True])
+def test_delegation_forwards_the_ticket_only_when_asked(
+    kerberos_lab: Lab, client_config: None, users: LabUsers, delegate: bool
+) -> None:
+    flags = spnego.ContextReq.default | (spnego.ContextReq.delegate if delegate else 0)
+    client = spnego.client(
+        "labadmin@CONTOSO.LAB", kerberos_lab.password, hostname=HOST, service="HTTP", context_req=flags
+    )
+    auth = ConnectionAuthenticator(users, tls=False, kerberos=_keytab(kerberos_lab))
+    assert auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode()).user
+    context = auth.context
+    assert isinstance(context, AcceptedContext) and context.delegated is delegate
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("winrm-wrong-credentials", "the server refused the Kerberos ticket"),
+        ("winrm-http-500", "WinRM answered HTTP 500"),
+    ],
+)
+def test_host_faults_over_kerberos_error_that_host_only(
+    kerberos_ready: None, fault: str, expected: str
+) -> None:
+    lab = start_lab(HEALTHY, faults=[f"{fault}@cas02"], kerberos=True)
+    try:
+        inventory = parse_inventory(
+            lab.inventory_text() + "winrm_timeout = 10\n", str(lab.workdir / "lab.ini")
+        )
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+    finally:
+        lab.stop()
+    record = world.servers["cas02.contoso.lab"]
+    assert record.error is not None and expected in record.error.reason, record.error
+    assert all(r.facts is not None for name, r in world.servers.items() if name != "cas02.contoso.lab")
+
+
+def test_a_new_connection_is_authenticated_again(kerberos_lab: Lab) -> None:
+    settings, dialer = _settings(kerberos_lab)  # HTTPS: nothing sealed with the first connection's key
+    protocol = _protocol(settings, dialer)
+    shell = protocol.open_shell()
+    auth = protocol.transport.session.auth
+    first = auth.contexts[HOST]
+    protocol.transport.session.close()  # drops the pooled, authenticated connection
+    command = protocol.run_command(shell, "hostname", [])
+    _out, _err, code = protocol.get_command_output(shell, command)
+    protocol.close_shell(shell)
+    assert code == 1 and auth.contexts[HOST] is not first and auth.contexts[HOST].complete
+
+
+def test_manual_kinit_mode_uses_the_users_own_ticket(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert kerberos_lab.kdc is not None
+    ccache = tmp_path / "ccache"
+    settings, dialer = _settings(kerberos_lab, ansible_winrm_kinit_mode="manual")
+    settings = dataclasses.replace(settings, password=None)  # no password anywhere
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    with pytest.raises(CollectionError) as caught:  # no ticket yet
+        run_collector(settings, dialer, collector_script(CollectorParameters()))
+    assert "Kerberos authentication of labadmin@CONTOSO.LAB" in caught.value.reason
+    assert kerberos_lab.kdc.kinit("labadmin", kerberos_lab.password, ccache).returncode == 0
+    output = run_collector(settings, dialer, collector_script(CollectorParameters()))
+    assert output.exit_code == 0 and "#CASCONF BEGIN" in output.stdout
+
+
+def test_managed_mode_leaves_the_default_ccache_alone(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ccache = tmp_path / "default-ccache"
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    settings, dialer = _settings(kerberos_lab)
+    assert run_collector(settings, dialer, collector_script(CollectorParameters())).exit_code == 0
+    assert not ccache.exists()
+
+
+def test_an_unreachable_kdc_is_named(
+    kerberos_lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, empty in (("_state", {}), ("_realms", {}), ("_files", [])):  # this run's configuration only
+        monkeypatch.setattr(kerberos, name, empty)
+    monkeypatch.setenv("KRB5_CONFIG", os.environ.get("KRB5_CONFIG", ""))  # put back afterwards
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    conf = tmp_path / "krb5.conf"
+    conf.write_text(
+        "[libdefaults]\n    default_realm = UNREACHABLE.LAB\n    dns_lookup_kdc = false\n"
+        "    dns_canonicalize_hostname = false\n    rdns = false\n    udp_preference_limit = 1\n"
+        f"[realms]\n    UNREACHABLE.LAB = {{\n        kdc = tcp/127.0.0.1:{closed.getsockname()[1]}\n    }}\n"
+    )
+    settings, dialer = _settings(kerberos_lab)
+    settings = dataclasses.replace(
+        settings, user="labadmin@UNREACHABLE.LAB", kerberos=KerberosSettings(config=str(conf))
+    )
+    try:
+        with pytest.raises(CollectionError) as caught:
+            run_collector(settings, dialer, "")
+    finally:
+        closed.close()
+    assert "no KDC of the realm could be reached" in caught.value.reason, caught.value.reason
+
+
+def test_concurrent_handshakes_on_one_keytab_all_succeed(
+    kerberos_lab: Lab, client_config: None, users: LabUsers
+) -> None:
+    keytab = _keytab(kerberos_lab)
+    tokens = ["Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode() for _ in range(8)]
+    barrier = threading.Barrier(len(tokens))
+
+    def accept(token: str) -> str | None:
+        auth = ConnectionAuthenticator(users, tls=False, kerberos=keytab)
+        barrier.wait(timeout=30)
+        return auth.authenticate(token).user
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        assert list(pool.map(accept, tokens)) == ["labadmin@CONTOSO.LAB"] * len(tokens)
