@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import getpass
 import os
+import sys
 import tempfile
 import threading
 import warnings
@@ -25,7 +26,8 @@ from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import WaiverSet, load_waivers
-from cas_conformance.settings import Secret, resolve_password
+from cas_conformance.settings import PASSWORD_ENV, Secret, resolve_password
+from cas_conformance.settings_check import unknown_variables, validate
 from cas_conformance.world import World
 
 
@@ -67,6 +69,21 @@ def run_metadata(config: pytest.Config) -> RunMetadata:
 def is_controller(config: pytest.Config) -> bool:
     """The process that sees every test's report: not an xdist worker."""
     return not hasattr(config, "workerinput")
+
+
+def ask_password() -> str:
+    """The --ask-pass prompt; without a terminal to ask on, a usage error saying what to do instead."""
+    if not sys.stdin.isatty():
+        raise CasConformanceError(
+            f"--ask-pass needs a terminal to prompt on (standard input is not one): set {PASSWORD_ENV} "
+            "in the environment instead"
+        )
+    try:
+        return getpass.getpass("WinRM password: ")
+    except EOFError:
+        raise CasConformanceError(
+            f"--ask-pass: no password was typed (end of input): set {PASSWORD_ENV} instead"
+        ) from None
 
 
 class InventoryWarning(UserWarning):
@@ -132,7 +149,9 @@ class RunState:
             return
         path = self.config.getoption("inventory") or str(Path(project_dir(self.config), "inventory.ini"))
         inventory = load_inventory(path)
-        ask = (lambda: getpass.getpass("WinRM password: ")) if self.config.getoption("ask_pass") else None
+        for message in unknown_variables(inventory):
+            self.config.issue_config_time_warning(InventoryWarning(message), stacklevel=2)
+        ask = ask_password if self.config.getoption("ask_pass") else None
         self.password = resolve_password(
             inventory,
             environ=os.environ,
@@ -143,6 +162,7 @@ class RunState:
         if scenario:
             inventory = self._start_lab(inventory, scenario)
         self.inventory = inventory
+        validate(inventory, winrm_hosts(inventory), password=self.password)
 
     def configure_reports(self, reports_dir: Path) -> None:
         """Waivers (every process applies them to its tests), and on the controller the baseline,
