@@ -24,6 +24,8 @@ from cas_conformance.report.waivers import waive_report
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
+COLLAPSER_NAME = "cas-conformance-unreachable-collapser"
+UNREACHABLE_PROPERTY = "unreachable"
 _exit_hook: list[bool] = []
 
 
@@ -60,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--forks", type=int, default=64, metavar="N", help="servers collected at the same time (default 64)"
+    )
+    group.addoption(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="while servers are being collected, name those not done yet every SECONDS (default 5)",
     )
     group.addoption(
         "--save-facts", default=None, metavar="PATH", help="write every gathered fact to PATH (JSON)"
@@ -150,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"cas-conformance: {exc}") from None
     if state.reports is not None:
         config.pluginmanager.register(_ReportFeeder(state.reports), FEEDER_NAME)
+        config.pluginmanager.register(_UnreachableCollapser(state), COLLAPSER_NAME)
 
 
 def _reports_dir(config: pytest.Config) -> Path:
@@ -172,9 +182,10 @@ def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    feeder = config.pluginmanager.get_plugin(FEEDER_NAME)
-    if feeder is not None:
-        config.pluginmanager.unregister(feeder)
+    for name in (FEEDER_NAME, COLLAPSER_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
@@ -293,9 +304,17 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    state = item.config.stash.get(state_key, None)
     if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
         report.longrepr = f"could not check: {call.excinfo.value}"
-    state = item.config.stash.get(state_key, None)
+        server = dict(item.user_properties).get("server")
+        down = state.collection_failure(str(server)) if state is not None and server else None
+        if down is not None:
+            # The server could not be collected: the terminal says so once (see
+            # pytest_terminal_summary); JUnit and results.json keep this test's error.
+            prop = (UNREACHABLE_PROPERTY, down)
+            item.user_properties.append(prop)
+            report.user_properties.append(prop)
     if state is not None and state.waivers:
         props = {str(k): str(v) for k, v in item.user_properties}
         waiver = waive_report(report, props, state.waivers, state.today)
@@ -328,6 +347,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     status = state.reports.finish(int(session.exitstatus))
     if status != session.exitstatus:
         session.exitstatus = pytest.ExitCode(status)
+
+
+def _unreachable(report: Any) -> bool:
+    return any(pair[0] == UNREACHABLE_PROPERTY for pair in getattr(report, "user_properties", ()) or ())
+
+
+class _UnreachableCollapser:
+    """The errors of tests on a server that could not be collected leave pytest's ERRORS section
+    and short summary: one line per server in "cas-conformance servers" says why and how many.
+    They are put back before the final counts; JUnit and results.json keep every one."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, Any, Any]:
+        errors = terminalreporter.stats.get("error")
+        hidden = [r for r in errors if _unreachable(r)] if errors else []
+        self.state.collapsed = hidden
+        if errors and hidden:
+            terminalreporter.stats["error"] = [r for r in errors if not _unreachable(r)]
+        try:
+            return (yield)
+        finally:
+            if errors and hidden:
+                terminalreporter.stats["error"] = errors
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -9,7 +9,9 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather, winrm_hosts
 from cas_conformance.inventory import Inventory, VarMapping, load_inventory
+from cas_conformance.progress import Heartbeat
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
@@ -135,6 +138,8 @@ class RunState:
         self.reports: SessionReports | None = None
         self._progress_lock = threading.Lock()
         self._started = 0
+        self._collecting: dict[str, float] = {}
+        self.collapsed: list[Any] = []
         self._aliases: dict[str, str] | None = None
 
     # --- set-up, before any connection -----------------------------------------------------
@@ -217,15 +222,17 @@ class RunState:
     def ensure_world(self) -> World:
         if self._world is None:
             assert self.inventory is not None
-            self._world = gather(
-                self.inventory,
-                GatherOptions(
-                    password=self.password,
-                    environ=self.environ,
-                    forks=int(self.config.getoption("forks")),
-                    progress=self._progress,
-                ),
-            )
+            interval = float(self.config.getoption("progress_interval"))
+            with Heartbeat(interval, self._still_collecting_line, self._write_line):
+                self._world = gather(
+                    self.inventory,
+                    GatherOptions(
+                        password=self.password,
+                        environ=self.environ,
+                        forks=int(self.config.getoption("forks")),
+                        progress=self._progress,
+                    ),
+                )
             save = self.config.getoption("save_facts")
             if save:
                 save_world(self._world, save)
@@ -248,25 +255,52 @@ class RunState:
             self._worker_file = path
         return self._worker_file
 
-    def _progress(self, event: str, subject: str, detail: str) -> None:
-        """One line per event: which server is being collected, how many are done, how long each
-        took. Collector threads report too, hence the lock."""
+    def collection_failure(self, server: str) -> str | None:
+        """``host: reason`` when *server* (an inventory host) could not be collected, else None."""
+        record = self.world.servers.get(server)
+        if record is None or record.facts is not None:
+            return None
+        return f"{record.host}: {record.error.reason if record.error else 'not collected'}"
+
+    def _write_line(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
         with self._progress_lock:
-            reporter.write_line(self._progress_line(event, subject, detail))
+            reporter.write_line(line)
+
+    def _progress(self, event: str, subject: str, detail: str) -> None:
+        """One line per event: which server is being collected, how many are done, how long each
+        took. Collector threads report too, hence the lock."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        with self._progress_lock:
+            line = self._progress_line(event, subject, detail)
+            if reporter is not None:
+                reporter.write_line(line)
+
+    def _still_collecting_line(self, now: float) -> str | None:
+        with self._progress_lock:
+            pending = [(name, now - t) for name, t in self._collecting.items()]
+        if not pending:
+            return None
+        names = ", ".join(f"{name} ({seconds:.0f} s)" for name, seconds in sorted(pending)[:10])
+        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        return f"cas-conformance: still collecting {names}{more}"
 
     def _progress_line(self, event: str, subject: str, detail: str) -> str:
         if event == "collect-start":
+            self._collecting[subject] = time.monotonic()
             self._started += 1
             total = len(winrm_hosts(self.inventory)) if self.inventory is not None else 0
             of = f"/{total}" if total else ""
             return f"cas-conformance: collecting {subject} ({self._started}{of} started) ..."
         if event == "collect-done":
+            self._collecting.pop(subject, None)
             # gather reports "DONE/TOTAL SECONDSs STATUS"
             count, _, rest = detail.partition(" ")
             seconds, _, status = rest.partition(" ")
+            if status.startswith("error"):
+                status = "could not be collected (the reason is in the summary)"
             if "/" in count and seconds.endswith("s"):
                 return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
             return f"cas-conformance: collected {subject}: {detail}"
@@ -291,9 +325,16 @@ class RunState:
             return
         if world is not None:
             reporter.section("cas-conformance servers")
+            hidden = Counter(
+                str(dict(tuple(pair) for pair in r.user_properties).get("server", "")) for r in self.collapsed
+            )
             for name, rec in world.servers.items():
-                status = "ok" if rec.facts is not None else f"ERROR {rec.error}"
-                reporter.write_line(f"{name}: {rec.seconds:.1f} s, {status}")
+                if rec.facts is not None:
+                    reporter.write_line(f"{name}: {rec.seconds:.1f} s, ok")
+                    continue
+                reason = rec.error.reason if rec.error else "not collected"
+                tests = f"; {hidden[name]} test(s) not checked, their errors in JUnit and results.json"
+                reporter.write_line(f"{name}: {reason}{tests if hidden[name] else ''}")
         if self.reports is not None:
             for title, lines in self.reports.terminal_sections():
                 reporter.section(title)

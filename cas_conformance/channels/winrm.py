@@ -160,7 +160,9 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
     except CollectionError:
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
-        raise CollectionError(settings.name, "winrm", _reason(exc)) from None
+        raise CollectionError(
+            settings.name, "winrm", f"WinRM {endpoint_url(settings)}: {_reason(exc)}"
+        ) from None
     finally:
         if shell_id is not None:
             with contextlib.suppress(Exception):
