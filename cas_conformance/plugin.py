@@ -19,13 +19,13 @@ from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.plugin_state import RunState, is_controller, project_dir, run_metadata, state_key
+from cas_conformance.report.remediation_ps1 import UNREACHABLE_PROPERTY
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
 COLLAPSER_NAME = "cas-conformance-unreachable-collapser"
-UNREACHABLE_PROPERTY = "unreachable"
 _exit_hook: list[bool] = []
 
 
