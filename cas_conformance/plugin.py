@@ -8,6 +8,7 @@ Holds no Exchange logic: requirements live in ``catalogue``, checks in ``checks`
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 from collections.abc import Generator
 from pathlib import Path
@@ -247,8 +248,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, req.severity.value))
         item.add_marker(pytest.mark.requirement(id=req.id))
         item.extra_keyword_matches.add(req.id)
+        server = _case_server(item, req.id)
+        if server:
+            # -k <server> selects every test its matrix row counts, a database's test included
+            # (named by the database, DB01, it belongs to the row of the server that hosts it).
+            item.extra_keyword_matches.add(server)
         item.user_properties.append(("requirement", req.id))
         item.user_properties.append(("severity", req.severity.value))
+
+
+def _case_server(item: pytest.Item, req_id: str) -> str:
+    """The inventory host of the item's parametrized case, or ''."""
+    state = item.config.stash.get(state_key, None)
+    callspec = getattr(item, "callspec", None)
+    if state is None or callspec is None or "finding" not in callspec.params:
+        return ""
+    case = state.cases.get(req_id, {}).get(callspec.params["finding"])
+    return state.canonical_server(case.server) if case is not None and case.server else ""
 
 
 @pytest.fixture
@@ -270,6 +286,10 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     except NotApplicable as exc:
         request.node.user_properties.append(("object", key))
         pytest.skip(f"{req_id} does not apply: {exc.reason}")
+    if result.server:
+        # One name per server in every output: the inventory's (OUT-01 names a database's server
+        # as Exchange does, MBX01; the terminal, JUnit and results.json all say mbx01.contoso.lab).
+        result = dataclasses.replace(result, server=state.canonical_server(result.server))
     request.node.stash[FINDING_KEY] = result
     for name, value in (
         ("server", result.server),

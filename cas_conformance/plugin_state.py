@@ -203,6 +203,7 @@ class RunState:
             scenario_path = Path(inventory.path).resolve().parent / scenario_path
         faults = tuple(self.config.getoption("lab_fault") or ())
         self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password)
+        self._record_lab_faults(tuple(self.lab.lab.scenario.faults))
         if self.password is None:
             self.password = self.lab.password
         self.environ.update(self.lab.environ)
@@ -213,6 +214,21 @@ class RunState:
         for name in simulated:
             inventory = overlay_vars(inventory, self.lab.host_vars(name), line, hosts={name})
         return inventory
+
+    def _record_lab_faults(self, faults: tuple[str, ...]) -> None:
+        """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's, in the
+        run's metadata: results.json, remediation.ps1 and the HTML environment table."""
+        meta = dataclasses.replace(run_metadata(self.config), lab_faults=faults)
+        self.config.stash[metadata_key] = meta
+        if self.reports is not None:
+            self.reports.metadata = meta
+        try:
+            from pytest_metadata.plugin import metadata_key as table_key
+        except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
+            return
+        table = self.config.stash.get(table_key, None)
+        if table is not None and faults:
+            table["Lab faults"] = ", ".join(faults)
 
     # --- facts ------------------------------------------------------------------------------
     @property
