@@ -89,6 +89,19 @@ def ask_password() -> str:
         ) from None
 
 
+def _check_writable(option: str, path: Path) -> None:
+    """A file the run will write: refused before any connection when it cannot be written."""
+    if path.is_dir():
+        raise CasConformanceError(
+            f"{option} {path}: is a directory; give a file name, e.g. {path / 'facts.json'}"
+        )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CasConformanceError(f"{option} {path}: {parent} is not a writable directory")
+
+
 class InventoryWarning(UserWarning):
     """Something in the inventory works but is discouraged (a password in it)."""
 
@@ -184,6 +197,9 @@ class RunState:
                 self.waivers = load_waivers(beside)
         if not is_controller(self.config):
             return
+        save = self.config.getoption("save_facts")
+        if save:
+            _check_writable("--save-facts", Path(invocation, save))
         policy = parse_gate_options(self.config.getoption("gate") or [])
         baseline_path = self.config.getoption("baseline")
         baseline = load_baseline(Path(invocation, baseline_path)) if baseline_path else None

@@ -163,8 +163,9 @@ def test_unknown_variables_spare_ansibles_own() -> None:
         (("--waivers", "missing.toml"), ("missing.toml",)),
         (("--baseline", "missing.json"), ("missing.json",)),
         (("--gate", "nonsense"), ("--gate",)),
+        (("--save-facts", "."), ("--save-facts", "is a directory")),
     ],
-    ids=["waivers", "baseline", "gate"],
+    ids=["waivers", "baseline", "gate", "save-facts"],
 )
 def test_bad_option_is_a_usage_error(
     pytester: pytest.Pytester,
@@ -175,5 +176,5 @@ def test_bad_option_is_a_usage_error(
 ) -> None:
     monkeypatch.setenv("CAS_CONFORMANCE_PASSWORD", target.lab.password)
     result = _run(pytester, target.text, *args)
-    _usage_error(result, words[0])
+    _usage_error(result, *words)
     target.nothing_received()
