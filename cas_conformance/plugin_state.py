@@ -153,6 +153,7 @@ class RunState:
         self._started = 0
         self._collecting: dict[str, float] = {}
         self.collapsed: list[Any] = []
+        self.unknown: list[str] = []
         self._aliases: dict[str, str] | None = None
 
     # --- set-up, before any connection -----------------------------------------------------
@@ -167,8 +168,7 @@ class RunState:
             return
         path = self.config.getoption("inventory") or str(Path(project_dir(self.config), "inventory.ini"))
         inventory = load_inventory(path)
-        for message in unknown_variables(inventory):
-            self.config.issue_config_time_warning(InventoryWarning(message), stacklevel=2)
+        self.unknown = unknown_variables(inventory)
         ask = ask_password if self.config.getoption("ask_pass") else None
         self.password = resolve_password(
             inventory,
@@ -254,6 +254,9 @@ class RunState:
     def ensure_world(self) -> World:
         if self._world is None:
             assert self.inventory is not None
+            # before anything is collected: a misspelt variable keeps its default
+            for message in self.unknown:
+                self._write_line(f"cas-conformance: WARNING: {message}")
             interval = float(self.config.getoption("progress_interval"))
             with Heartbeat(interval, self._still_collecting_line, self._write_line):
                 self._world = gather(
