@@ -13,6 +13,7 @@ characters are replaced before it enters the script.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -61,6 +62,25 @@ def command_text(line: str) -> str:
     return line.strip()
 
 
+_PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9_.-]*>")
+
+
+def placeholders(line: str) -> list[str]:
+    """The ``<name>`` slots of a command outside quotes (``<local>`` inside a netsh bypass list is
+    WinHTTP's own syntax): values the administrator must type before the line can run."""
+    outside, quote = [], ""
+    for char in command_text(line):
+        if quote:
+            quote = "" if char == quote else quote
+            outside.append(" ")
+        elif char in "'\"":
+            quote = char
+            outside.append(" ")
+        else:
+            outside.append(char)
+    return list(dict.fromkeys(_PLACEHOLDER.findall("".join(outside))))
+
+
 class _Seen:
     """Fixes already written: a remediation identical to an earlier block's is not repeated, and a
     command an earlier block already holds (the same netsh line under PROXY-02 and CERT-01) is
@@ -89,6 +109,11 @@ class _Seen:
             else:
                 if not command.startswith("#"):
                     self.commands[command] = number
+                    slots = placeholders(line)
+                    if slots:
+                        out.append(
+                            f"# # fill in {', '.join(one_line(x) for x in slots)} in the next line first:"
+                        )
                 out.append(f"# {one_line(line)}")
         return out
 

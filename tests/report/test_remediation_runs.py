@@ -9,7 +9,7 @@ import re
 import pytest
 
 from cas_conformance.report.records import TestRecord
-from cas_conformance.report.remediation_ps1 import command_text, render_remediation_script
+from cas_conformance.report.remediation_ps1 import command_text, placeholders, render_remediation_script
 from tests.report.suite_runs import BROKEN, run_suite
 
 # A PowerShell cmdlet (Verb-Noun), optionally assigned to a variable, or one of the Windows tools
@@ -65,8 +65,10 @@ def every_line_is_a_command_or_a_comment(broken_script: str) -> None:
     for line in broken_script.splitlines():
         assert not line or line.startswith("#") or line.startswith("\ufeff#"), line
     for block in _blocks(broken_script):
-        for line in block:
+        for n, line in enumerate(block):
             assert not line or line.startswith("#") or _COMMAND.match(line), line
+            slots = placeholders(line) if line and not line.startswith("#") else []
+            assert not slots or block[n - 1].startswith("# fill in "), (line, block[n - 1])
 
 
 def test_errors_are_listed_with_their_reason() -> None:
@@ -80,6 +82,19 @@ def test_errors_are_listed_with_their_reason() -> None:
     assert f"#   {down} (3 test(s))" in script
     assert "#   t::b: DNS timed out" in script
     assert "t::a[0]" not in script
+
+
+def test_a_command_with_slots_to_fill_says_so() -> None:
+    record = TestRecord(
+        "t::a",
+        requirement="OUT-02",
+        outcome="failed",
+        remediation='dnscmd <dns-server> /RecordAdd contoso.lab outlook A <ip>\nnetsh x bypass-list="<local>"',
+    )
+    lines = render_remediation_script([record], {}).split("\r\n")
+    at = lines.index("# dnscmd <dns-server> /RecordAdd contoso.lab outlook A <ip>")
+    assert lines[at - 1] == "# # fill in <dns-server>, <ip> in the next line first:"
+    assert lines[at + 1] == '# netsh x bypass-list="<local>"'  # WinHTTP's <local>, in quotes: nothing to fill
 
 
 def test_command_text_drops_a_trailing_comment_outside_quotes() -> None:
