@@ -20,13 +20,12 @@ from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.plugin_state import RunState, is_controller, project_dir, run_metadata, state_key
-from cas_conformance.report.remediation_ps1 import UNREACHABLE_PROPERTY
+from cas_conformance.plugin_unreachable import COLLAPSER_NAME, UnreachableCollapser, mark_unreachable
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
-COLLAPSER_NAME = "cas-conformance-unreachable-collapser"
 _exit_hook: list[bool] = []
 
 
@@ -160,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"cas-conformance: {exc}") from None
     if state.reports is not None:
         config.pluginmanager.register(_ReportFeeder(state.reports), FEEDER_NAME)
-        config.pluginmanager.register(_UnreachableCollapser(state), COLLAPSER_NAME)
+        config.pluginmanager.register(UnreachableCollapser(state), COLLAPSER_NAME)
 
 
 def _reports_dir(config: pytest.Config) -> Path:
@@ -327,14 +326,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     state = item.config.stash.get(state_key, None)
     if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
         report.longrepr = f"could not check: {call.excinfo.value}"
-        server = dict(item.user_properties).get("server")
-        down = state.collection_failure(str(server)) if state is not None and server else None
-        if down is not None:
-            # The server could not be collected: the terminal says so once (see
-            # pytest_terminal_summary); JUnit and results.json keep this test's error.
-            prop = (UNREACHABLE_PROPERTY, down)
-            item.user_properties.append(prop)
-            report.user_properties.append(prop)
+        if state is not None:
+            mark_unreachable(item, report, state)
     if state is not None and state.waivers:
         props = {str(k): str(v) for k, v in item.user_properties}
         waiver = waive_report(report, props, state.waivers, state.today)
@@ -367,32 +360,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     status = state.reports.finish(int(session.exitstatus))
     if status != session.exitstatus:
         session.exitstatus = pytest.ExitCode(status)
-
-
-def _unreachable(report: Any) -> bool:
-    return any(pair[0] == UNREACHABLE_PROPERTY for pair in getattr(report, "user_properties", ()) or ())
-
-
-class _UnreachableCollapser:
-    """The errors of tests on a server that could not be collected leave pytest's ERRORS section
-    and short summary: one line per server in "cas-conformance servers" says why and how many.
-    They are put back before the final counts; JUnit and results.json keep every one."""
-
-    def __init__(self, state: RunState) -> None:
-        self.state = state
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, Any, Any]:
-        errors = terminalreporter.stats.get("error")
-        hidden = [r for r in errors if _unreachable(r)] if errors else []
-        self.state.collapsed = hidden
-        if errors and hidden:
-            terminalreporter.stats["error"] = [r for r in errors if not _unreachable(r)]
-        try:
-            return (yield)
-        finally:
-            if errors and hidden:
-                terminalreporter.stats["error"] = errors
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
