@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cas_conformance.checks.base import ps_string, ps_word
+from cas_conformance.checks.base import one_line, ps_string, ps_word
 from cas_conformance.facts import ExchangeCertificate, ServerFacts
 from cas_conformance.world import World, host_of
 
@@ -90,10 +90,11 @@ def replacement_commands(world: World, cert: ExchangeCertificate) -> str:
     first = holders[0] if holders else Holder("<server>", cert.services)
     base = _FILE_NAME.sub("_", names[0] if names else cert.thumbprint).strip("_") or "certificate"
     services = ",".join(ps_word(s) for s in first.services) or "IIS"
-    on = ", ".join(h.server for h in holders) or first.server
+    on = one_line(", ".join(h.server for h in holders) or first.server)
     req_file, cer_file = (ps_string(f".\\{base}.{ext}") for ext in ("req", "cer"))
     lines = [
-        f"# certificate {cert.thumbprint} is used on {on}: request its replacement once, on {first.server},",
+        f"# certificate {one_line(cert.thumbprint)} is used on {on}: request its replacement once, "
+        f"on {one_line(first.server)},",
         f"# with every name the checks ask for ({len(names)} names):",
         f"$request = New-ExchangeCertificate -Server {ps_word(first.server)} -GenerateRequest "
         f"-SubjectName {ps_string('CN=' + (names[0] if names else cert.subject))} "
