@@ -76,7 +76,7 @@ def is_controller(config: pytest.Config) -> bool:
 
 def ask_password() -> str:
     """The --ask-pass prompt; without a terminal to ask on, a usage error saying what to do instead."""
-    if not sys.stdin.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():
         raise CasConformanceError(
             f"--ask-pass needs a terminal to prompt on (standard input is not one): set {PASSWORD_ENV} "
             "in the environment instead"
