@@ -8,6 +8,7 @@ Holds no Exchange logic: requirements live in ``catalogue``, checks in ``checks`
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 from collections.abc import Generator
 from pathlib import Path
@@ -19,6 +20,7 @@ from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
+from cas_conformance.plugin_unreachable import COLLAPSER_NAME, UnreachableCollapser, mark_unreachable
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
 from cas_conformance.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
@@ -73,6 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--forks", type=int, default=64, metavar="N", help="servers collected at the same time (default 64)"
+    )
+    group.addoption(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="while servers are being collected, name those not done yet every SECONDS (default 5)",
     )
     group.addoption(
         "--save-facts", default=None, metavar="PATH", help="write every gathered fact to PATH (JSON)"
@@ -158,6 +167,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"cas-conformance: {exc}") from None
     if state.reports is not None:
         config.pluginmanager.register(_ReportFeeder(state.reports), FEEDER_NAME)
+        config.pluginmanager.register(UnreachableCollapser(state), COLLAPSER_NAME)
 
 
 def _reports_dir(config: pytest.Config) -> Path:
@@ -180,9 +190,10 @@ def pytest_metadata(metadata: dict[str, Any], config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    feeder = config.pluginmanager.get_plugin(FEEDER_NAME)
-    if feeder is not None:
-        config.pluginmanager.unregister(feeder)
+    for name in (FEEDER_NAME, COLLAPSER_NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
     state = config.stash.get(state_key, None)
     if state is not None:
         state.close()
@@ -244,8 +255,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, req.severity.value))
         item.add_marker(pytest.mark.requirement(id=req.id))
         item.extra_keyword_matches.add(req.id)
+        server = _case_server(item, req.id)
+        if server:
+            # -k <server> selects every test its matrix row counts, a database's test included
+            # (named by the database, DB01, it belongs to the row of the server that hosts it).
+            item.extra_keyword_matches.add(server)
         item.user_properties.append(("requirement", req.id))
         item.user_properties.append(("severity", req.severity.value))
+
+
+def _case_server(item: pytest.Item, req_id: str) -> str:
+    """The inventory host of the item's parametrized case, or ''."""
+    state = item.config.stash.get(state_key, None)
+    callspec = getattr(item, "callspec", None)
+    if state is None or callspec is None or "finding" not in callspec.params:
+        return ""
+    case = state.cases.get(req_id, {}).get(callspec.params["finding"])
+    return state.canonical_server(case.server) if case is not None and case.server else ""
 
 
 @pytest.fixture
@@ -268,6 +294,10 @@ def finding(request: pytest.FixtureRequest) -> Finding:
         request.node.user_properties.append(("object", key))
         request.node.user_properties.extend(exc.details)
         pytest.skip(f"{req_id} does not apply: {exc.reason}")
+    if result.server:
+        # One name per server in every output: the inventory's (OUT-01 names a database's server
+        # as Exchange does, MBX01; the terminal, JUnit and results.json all say mbx01.contoso.lab).
+        result = dataclasses.replace(result, server=state.canonical_server(result.server))
     request.node.stash[FINDING_KEY] = result
     for name, value in (
         ("server", result.server),
@@ -303,9 +333,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    state = item.config.stash.get(state_key, None)
     if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
         report.longrepr = f"could not check: {call.excinfo.value}"
-    state = item.config.stash.get(state_key, None)
+        if state is not None:
+            mark_unreachable(item, report, state)
     if state is not None and state.waivers:
         props = {str(k): str(v) for k, v in item.user_properties}
         waiver = waive_report(report, props, state.waivers, state.today)

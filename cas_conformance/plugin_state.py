@@ -6,9 +6,12 @@ import contextlib
 import dataclasses
 import getpass
 import os
+import sys
 import tempfile
 import threading
+import time
 import warnings
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,15 @@ from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather, winrm_hosts
 from cas_conformance.inventory import Inventory, VarMapping
 from cas_conformance.inventory_run import load_for_run
+from cas_conformance.progress import Heartbeat
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import WaiverSet, load_waivers
 from cas_conformance.rooting import workspace_dir
-from cas_conformance.settings import Secret, resolve_password
+from cas_conformance.settings import PASSWORD_ENV, Secret, resolve_password
+from cas_conformance.settings_check import unknown_variables, validate
 from cas_conformance.world import World
 
 state_key = pytest.StashKey["RunState"]()
@@ -64,6 +69,34 @@ def run_metadata(config: pytest.Config) -> RunMetadata:
 def is_controller(config: pytest.Config) -> bool:
     """The process that sees every test's report: not an xdist worker."""
     return not hasattr(config, "workerinput")
+
+
+def ask_password() -> str:
+    """The --ask-pass prompt; without a terminal to ask on, a usage error saying what to do instead."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise CasConformanceError(
+            f"--ask-pass needs a terminal to prompt on (standard input is not one): set {PASSWORD_ENV} "
+            "in the environment instead"
+        )
+    try:
+        return getpass.getpass("WinRM password: ")
+    except EOFError:
+        raise CasConformanceError(
+            f"--ask-pass: no password was typed (end of input): set {PASSWORD_ENV} instead"
+        ) from None
+
+
+def _check_writable(option: str, path: Path) -> None:
+    """A file the run will write: refused before any connection when it cannot be written."""
+    if path.is_dir():
+        raise CasConformanceError(
+            f"{option} {path}: is a directory; give a file name, e.g. {path / 'facts.json'}"
+        )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CasConformanceError(f"{option} {path}: {parent} is not a writable directory")
 
 
 class InventoryWarning(UserWarning):
@@ -115,6 +148,9 @@ class RunState:
         self.reports: SessionReports | None = None
         self._progress_lock = threading.Lock()
         self._started = 0
+        self._collecting: dict[str, float] = {}
+        self.collapsed: list[Any] = []
+        self.unknown: list[str] = []
         self._aliases: dict[str, str] | None = None
 
     # --- set-up, before any connection -----------------------------------------------------
@@ -133,7 +169,8 @@ class RunState:
             limit=self.config.getoption("limit"),
             vault_password_file=self.config.getoption("vault_password_file"),
         )
-        ask = (lambda: getpass.getpass("WinRM password: ")) if self.config.getoption("ask_pass") else None
+        self.unknown = unknown_variables(inventory)
+        ask = ask_password if self.config.getoption("ask_pass") else None
         self.password = resolve_password(
             inventory,
             environ=os.environ,
@@ -144,6 +181,7 @@ class RunState:
         if scenario:
             inventory = self._start_lab(inventory, scenario)
         self.inventory = inventory
+        validate(inventory, winrm_hosts(inventory), password=self.password)
 
     def configure_reports(self, reports_dir: Path) -> None:
         """Waivers (every process applies them to its tests), and on the controller the baseline,
@@ -160,6 +198,9 @@ class RunState:
                 self.waivers = load_waivers(beside)
         if not is_controller(self.config):
             return
+        save = self.config.getoption("save_facts")
+        if save:
+            _check_writable("--save-facts", Path(invocation, save))
         policy = parse_gate_options(self.config.getoption("gate") or [])
         baseline_path = self.config.getoption("baseline")
         baseline = load_baseline(Path(invocation, baseline_path).resolve()) if baseline_path else None
@@ -183,6 +224,7 @@ class RunState:
         faults = tuple(self.config.getoption("lab_fault") or ())
         kerberos = inventory.all_vars.get("ansible_winrm_transport", "").strip().lower() == "kerberos"
         self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password, kerberos=kerberos)
+        self._record_lab_faults(tuple(self.lab.lab.scenario.faults))
         if self.password is None:
             self.password = self.lab.password
         self.environ.update(self.lab.environ)
@@ -193,6 +235,21 @@ class RunState:
             inventory = overlay_vars(inventory, self.lab.host_vars(name), line, hosts={name})
         return inventory
 
+    def _record_lab_faults(self, faults: tuple[str, ...]) -> None:
+        """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's, in the
+        run's metadata: results.json, remediation.ps1 and the HTML environment table."""
+        meta = dataclasses.replace(run_metadata(self.config), lab_faults=faults)
+        self.config.stash[metadata_key] = meta
+        if self.reports is not None:
+            self.reports.metadata = meta
+        try:
+            from pytest_metadata.plugin import metadata_key as table_key
+        except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
+            return
+        table = self.config.stash.get(table_key, None)
+        if table is not None and faults:
+            table["Lab faults"] = ", ".join(faults)
+
     # --- facts ------------------------------------------------------------------------------
     @property
     def world(self) -> World:
@@ -201,15 +258,20 @@ class RunState:
     def ensure_world(self) -> World:
         if self._world is None:
             assert self.inventory is not None
-            self._world = gather(
-                self.inventory,
-                GatherOptions(
-                    password=self.password,
-                    environ=self.environ,
-                    forks=int(self.config.getoption("forks")),
-                    progress=self._progress,
-                ),
-            )
+            # before anything is collected: a misspelt variable keeps its default
+            for message in self.unknown:
+                self._write_line(f"cas-conformance: WARNING: {message}")
+            interval = float(self.config.getoption("progress_interval"))
+            with Heartbeat(interval, self._still_collecting_line, self._write_line):
+                self._world = gather(
+                    self.inventory,
+                    GatherOptions(
+                        password=self.password,
+                        environ=self.environ,
+                        forks=int(self.config.getoption("forks")),
+                        progress=self._progress,
+                    ),
+                )
             save = self.config.getoption("save_facts")
             if save:
                 save_world(self._world, save)
@@ -232,25 +294,52 @@ class RunState:
             self._worker_file = path
         return self._worker_file
 
-    def _progress(self, event: str, subject: str, detail: str) -> None:
-        """One line per event: which server is being collected, how many are done, how long each
-        took. Collector threads report too, hence the lock."""
+    def collection_failure(self, server: str) -> str | None:
+        """``host: reason`` when *server* (an inventory host) could not be collected, else None."""
+        record = self.world.servers.get(server)
+        if record is None or record.facts is not None:
+            return None
+        return f"{record.host}: {record.error.reason if record.error else 'not collected'}"
+
+    def _write_line(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
         with self._progress_lock:
-            reporter.write_line(self._progress_line(event, subject, detail))
+            reporter.write_line(line)
+
+    def _progress(self, event: str, subject: str, detail: str) -> None:
+        """One line per event: which server is being collected, how many are done, how long each
+        took. Collector threads report too, hence the lock."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        with self._progress_lock:
+            line = self._progress_line(event, subject, detail)
+            if reporter is not None:
+                reporter.write_line(line)
+
+    def _still_collecting_line(self, now: float) -> str | None:
+        with self._progress_lock:
+            pending = [(name, now - t) for name, t in self._collecting.items()]
+        if not pending:
+            return None
+        names = ", ".join(f"{name} ({seconds:.0f} s)" for name, seconds in sorted(pending)[:10])
+        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        return f"cas-conformance: still collecting {names}{more}"
 
     def _progress_line(self, event: str, subject: str, detail: str) -> str:
         if event == "collect-start":
+            self._collecting[subject] = time.monotonic()
             self._started += 1
             total = len(winrm_hosts(self.inventory)) if self.inventory is not None else 0
             of = f"/{total}" if total else ""
             return f"cas-conformance: collecting {subject} ({self._started}{of} started) ..."
         if event == "collect-done":
+            self._collecting.pop(subject, None)
             # gather reports "DONE/TOTAL SECONDSs STATUS"
             count, _, rest = detail.partition(" ")
             seconds, _, status = rest.partition(" ")
+            if status.startswith("error"):
+                status = "could not be collected (the reason is in the summary)"
             if "/" in count and seconds.endswith("s"):
                 return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
             return f"cas-conformance: collected {subject}: {detail}"
@@ -275,9 +364,16 @@ class RunState:
             return
         if world is not None:
             reporter.section("cas-conformance servers")
+            hidden = Counter(
+                str(dict(tuple(pair) for pair in r.user_properties).get("server", "")) for r in self.collapsed
+            )
             for name, rec in world.servers.items():
-                status = "ok" if rec.facts is not None else f"ERROR {rec.error}"
-                reporter.write_line(f"{name}: {rec.seconds:.1f} s, {status}")
+                if rec.facts is not None:
+                    reporter.write_line(f"{name}: {rec.seconds:.1f} s, ok")
+                    continue
+                reason = rec.error.reason if rec.error else "not collected"
+                tests = f"; {hidden[name]} test(s) not checked, their errors in JUnit and results.json"
+                reporter.write_line(f"{name}: {reason}{tests if hidden[name] else ''}")
         if self.reports is not None:
             for title, lines in self.reports.terminal_sections():
                 reporter.section(title)

@@ -198,7 +198,9 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
         while not done:
             if time.monotonic() > deadline:
                 raise CollectionError(
-                    settings.name, "winrm", f"timed out after {settings.winrm_timeout:g} s (winrm_timeout)"
+                    settings.name,
+                    "winrm",
+                    f"WinRM {endpoint_url(settings)}: timed out after {settings.winrm_timeout:g} s (winrm_timeout)",
                 )
             try:
                 out, err, exit_code, done = protocol.get_command_output_raw(shell_id, command_id)
@@ -215,7 +217,9 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
     except CollectionError:
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
-        raise CollectionError(settings.name, "winrm", _reason(exc, settings.transport)) from None
+        raise CollectionError(
+            settings.name, "winrm", f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport)}"
+        ) from None
     finally:
         if shell_id is not None:
             with contextlib.suppress(Exception):

@@ -9,11 +9,11 @@ from cas_conformance.checks.base import (
     NotApplicable,
     check,
     one_line,
-    ps_string,
     ps_word,
 )
+from cas_conformance.checks.certificate_request import iis_certificate, names_needed, replacement_commands
 from cas_conformance.facts import ExchangeCertificate
-from cas_conformance.world import ServerRecord, World, host_of
+from cas_conformance.world import ServerRecord, World
 
 
 def _certificate(world: World, key: str) -> tuple[ServerRecord, ExchangeCertificate]:
@@ -33,18 +33,22 @@ def _label(cert: ExchangeCertificate) -> str:
     return f"{cert.thumbprint} ({cert.subject}; {', '.join(cert.services)})"
 
 
-_BY_STATUS = {
-    "DateInvalid": "renew the certificate: New-ExchangeCertificate -Server {server} -GenerateRequest ... then "
-    "Import-ExchangeCertificate and Enable-ExchangeCertificate -Server {server} -Thumbprint <new> -Services {services}",
-    "Untrusted": "install the issuing CA chain (root and intermediates) in the computer's certificate store of "
-    "{server}, then check again: Get-ExchangeCertificate -Server {server} -Thumbprint {thumbprint} | fl Status",
-    "Revoked": "replace the certificate: request and import a new one, then Enable-ExchangeCertificate -Server "
-    "{server} -Thumbprint <new> -Services {services}",
-    "Invalid": "replace the certificate: request and import a new one, then Enable-ExchangeCertificate -Server "
-    "{server} -Thumbprint <new> -Services {services}",
-    "PendingRequest": "complete the request: Import-ExchangeCertificate -Server {server} -FileData "
-    "([Byte[]]$(Get-Content -Path <issued.cer> -Encoding Byte -ReadCount 0))",
-}
+def _status_fix(world: World, cert: ExchangeCertificate, server: str) -> str:
+    """The fix for a certificate whose status is not Valid (other than a revocation check failure)."""
+    if cert.status == "Untrusted":
+        return (
+            f"# by hand on {one_line(server)}: import the issuing CA's root and intermediate certificates "
+            "into the computer's Trusted Root and Intermediate Certification Authorities stores, then:\n"
+            f"Get-ExchangeCertificate -Server {ps_word(server)} -Thumbprint {ps_word(cert.thumbprint)} | fl Status"
+        )
+    if cert.status == "PendingRequest":
+        return (
+            f"# save the certificate the CA issued for this request as issued.cer in this folder, then:\n"
+            f"Import-ExchangeCertificate -Server {ps_word(server)} -FileData "
+            '([Byte[]]$(Get-Content -Path ".\\issued.cer" -Encoding Byte -ReadCount 0))'
+        )
+    # DateInvalid (renew), Revoked and Invalid (replace): a new certificate with the same use
+    return replacement_commands(world, cert)
 
 
 def _revocation_fix(world: World, rec: ServerRecord, server: str) -> str:
@@ -77,12 +81,7 @@ def certificate_status_valid(world: World, key: str) -> Finding:
     if cert.status == "RevocationCheckFailure":
         fix = _revocation_fix(world, rec, server)
     else:
-        template = _BY_STATUS.get(cert.status, _BY_STATUS["Invalid"])
-        fix = template.format(
-            server=ps_word(server),
-            thumbprint=ps_word(cert.thumbprint),
-            services=",".join(ps_word(x) for x in cert.services),
-        )
+        fix = _status_fix(world, cert, server)
     passed = cert.status == "Valid"
     return Finding(
         "CERT-01",
@@ -116,21 +115,9 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
         raise NotApplicable(f"{local.name} has no Client Access role (no virtual directories to cover)")
     if facts.section_error("certificate") or facts.section_error("vdir"):
         raise FactsUnavailable(f"{key}: certificates or virtual directories could not be read")
-    needed: dict[str, str] = {}
-    for vdir in facts.vdirs:
-        for label, url in (
-            ("InternalUrl", vdir.internal_url),
-            ("ExternalUrl", vdir.external_url),
-            ("FailbackUrl", vdir.failback_url),
-        ):
-            host = host_of(url)
-            if host:
-                needed.setdefault(host, f"{vdir.identity} {label}")
-    for oa in facts.outlook_anywhere:
-        if oa.external_hostname:
-            needed.setdefault(oa.external_hostname.lower(), f"{oa.identity} ExternalHostname")
-    iis = [c for c in facts.certificates if "IIS" in c.services]
-    if not iis:
+    needed = names_needed(facts)
+    cert = iis_certificate(facts)
+    if cert is None:
         return Finding(
             "CERT-02",
             key,
@@ -141,10 +128,7 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
             remediation=f"Enable-ExchangeCertificate -Server {ps_word(local.name)} -Thumbprint <thumbprint> "
             "-Services IIS",
         )
-    cert = max(iis, key=lambda c: c.not_after)
     missing = sorted(n for n in needed if not name_covered(n, cert.certificate_domains))
-    # The new certificate keeps the current one's names (its first, usually the subject, first).
-    all_names = list(dict.fromkeys([*cert.certificate_domains, *sorted(needed)]))
     return Finding(
         "CERT-02",
         key,
@@ -155,21 +139,14 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
         else f"covers {', '.join(sorted(needed))}",
         f"every virtual directory and Outlook Anywhere host name in the certificate ({len(needed)} names)",
         why="" if not missing else "clients get a certificate name warning on those names",
-        remediation=(
-            f"New-ExchangeCertificate -Server {ps_word(local.name)} -GenerateRequest -SubjectName "
-            f"{ps_string('CN=' + all_names[0])} -DomainName {','.join(ps_word(n) for n in all_names)} "
-            "-PrivateKeyExportable $true "
-            "-RequestFile <path.req>\n"
-            f"# after the CA issues it: Import-ExchangeCertificate -Server {ps_word(local.name)} ... then\n"
-            f"Enable-ExchangeCertificate -Server {ps_word(local.name)} -Thumbprint <new> -Services IIS"
-        ),
+        remediation=replacement_commands(world, cert),
     )
 
 
 @check("CERT-03", subjects.certificates)
 def certificate_not_expiring(world: World, key: str) -> Finding:
     rec, cert = _certificate(world, key)
-    server = subjects.local_server(rec).name
+    subjects.local_server(rec)  # facts that name no local server make this an error
     days = rec.settings.cert_expiry_warning_days
     left = (cert.not_after - world.now).total_seconds() / 86400
     passed = left > days
@@ -185,8 +162,5 @@ def certificate_not_expiring(world: World, key: str) -> Finding:
         passed,
         observed,
         f"more than {days} days of validity left (cert_expiry_warning_days)",
-        remediation=f"renew it: New-ExchangeCertificate -Server {ps_word(server)} -GenerateRequest -DomainName "
-        f"{','.join(ps_word(n) for n in cert.certificate_domains)} -PrivateKeyExportable $true -RequestFile <path.req>, then "
-        f"Import-ExchangeCertificate and Enable-ExchangeCertificate -Server {ps_word(server)} -Thumbprint <new> "
-        f"-Services {','.join(ps_word(x) for x in cert.services)}",
+        remediation=replacement_commands(world, cert),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import Finding, NotApplicable, check
+from cas_conformance.checks.base import Finding, NotApplicable, check, one_line, ps_word
 from cas_conformance.world import World
 
 
@@ -22,6 +22,8 @@ def exchange_2010_sp2_or_sp3(world: World, key: str) -> Finding:
             observed,
             "Version 14.2 or 14.3 (Exchange 2010 SP2/SP3)",
             why="AdminDisplayVersion is not in the form 'Version 14.3 (Build 123.4)'",
+            remediation=f"# read the version by hand on {one_line(local.name)}:\n"
+            f"Get-ExchangeServer {ps_word(local.name)} | fl Name,AdminDisplayVersion",
         )
     if version.major >= 15:
         raise NotApplicable(
@@ -40,6 +42,20 @@ def exchange_2010_sp2_or_sp3(world: World, key: str) -> Finding:
         if passed
         else f"{local.name} runs {version.product} {version.service_pack}; this troubleshooting "
         "reference applies to SP2 and SP3",
-        remediation=f"Install Exchange Server 2010 SP3 and its latest update rollup on {local.name} "
-        "(run Setup.com /mode:upgrade from the SP3 media).",
+        remediation=_upgrade(local.name),
+    )
+
+
+def _upgrade(server: str) -> str:
+    """A service pack is installed by hand, on the server itself (no Exchange cmdlet does it):
+    Setup.com /mode:upgrade from the extracted SP3 files, then the latest update rollup."""
+    name = one_line(server)
+    return (
+        f"# by hand, on {name} itself, as a local administrator (plan a maintenance window: services restart):\n"
+        "# 1. download Exchange Server 2010 SP3 from Microsoft and extract it to a folder, e.g. C:\\ExchangeSP3\n"
+        "# 2. from that folder, in an elevated prompt:\n"
+        "Set-Location C:\\ExchangeSP3\n"
+        ".\\Setup.com /mode:upgrade\n"
+        "# 3. install the latest update rollup for Exchange 2010 SP3 (its .msp, elevated), then check:\n"
+        f"Get-ExchangeServer {ps_word(server)} | fl Name,AdminDisplayVersion"
     )

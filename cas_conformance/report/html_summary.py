@@ -42,6 +42,9 @@ table.cas-matrix thead th { writing-mode: vertical-rl; transform: rotate(180deg)
 #results-table td.col-object { overflow-wrap: anywhere; max-width: 22em; }
 #results-table pre.remediation { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 48em; margin: 0;
   font-family: "DejaVu Sans Mono", Consolas, "Courier New", monospace; font-size: 12px; user-select: all; }
+.cas-reasons summary { cursor: pointer; }
+.cas-reasons ul { margin: 0.3em 0 0 0; padding-left: 1.2em; text-align: left; font-weight: normal;
+  white-space: normal; min-width: 24em; max-width: 40em; overflow-wrap: anywhere; }
 .cas-legend span { display: inline-block; margin-right: 0.6em; padding: 1px 6px; border: 1px solid #888; }
 </style>
 """
@@ -56,24 +59,49 @@ def legend() -> str:
     return f'<p class="cas-legend">{items}</p>'
 
 
-def _cell(outcomes: Sequence[str]) -> str:
-    if not outcomes:
+MAX_REASONS = 8
+
+
+def reason(record: TestRecord) -> str:
+    """Why a test failed or could not be checked, in one line."""
+    if record.outcome == "error":
+        cause = record.props.get("unreachable")
+        if cause:
+            return cause
+        first = record.message.strip().splitlines()
+        return first[0].removeprefix("could not check: ") if first else "could not be checked"
+    return f"{record.object or record.nodeid}: {record.observed or record.message.strip()[:200]}"
+
+
+def _cell(records: Sequence[TestRecord]) -> str:
+    """The worst outcome with its symbol; a cell with failures or errors gives their reasons on
+    hover (the title) and on click (a details element, no script)."""
+    if not records:
         return '<td class="cas-empty"></td>'
+    outcomes = [r.outcome for r in records]
     counts = Counter(outcomes)
     shown = worst(outcomes)
     title = ", ".join(f"{counts[o]} {LABELS[o]}" for o in WORST_FIRST if counts[o])
     count = f" {counts[shown]}" if len(outcomes) > 1 else ""
+    reasons = list(dict.fromkeys(reason(r) for r in records if r.outcome in ("failed", "error")))
+    symbol = f"{_e(SYMBOLS[shown])}{_e(count)}"
+    if not reasons:
+        return f'<td class="cas-cell cas-{shown}" data-outcome="{shown}" title="{_e(title)}">{symbol}</td>'
+    more = len(reasons) - MAX_REASONS
+    reasons = reasons[:MAX_REASONS] + ([f"and {more} more (see the results table)"] if more > 0 else [])
+    hover = "\n".join([title, *reasons])
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
     return (
-        f'<td class="cas-cell cas-{shown}" data-outcome="{shown}" title="{_e(title)}">'
-        f"{_e(SYMBOLS[shown])}{_e(count)}</td>"
+        f'<td class="cas-cell cas-{shown}" data-outcome="{shown}" title="{_e(hover)}">'
+        f'<details class="cas-reasons"><summary>{symbol}</summary><ul>{items}</ul></details></td>'
     )
 
 
 def matrix_html(records: Sequence[TestRecord]) -> str:
     """Rows: servers (and the organisation-wide names); columns: requirements of the run."""
-    cells: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    cells: dict[str, dict[str, list[TestRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        cells[record.server or NO_SERVER][record.requirement].append(record.outcome)
+        cells[record.server or NO_SERVER][record.requirement].append(record)
     present = {r.requirement for r in records}
     # Catalogue order; an id the catalogue does not know (a test outside the suite) goes last.
     columns = [(r.id, f"{r.title} ({r.severity.value})") for r in REQUIREMENTS if r.id in present]
@@ -105,10 +133,18 @@ def totals_html(records: Sequence[TestRecord]) -> str:
     all_counts = Counter(r.outcome for r in records)
     total = "".join(f"<td>{all_counts[o]}</td>" for o in OUTCOMES)
     rows.append(f'<tr><th scope="row">total</th>{total}<td>{len(records)}</td></tr>')
+    # pytest-html's own "N tests took ..." line counts passed, failed and waived (xfailed) tests
+    # only: say how the two numbers relate, so neither looks wrong.
+    ran = all_counts["passed"] + all_counts["failed"] + all_counts["waived"]
+    note = (
+        f'<p id="cas-totals-note">{len(records)} tests in all. The "{ran} tests took" line of this '
+        f"page counts the passed, failed and waived ones only: {all_counts['error']} error(s) (could "
+        f"not be checked) and {all_counts['skipped']} skipped (does not apply) are in this table too.</p>"
+    )
     return (
         '<div class="cas-section" id="cas-totals-section"><h2>Totals per severity</h2>'
         f'<table class="cas-totals" id="cas-totals"><thead><tr><th>Severity</th>{head}<th>total</th></tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>{note}</div>"
     )
 
 
@@ -149,13 +185,14 @@ def waivers_html(uses: Sequence[WaiverUse], path: str | None) -> str:
     rows = "".join(
         f'<tr class="cas-waiver-{_e(u.status)}"><td>{_e(u.status)}</td><td>{u.waiver.line}</td>'
         f"<td>{_e(u.waiver.target)}</td><td>{_e(u.waiver.reason)}</td><td>{_e(u.waiver.owner)}</td>"
-        f"<td>{_e(u.waiver.expires.isoformat())}</td><td>{len(u.tests)}</td></tr>"
+        f"<td>{_e(u.waiver.expires.isoformat())}</td><td>{len(u.tests)}</td><td>{u.counted}</td></tr>"
         for u in uses
     )
     return (
         f'<div class="cas-section" id="cas-waivers"><h2>Waivers</h2><p>From {_e(path or "?")}</p>'
         '<table class="cas-list"><thead><tr><th>Status</th><th>Line</th><th>Matches</th><th>Reason</th>'
-        f"<th>Owner</th><th>Expires</th><th>Tests</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "<th>Owner</th><th>Expires</th><th>Tests matched</th><th>Waived (failing again, when expired)</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 

@@ -210,6 +210,13 @@ class WaiverUse:
     waiver: Waiver
     status: str  # applied, expired, not-needed, errors-only, unmatched
     tests: tuple[str, ...]
+    outcomes: tuple[str, ...] = ()  # each matched test's outcome, in the order of tests
+
+    @property
+    def counted(self) -> int:
+        """The tests the waiver acts on: waived failures (applied), failures again (expired)."""
+        wanted = "failed" if self.status == "expired" else "waived"
+        return self.outcomes.count(wanted)
 
 
 def waiver_usage(waivers: WaiverSet, records: Iterable[TestRecord], today: date) -> list[WaiverUse]:
@@ -235,7 +242,7 @@ def waiver_usage(waivers: WaiverSet, records: Iterable[TestRecord], today: date)
             status = "not-needed"
         else:
             status = "errors-only"
-        uses.append(WaiverUse(waiver, status, ids))
+        uses.append(WaiverUse(waiver, status, ids, tuple(r.outcome for r in tests)))
     return uses
 
 
@@ -249,7 +256,7 @@ def usage_lines(uses: Sequence[WaiverUse]) -> list[str]:
         elif use.status == "expired":
             lines.append(
                 f"EXPIRED waiver (line {w.line}) on {w.expires.isoformat()}, owner {w.owner}: "
-                f"{len(use.tests)} test(s) count again: {w.target}"
+                f"{use.counted} failing test(s) count again: {w.target}"
             )
         elif use.status == "not-needed":
             lines.append(f"waiver (line {w.line}) not needed, its tests pass: {w.describe()}")
@@ -258,7 +265,7 @@ def usage_lines(uses: Sequence[WaiverUse]) -> list[str]:
     applied = [u for u in uses if u.status == "applied"]
     for use in applied:
         lines.append(
-            f"applied waiver (line {use.waiver.line}) to {len(use.tests)} test(s): {use.waiver.describe()}"
+            f"applied waiver (line {use.waiver.line}) to {use.counted} failing test(s): {use.waiver.describe()}"
         )
     return lines
 

@@ -28,6 +28,18 @@ const cell = row.children[column];
 return {outcome: cell.dataset.outcome, text: cell.textContent, cls: cell.className};
 """
 
+CLICK_CELL = """
+const [server, requirement] = arguments;
+const table = document.getElementById('cas-matrix');
+const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+const row = [...table.querySelectorAll('tbody tr')].find((tr) => tr.querySelector('th').textContent === server);
+const cell = row.children[heads.indexOf(requirement)];
+const list = cell.querySelector('details ul');
+const before = list.checkVisibility();
+cell.querySelector('summary').click();
+return {title: cell.title, before: before, after: list.checkVisibility(), text: list.textContent};
+"""
+
 FAILING_ROW = """
 const [fragment] = arguments;
 const body = [...document.querySelectorAll('#results-table tbody.results-table-row')]
@@ -63,6 +75,10 @@ def test_broken_lab_report_shows_matrix_and_remediation(pytester: pytest.Pyteste
     ]
     cell: dict[str, Any] = page.script(MATRIX_CELL, "mbx01.contoso.lab", "OUT-01")
     assert cell["outcome"] == "failed" and cell["text"].startswith("\u2717")
+    clicked: dict[str, Any] = page.script(CLICK_CELL, "mbx01.contoso.lab", "OUT-01")
+    assert clicked["before"] is False and clicked["after"] is True, clicked  # the reason shows on click
+    reason = "DB01: mbx01.contoso.lab (server MBX01, roles Mailbox)"
+    assert reason in clicked["text"] and reason in clicked["title"]
     cell = page.script(MATRIX_CELL, "cas02.contoso.lab", "OWA-01")
     assert cell["outcome"] == "passed" and cell["text"].startswith("\u2713")
     totals = page.script("return document.querySelector('#cas-totals tbody tr:last-child').textContent")

@@ -45,7 +45,11 @@ def test_matrix_worst_outcome_per_cell_with_symbol_and_count() -> None:
         _rec("", "CONN-01", "skipped", "warning"),
     ]
     html = matrix_html(records)
-    assert 'data-outcome="failed" title="2 fail, 1 pass">\u2717 2</td>' in html
+    assert 'data-outcome="failed" title="2 fail, 1 pass\nt::cas01-OUT-01-failed: ">' in html
+    assert (
+        '<details class="cas-reasons"><summary>\u2717 2</summary><ul><li>t::cas01-OUT-01-failed: </li>'
+        in html
+    )
     assert 'class="cas-cell cas-waived" data-outcome="waived" title="1 waived">W</td>' in html
     assert 'data-outcome="error"' in html and 'data-outcome="skipped"' in html
     # Catalogue column order, servers by name, the organisation last.
@@ -66,3 +70,30 @@ def test_every_value_is_escaped() -> None:
     env = escape_environment({"Inventory": HOSTILE, "Packages": {HOSTILE: HOSTILE}})
     assert env["Inventory"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert list(env["Packages"].items()) == [(env["Inventory"], env["Inventory"])]
+
+
+def test_a_failing_cell_gives_its_reasons_on_hover_and_on_click_escaped() -> None:
+    records = [
+        TestRecord(
+            "t::a",
+            requirement="OUT-01",
+            server="mbx01",
+            outcome="failed",
+            object="DB01",
+            observed=f"RpcClientAccessServer {HOSTILE}",
+        ),
+        TestRecord(
+            "t::b",
+            requirement="OUT-01",
+            server="mbx01",
+            outcome="error",
+            message="could not check: mbx01: WinRM https://mbx01:5986/wsman: connection refused\nmore",
+        ),
+    ]
+    html = matrix_html(records)
+    parsed = _parse(html)
+    assert "img" not in parsed.tags and "<img" not in html
+    assert "DB01: RpcClientAccessServer <img src=x onerror=alert(1)>" in parsed.text
+    assert "mbx01: WinRM https://mbx01:5986/wsman: connection refused" in parsed.text
+    title = "1 error, 1 fail\nDB01: RpcClientAccessServer &lt;img src=x onerror=alert(1)&gt;"
+    assert f'title="{title}' in html

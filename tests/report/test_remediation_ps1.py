@@ -63,4 +63,4 @@ def test_blocks_per_failure_grouped_by_server_and_all_commented() -> None:
         "# observed:    x\\u000d\\u000aRemove-Item C:\\ -Recurse\\u2028Stop-Computer\\u000athe end\\u0000\\u001b[2J"
         in lines
     )
-    assert "# (no remediation text: see the report)" in lines
+    assert "# # no remediation text: see this test in the report" in lines
