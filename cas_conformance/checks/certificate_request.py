@@ -3,7 +3,8 @@
 Servers behind one published name usually share one SAN certificate (the same thumbprint on each).
 Its replacement is requested once, on the first of those servers, with the union of every name any
 requirement asks for: the names it holds now, plus every virtual directory and Outlook Anywhere
-host name of each server that serves it to IIS (CERT-02). The issued certificate is imported and
+host name of each server that serves it to IIS (CERT-02), and every published name whose TLS
+handshake from the client's side serves it (CONN-03 judges the name on it). The issued certificate is imported and
 enabled there, then exported with its private key and imported on the others. Every finding on
 that certificate carries the same text, so remediation.ps1 lists it once.
 
@@ -15,7 +16,9 @@ request, written with Set-Content; Import/Export-ExchangeCertificate ``-FileData
 
 from __future__ import annotations
 
+import hashlib
 import re
+import ssl
 from dataclasses import dataclass
 
 from cas_conformance.checks.base import one_line, ps_string, ps_word
@@ -77,9 +80,28 @@ def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     return holders, needed
 
 
+def _leaf_thumbprint(pem: str) -> str | None:
+    """The SHA-1 thumbprint Get-ExchangeCertificate shows for a PEM certificate (None if unreadable)."""
+    try:
+        return hashlib.sha1(ssl.PEM_cert_to_DER_cert(pem)).hexdigest().upper()
+    except ValueError:
+        return None
+
+
+def served_names(world: World, thumbprint: str) -> list[str]:
+    """Published names whose handshake sends the certificate *thumbprint* as its leaf."""
+    wanted = thumbprint.upper()
+    return [
+        name.lower()
+        for name, handshake in world.tls.items()
+        if handshake.chain_pem and _leaf_thumbprint(handshake.chain_pem[0]) == wanted
+    ]
+
+
 def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
     """The names the replacement holds: the current ones first, then every name needed."""
     _, needed = _holders(world, cert.thumbprint)
+    needed += served_names(world, cert.thumbprint)
     return list(dict.fromkeys(n.lower() for n in [*cert.certificate_domains, *sorted(set(needed))]))
 
 

@@ -10,7 +10,15 @@ from cryptography import x509
 
 from cas_conformance.channels.dns import DnsAnswer
 from cas_conformance.channels.tls import TlsHandshake, verify_chain
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line, ps_string
+from cas_conformance.checks.base import (
+    FactsUnavailable,
+    Finding,
+    NotApplicable,
+    check,
+    cmd_word,
+    one_line,
+    ps_string,
+)
 from cas_conformance.checks.subjects import endpoints, names, smtp_domains
 from cas_conformance.world import Endpoint, World
 
@@ -30,7 +38,7 @@ def _dns_text(answer: DnsAnswer) -> str:
 
 def _record_fix(name: str) -> str:
     label, _, zone = name.partition(".")
-    return f"dnscmd <dns-server> /RecordAdd {zone} {label} A <published-ip>   # public and internal DNS as needed"
+    return f"dnscmd . /RecordAdd {cmd_word(zone)} {cmd_word(label)} A <published-ip>   # on a DNS server of the zone; public and internal DNS as needed"
 
 
 @check("CONN-01", names)

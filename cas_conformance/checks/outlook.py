@@ -106,7 +106,7 @@ def rpc_client_access_server_resolves(world: World, key: str) -> Finding:
         observed,
         f"an A record for {key} (for an array: the load balancer's virtual IP)",
         why=f"used as RpcClientAccessServer by {', '.join(users)}; answered by {answer.resolver}",
-        remediation=f"dnscmd <dns-server> /RecordAdd {cmd_word(zone)} {cmd_word(label)} A <load-balancer-or-cas-ip>\n"
+        remediation=f"dnscmd . /RecordAdd {cmd_word(zone)} {cmd_word(label)} A <load-balancer-or-cas-ip>\n"
         f"# or, on Windows Server 2012 DNS: Add-DnsServerResourceRecordA -ZoneName {ps_word(zone)} -Name {ps_word(label)} "
         "-IPv4Address <load-balancer-or-cas-ip>",
     )

@@ -31,7 +31,7 @@ def _remediation(vdir: VirtualDirectory, failback: str, cas_ip: str) -> str:
     url = ps_string(f"https://{failback}/owa")
     return (
         f"Set-OwaVirtualDirectory -Identity {ps_string(vdir.identity)} -FailbackUrl {url}\n"
-        f"dnscmd <dns-server> /RecordAdd {cmd_word(zone)} {cmd_word(label)} A {cmd_word(cas_ip)}"
+        f"dnscmd . /RecordAdd {cmd_word(zone)} {cmd_word(label)} A {cmd_word(cas_ip)}   # on a DNS server of the zone"
     )
 
 

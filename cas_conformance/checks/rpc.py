@@ -34,8 +34,8 @@ def _remediation(world: World, server: ExchangeServer) -> str:
     return (
         f"# MSExchangeRPC runs on {name} by design ({role}): leave it running.\n"
         f"# The reference's fix for the missing RPC Client Access counters: install the Client Access role on "
-        f"{name} (Exchange 2010 SP3 media, elevated):\n"
-        "Setup.com /mode:install /roles:ClientAccess"
+        f"{name}: on {name}, in an elevated prompt, from the folder holding the extracted Exchange 2010 SP3 files:\n"
+        ".\\Setup.com /mode:install /roles:ClientAccess"
     )
 
 
