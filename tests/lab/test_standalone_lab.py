@@ -15,6 +15,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import pytest
+import requests
 import winrm
 
 from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
@@ -80,6 +81,26 @@ def test_dnspython_gets_answers(served: Served) -> None:
 
 
 def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
+    # over HTTP with NTLM message encryption: the HTTPS listener speaks TLS 1.0 only (below)
+    ip = served.resolve("cas01.contoso.lab")
+    _, port = apply_connect_to(served.rules, "cas01.contoso.lab", 5985)
+    protocol = winrm.Protocol(
+        f"http://{ip}:{port}/wsman",
+        transport="ntlm",
+        username="CONTOSO\\labadmin",
+        password=PASSWORD,
+        message_encryption="always",
+    )
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, "ipconfig", ["/all"])
+    stdout, stderr, code = protocol.get_command_output(shell, command)
+    protocol.cleanup_command(shell, command)
+    protocol.close_shell(shell)
+    assert code == 1 and b"is not recognized" in stderr and stdout == b""
+
+
+def test_stock_pywinrm_cannot_reach_the_tls_1_0_https_listener(served: Served) -> None:
+    """As against Windows Server 2008 R2 as shipped: urllib3 2.x insists on TLS 1.2."""
     ip = served.resolve("cas01.contoso.lab")
     _, port = apply_connect_to(served.rules, "cas01.contoso.lab", 5986)
     protocol = winrm.Protocol(
@@ -89,12 +110,8 @@ def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
         password=PASSWORD,
         server_cert_validation="ignore",
     )
-    shell = protocol.open_shell()
-    command = protocol.run_command(shell, "ipconfig", ["/all"])
-    stdout, stderr, code = protocol.get_command_output(shell, command)
-    protocol.cleanup_command(shell, command)
-    protocol.close_shell(shell)
-    assert code == 1 and b"is not recognized" in stderr and stdout == b""
+    with pytest.raises(requests.exceptions.SSLError):
+        protocol.open_shell()
 
 
 def test_stats_out_counts_one_request_per_cmdlet_call(served: Served) -> None:
