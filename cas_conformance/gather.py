@@ -78,9 +78,12 @@ def _clixml_text(stderr: str) -> str:
 
 
 def warn(options: GatherOptions, host: str, text: str) -> None:
-    """A warning about *host*: a terminal line now, and a CasConformanceWarning."""
-    options.progress("warning", host, text)
-    warnings.warn(CasConformanceWarning(text), stacklevel=2)
+    """A warning about *host*: a terminal line through the progress callback, or, without one
+    (gather used as a library), a CasConformanceWarning."""
+    if options.progress is _no_progress:
+        warnings.warn(CasConformanceWarning(text), stacklevel=3)
+    else:
+        options.progress("warning", host, text)
 
 
 def collect_server(

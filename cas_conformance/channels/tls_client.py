@@ -50,6 +50,12 @@ def client_context(*, verify: bool) -> ssl.SSLContext:
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    return accept_old_versions(context)
+
+
+def accept_old_versions(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Let *context* speak TLS 1.0 and 1.1 too (Python's default minimum is TLS 1.2, and OpenSSL 3
+    refuses TLS 1.0/1.1 above cipher security level 0). Returns *context*."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 are deprecated, and still met
         context.minimum_version = MINIMUM_VERSION
