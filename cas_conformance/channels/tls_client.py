@@ -105,7 +105,9 @@ class ContextAdapter(DialerAdapter):
         self._context = context
         super().__init__(dialer, **kwargs)
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
         super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **pool_kwargs)
 
 

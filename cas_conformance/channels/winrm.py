@@ -246,7 +246,9 @@ def run_collector(
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
         raise CollectionError(
-            settings.name, "winrm", f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport, settings.address)}"
+            settings.name,
+            "winrm",
+            f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport, settings.address)}",
         ) from None
     finally:
         if shell_id is not None:

@@ -4,8 +4,6 @@ the unauthenticated probes and the authenticated Autodiscover probe (chain and n
 from __future__ import annotations
 
 import datetime as dt
-import ssl
-import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +14,7 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.endpoints import IdentityAdapter, UnverifiedAdapter
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpsServer
 from cas_conformance.lab.pki import self_signed
+from cas_conformance.lab.winrm_server import offer_tls_up_to
 
 ADDRESS = "127.0.78.20"
 NAME = "mail.contoso.lab"
@@ -31,21 +30,23 @@ def tls10_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Https
     issued = self_signed([NAME], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
     bundle = tmp_path_factory.mktemp("tls10-iis") / "ca.pem"
     bundle.write_bytes(issued.chain_pem())
-    site = issued.ssl_context()
-    site.set_ciphers("DEFAULT:@SECLEVEL=0")
+    site = offer_tls_up_to(issued.ssl_context(), "1.0")
     server = HttpsServer([ADDRESS], {NAME: site}, _hello, default_site=NAME)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        server._base.minimum_version = ssl.TLSVersion.TLSv1
-        server._base.maximum_version = ssl.TLSVersion.TLSv1
+    offer_tls_up_to(
+        server._base, "1.0"
+    )  # the handshake's versions are the base context's (SNI switches later)
     with server:
         yield server, str(bundle)
 
 
-def _get(adapter_class: type[UnverifiedAdapter | IdentityAdapter], server: HttpsServer, verify: bool | str) -> int:
+def _get(
+    adapter_class: type[UnverifiedAdapter | IdentityAdapter], server: HttpsServer, verify: bool | str
+) -> int:
     session = requests.Session()
     session.trust_env = False
-    session.mount("https://", adapter_class(Dialer(None, parse_connect_to(f"{NAME}:443:{ADDRESS}:{server.port}"))))
+    session.mount(
+        "https://", adapter_class(Dialer(None, parse_connect_to(f"{NAME}:443:{ADDRESS}:{server.port}")))
+    )
     session.verify = verify
     with session:
         return session.get(f"https://{NAME}/owa/", timeout=10).status_code
@@ -57,7 +58,9 @@ def test_the_unauthenticated_probe_speaks_tls_1_0(tls10_site: tuple[HttpsServer,
     assert _get(UnverifiedAdapter, server, False) == 200
 
 
-def test_the_authenticated_probe_speaks_tls_1_0_and_still_verifies(tls10_site: tuple[HttpsServer, str]) -> None:
+def test_the_authenticated_probe_speaks_tls_1_0_and_still_verifies(
+    tls10_site: tuple[HttpsServer, str],
+) -> None:
     server, bundle = tls10_site
     assert _get(IdentityAdapter, server, bundle) == 200
     with pytest.raises(requests.exceptions.SSLError, match="certificate verify failed"):

@@ -40,7 +40,9 @@ def _answer(request: CommandRequest) -> CommandResult:
 
 def _cert(*, expired: bool = False) -> IssuedCert:
     if expired:
-        return self_signed([NAME], not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=2))
+        return self_signed(
+            [NAME], not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=2)
+        )
     return self_signed([NAME], not_before=NOW - dt.timedelta(days=1), not_after=NOW + dt.timedelta(days=30))
 
 
@@ -115,7 +117,9 @@ def test_a_tls_1_1_listener_warns_too(listener: Listener, certs: dict[str, tuple
     assert len(warned) == 1 and "spoke TLSv1.1 only" in warned[0]
 
 
-def test_a_tls_1_2_listener_gives_no_warning(listener: Listener, certs: dict[str, tuple[IssuedCert, Path]]) -> None:
+def test_a_tls_1_2_listener_gives_no_warning(
+    listener: Listener, certs: dict[str, tuple[IssuedCert, Path]]
+) -> None:
     server = listener("good", "1.2")
     stdout, warned = _collect(_settings(server, certs["good"][1]), server)
     assert stdout == f"collected on {NAME}\r\n" and warned == []
@@ -143,7 +147,9 @@ def test_an_untrusted_chain_names_the_trust_variable(
     with pytest.raises(CollectionError) as caught:
         _collect(_settings(server, certs["stranger"][1]), server)
     reason = caught.value.reason
-    assert f"TLS certificate of {NAME} not trusted: add its issuing CA to ansible_winrm_ca_trust_path" in reason
+    assert (
+        f"TLS certificate of {NAME} not trusted: add its issuing CA to ansible_winrm_ca_trust_path" in reason
+    )
     assert "ansible_winrm_server_cert_validation=ignore" in reason
 
 
@@ -160,7 +166,9 @@ def test_a_name_mismatch_names_ansible_host_and_the_certificate(
     assert "not trusted" not in reason
 
 
-def test_an_expired_certificate_says_expired(listener: Listener, certs: dict[str, tuple[IssuedCert, Path]]) -> None:
+def test_an_expired_certificate_says_expired(
+    listener: Listener, certs: dict[str, tuple[IssuedCert, Path]]
+) -> None:
     server = listener("expired", "1.0")
     with pytest.raises(CollectionError) as caught:
         _collect(_settings(server, certs["expired"][1]), server)

@@ -89,7 +89,9 @@ def test_the_reader_sees_every_form_of_import(tmp_path: Path) -> None:
         "    from cas_conformance.channels import winrm\n",
         encoding="utf-8",
     )
-    found = {imported for who, imported in _forbidden_imports(checks) if who == "cas_conformance.checks.sample"}
+    found = {
+        imported for who, imported in _forbidden_imports(checks) if who == "cas_conformance.checks.sample"
+    }
     assert {
         "cas_conformance.channels.dns",
         "cas_conformance.channels",

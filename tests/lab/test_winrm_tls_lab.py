@@ -98,8 +98,12 @@ def test_a_scenario_offering_tls_1_2_gets_no_tls_warning(tls12_lab: Lab) -> None
 
 
 def test_an_unknown_version_is_a_scenario_error(tmp_path: Path) -> None:
-    text = HEALTHY.read_text(encoding="utf-8").replace("[organisation]", '[organisation]\nwinrm_tls = "1.3"', 1)
+    text = HEALTHY.read_text(encoding="utf-8").replace(
+        "[organisation]", '[organisation]\nwinrm_tls = "1.3"', 1
+    )
     path = tmp_path / "tls13.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(LabError, match=r'tls13.toml: \[organisation\] winrm_tls = .1\.3.: use one of "1.0", "1.1", "1.2"'):
+    with pytest.raises(
+        LabError, match=r'tls13.toml: \[organisation\] winrm_tls = .1\.3.: use one of "1.0", "1.1", "1.2"'
+    ):
         load_scenario(path)
