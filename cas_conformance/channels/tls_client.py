@@ -127,11 +127,15 @@ def describe_failure(host: str, text: str, *, service: str) -> str:
             f"on the certificate ({HOST_VARIABLE}, with a connect_to rule for the address if needed) or add "
             f"{host} to the certificate's names (or set {VALIDATION_VARIABLE}=ignore, not recommended)"
         )
-    if "certificate has expired" in low or "not yet valid" in low:
-        which = "has expired" if "expired" in low else "is not yet valid"
+    if "certificate has expired" in low:
         return (
-            f"TLS certificate of {host} {which}: renew the {service} listener's certificate (or set "
+            f"TLS certificate of {host} has expired: renew the {service} listener's certificate (or set "
             f"{VALIDATION_VARIABLE}=ignore, not recommended)"
+        )
+    if "not yet valid" in low:
+        return (
+            f"TLS certificate of {host} is not yet valid: check the clocks of this runner and the server "
+            f"(or set {VALIDATION_VARIABLE}=ignore, not recommended)"
         )
     if "certificate verify failed" in low or "self signed" in low or "self-signed" in low:
         found = _VERIFY_DETAIL.search(text)

@@ -183,3 +183,29 @@ def test_ignoring_validation_still_speaks_tls_1_0(
     settings = dataclasses.replace(_settings(server, certs["stranger"][1]), cert_validation=False)
     stdout, warned = _collect(settings, server)
     assert stdout == f"collected on {NAME}\r\n" and len(warned) == 1
+
+
+@pytest.mark.parametrize(
+    ("openssl_text", "expected"),
+    [
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate is not yet valid (_ssl.c:1006)",
+            "is not yet valid: check the clocks",
+        ),
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain",
+            "not trusted: add its issuing CA to ansible_winrm_ca_trust_path",
+        ),
+        (
+            "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version (_ssl.c:1006)",
+            "TLS protocol version:",
+        ),
+        ("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)", "TLS protocol version:"),
+        (
+            "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure",
+            "TLS handshake with cas01 failed: ",
+        ),
+    ],
+)
+def test_each_openssl_reason_gets_its_message(openssl_text: str, expected: str) -> None:
+    assert expected in tls_client.describe_failure("cas01", openssl_text, service="WinRM")
