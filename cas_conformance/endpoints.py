@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import warnings
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -15,6 +14,7 @@ import requests
 
 from cas_conformance.channels.dialer import DialerAdapter
 from cas_conformance.channels.http import HttpProbe, probe
+from cas_conformance.channels.tls_client import accept_old_versions
 from cas_conformance.facts import VdirKind
 from cas_conformance.inventory import Inventory
 from cas_conformance.world import Endpoint, ServerRecord, World, host_of
@@ -142,10 +142,7 @@ class UnverifiedAdapter(DialerAdapter):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-        with warnings.catch_warnings():  # Exchange 2010 on Windows 2008 R2 may speak TLS 1.0 only
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
+        accept_old_versions(context)  # Exchange 2010 on Windows 2008 R2 may speak TLS 1.0 only
         super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)
 
 
@@ -157,5 +154,5 @@ class IdentityAdapter(DialerAdapter):
     ) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # weak signatures and keys are CONN-03's verdict
+        accept_old_versions(context)  # TLS 1.0 as 2008 R2 speaks it; weak signatures are CONN-03's verdict
         super().init_poolmanager(connections, maxsize, block, ssl_context=context, **pool_kwargs)

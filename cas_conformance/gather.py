@@ -77,9 +77,23 @@ def _clixml_text(stderr: str) -> str:
     return text.strip() or stderr.strip()
 
 
-def collect_server(settings: HostSettings, dialer: Dialer, script: str) -> tuple[str, ServerFacts]:
+def warn(options: GatherOptions, host: str, text: str) -> None:
+    """A warning about *host*: a terminal line through the progress callback, or, without one
+    (gather used as a library), a CasConformanceWarning."""
+    if options.progress is _no_progress:
+        warnings.warn(CasConformanceWarning(text), stacklevel=3)
+    else:
+        options.progress("warning", host, text)
+
+
+def collect_server(
+    settings: HostSettings, dialer: Dialer, script: str, options: GatherOptions | None = None
+) -> tuple[str, ServerFacts]:
     """Run the collector and parse it; raise CollectionError with a clear reason otherwise."""
-    output = run_collector(settings, dialer, script)
+    if options is None:
+        output = run_collector(settings, dialer, script)
+    else:
+        output = run_collector(settings, dialer, script, warn=lambda text: warn(options, settings.name, text))
     if output.exit_code != 0:
         reason = _clixml_text(output.stderr) or "no error text"
         raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
@@ -115,7 +129,7 @@ def _collect_all(
         host = settings[name]
         started[name] = time.monotonic()
         options.progress("collect-start", name, "")
-        return collect_server(host, Dialer(resolver, host.connect_to), script)
+        return collect_server(host, Dialer(resolver, host.connect_to), script, options)
 
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"
@@ -195,8 +209,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
                 "certificate is not checked, so the password may go to an impostor; prefer "
                 "ansible_winrm_ca_trust_path"
             )
-            options.progress("warning", host.name, text)
-            warnings.warn(CasConformanceWarning(text), stacklevel=2)
+            warn(options, host.name, text)
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
     dialer = Dialer(resolver, run.connect_to)
     # Each name's chain comes from the first HTTPS connection its endpoint probes open anyway, so

@@ -2,7 +2,8 @@
 
 Every DNS outcome (an answer, NXDOMAIN, NODATA, SERVFAIL, REFUSED, no answer in time) is a fact a
 check judges, so :meth:`Resolver.resolve` returns a :class:`DnsAnswer` for each of them instead of
-raising. Answers are cached per run and a question is sent once even when many test threads ask at
+raising (the record itself, plain data, is :mod:`cas_conformance.records.dns`'s; it is re-exported
+here). Answers are cached per run and a question is sent once even when many test threads ask at
 the same moment (single-flight), so the suite's load on a production resolver stays one query per
 name and type. Saved answers can be replayed later with :meth:`Resolver.preload`, without network.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import dns.exception
@@ -27,7 +28,10 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-STATUSES = ("NOERROR", "NXDOMAIN", "NODATA", "SERVFAIL", "TIMEOUT", "REFUSED", "ERROR")
+from cas_conformance.records.dns import STATUSES, DnsAnswer, is_ip_literal
+
+__all__ = ["NOT_SAVED", "STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_server", "is_ip_literal"]
+
 SYSTEM = "system"
 NOT_SAVED = "not in the saved facts"
 _EDNS_PAYLOAD = 1232
@@ -38,65 +42,9 @@ def _norm(name: str) -> str:
     return name.strip().lower().rstrip(".")
 
 
-def is_ip_literal(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def format_server(server: tuple[str, int]) -> str:
     host, port = server
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@dataclass(frozen=True)
-class DnsAnswer:
-    """What one resolver said about one name and type.
-
-    ``records`` are IPs for A, ``"10 mx.contoso.lab"`` for MX and targets for CNAME; names carry
-    no trailing dot. ``cname_chain`` lists the CNAME targets followed from ``name`` to the records.
-    """
-
-    name: str
-    rdtype: str
-    status: str
-    records: tuple[str, ...] = ()
-    cname_chain: tuple[str, ...] = ()
-    resolver: str = ""
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the name has records of the type asked (NOERROR with an answer)."""
-        return self.status == "NOERROR" and bool(self.records)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "rdtype": self.rdtype,
-            "status": self.status,
-            "records": list(self.records),
-            "cname_chain": list(self.cname_chain),
-            "resolver": self.resolver,
-            "detail": self.detail,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DnsAnswer:
-        status = str(data["status"])
-        if status not in STATUSES:
-            raise ValueError(f"saved DNS answer for {data.get('name')!r} has unknown status {status!r}")
-        return cls(
-            name=str(data["name"]),
-            rdtype=str(data["rdtype"]),
-            status=status,
-            records=tuple(str(r) for r in data.get("records", ())),
-            cname_chain=tuple(str(c) for c in data.get("cname_chain", ())),
-            resolver=str(data.get("resolver", "")),
-            detail=str(data.get("detail", "")),
-        )
 
 
 def _record_text(rdata: Any) -> str:

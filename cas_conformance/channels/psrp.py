@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import ssl
-import threading
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,17 +34,14 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.dialer import Dialer, DialerAdapter
+from cas_conformance.channels import tls_client
+from cas_conformance.channels.dialer import Dialer
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings, Secret
 
 CHANNEL = "exchange-powershell"
 CONFIGURATION = "Microsoft.Exchange"
-#: inventory variables the error messages point at (the integration may rename them)
-TRUST_VARIABLE = "ansible_winrm_ca_trust_path"
-VALIDATION_VARIABLE = "ansible_winrm_server_cert_validation"
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
-_OLD_TLS = {"TLSv1", "TLSv1.1"}
 
 
 @dataclass(frozen=True)
@@ -183,36 +178,6 @@ def _serializer_for(root: ET.Element) -> Serializer:
     return serializer
 
 
-class _TlsWatch:
-    """Records the TLS version of each handshake the session's connections make."""
-
-    def __init__(self) -> None:
-        self.versions: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, host: str, port: int, sock: ssl.SSLSocket) -> None:
-        with self._lock:
-            self.versions.add(sock.version() or "")
-
-
-def _tls_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 are deprecated, and still met
-        context.minimum_version = ssl.TLSVersion.TLSv1
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return context
-
-
-class _Adapter(DialerAdapter):
-    def __init__(self, dialer: Dialer, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__(dialer)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **pool_kwargs)
-
-
 class ExchangeSession:
     """One runspace pool on one Client Access server; cmdlets run through it, at most
     ``max_concurrency`` pipelines at a time."""
@@ -221,18 +186,10 @@ class ExchangeSession:
         if target.auth == "basic" and target.scheme != "https":
             raise CollectionError(target.host, CHANNEL, "Basic authentication is only allowed over HTTPS")
         self.target = target
-        self.tls_versions = _TlsWatch()
-        self._dialer = Dialer(dialer.resolver, dialer.rules, on_tls=self._chain(dialer.on_tls))
+        self.tls_versions = tls_client.TlsVersions()
+        self._dialer = self.tls_versions.observing(dialer)
         self._pool: RunspacePool | None = None
         self._wsman: WSMan | None = None
-
-    def _chain(self, other: Any) -> Any:
-        def observe(host: str, port: int, sock: ssl.SSLSocket) -> None:
-            self.tls_versions(host, port, sock)
-            if other is not None:
-                other(host, port, sock)
-
-        return observe
 
     def __enter__(self) -> ExchangeSession:
         self.open()
@@ -261,9 +218,7 @@ class ExchangeSession:
         session = transport._build_session()  # pypsrp's own session (auth, headers), then our routing
         session.trust_env = False
         session.proxies = {}
-        adapter = _Adapter(self._dialer, _tls_context())
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        tls_client.mount(session, self._dialer, tls_client.client_context(verify=t.cert_validation))
         session.verify = (t.ca_trust_path or True) if t.cert_validation else False
         transport.session = session
         self._wsman = wsman
@@ -271,15 +226,9 @@ class ExchangeSession:
         with self._failures("opening the session"):
             pool.open()
         self._pool = pool
-        old = sorted(self.tls_versions.versions & _OLD_TLS)
-        if old:
-            warnings.warn(
-                CasConformanceWarning(
-                    f"{t.host}: Exchange remote PowerShell spoke {', '.join(old)} only (no TLS 1.2 offered): "
-                    "enable TLS 1.2 on the server (Schannel)"
-                ),
-                stacklevel=2,
-            )
+        text = self.tls_versions.warning(t.host, "Exchange remote PowerShell")
+        if text is not None:
+            warnings.warn(CasConformanceWarning(text), stacklevel=2)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -367,7 +316,7 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
     if isinstance(exc, WSManFaultError):
         return f"WS-Management fault from {where}: {exc.reason or exc.message}"
     if isinstance(exc, requests.exceptions.SSLError):
-        return _tls_reason(target, str(exc))
+        return tls_client.describe_failure(target.host, str(exc), service="Exchange remote PowerShell")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"cannot connect to {where}: connection timed out"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -379,22 +328,3 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
     if isinstance(exc, WinRMError):
         return f"WinRM error from {where}: {exc}"
     return f"{exc.__class__.__name__}: {exc}"
-
-
-def _tls_reason(target: PsrpTarget, text: str) -> str:
-    low = text.lower()
-    if "hostname mismatch" in low or "doesn't match" in low or "not valid for" in low:
-        return (
-            f"TLS name mismatch: the certificate of {target.host} does not name {target.host}; connect by a "
-            f"name on the certificate (or set {VALIDATION_VARIABLE}=ignore, not recommended)"
-        )
-    if "certificate verify failed" in low or "self signed" in low or "self-signed" in low:
-        return (
-            f"TLS certificate of {target.host} not trusted: add its issuing CA to {TRUST_VARIABLE} "
-            f"(or set {VALIDATION_VARIABLE}=ignore, not recommended)"
-        )
-    if any(k in low for k in ("unsupported protocol", "wrong version number", "protocol version", "no protocols", "version too low")):
-        return f"TLS protocol version: {target.host} and this client share no TLS version (TLS 1.0 to 1.3 offered)"
-    return f"TLS handshake with {target.host} failed: {text.splitlines()[0][:200] if text else 'no detail'}"
-
-

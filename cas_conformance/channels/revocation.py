@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from cas_conformance.channels.tls import is_issued_by, signature_valid
+from cas_conformance.chain_verdict import is_issued_by, signature_valid
 
 Method = Literal["ocsp", "crl", "none"]
 Status = Literal["good", "revoked", "unknown", "unreachable", "error"]

@@ -5,6 +5,12 @@ most), so the collector is staged instead: a small ``-EncodedCommand`` bootstrap
 from stdin (``Protocol.send_command_input``). pywinrm's own receive loop retries WS-Man
 OperationTimeout faults for ever; this module keeps an overall deadline (``winrm_timeout``) and a
 byte limit on the output, so a stalled or chatty server becomes a clear error.
+
+Over HTTPS the channel speaks TLS 1.0 to 1.3 with the chain and the name verified
+(:mod:`~cas_conformance.channels.tls_client`, shared with Exchange remote PowerShell): Windows
+Server 2008 R2 ships with TLS 1.2 disabled, so a server that offers nothing newer is still reached,
+and the caller is warned, naming the server. A failed handshake says which of chain, name, dates
+or protocol version failed, and which inventory variable fixes it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import contextlib
 import ipaddress
 import re
 import socket
+import ssl
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +36,10 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol
 from winrm.transport import Transport
 
-from cas_conformance.channels import kerberos
+from cas_conformance.channels import kerberos, tls_client
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.collector.script import bootstrap_command
-from cas_conformance.errors import CollectionError
+from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings
 
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
@@ -52,16 +61,18 @@ def endpoint_url(settings: HostSettings) -> str:
 
 class _DialingTransport(Transport):
     """pywinrm's transport with every connection opened through our dialer (inventory resolvers
-    and connect_to), mounted on its requests session before the first request."""
+    and connect_to) and the channels' TLS context, mounted on its requests session before the
+    first request."""
 
     dialer: Dialer
+    tls_context: ssl.SSLContext
 
     def _send_message_request(
         self, session: requests.Session, prepared_request: requests.PreparedRequest
     ) -> requests.Response:
         if not getattr(session, "_cas_conformance_dialer", False):
             session.trust_env = False  # proxies are never taken from the environment (proxy=None)
-            self.dialer.mount(session)
+            tls_client.mount(session, self.dialer, self.tls_context)
             session._cas_conformance_dialer = True  # type: ignore[attr-defined]
         return super()._send_message_request(session, prepared_request)
 
@@ -89,7 +100,9 @@ class _DialingTransport(Transport):
         return session
 
 
-def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
+def _protocol(
+    settings: HostSettings, dialer: Dialer, tls_versions: tls_client.TlsVersions | None = None
+) -> Protocol:
     manual_kerberos = settings.transport == "kerberos" and settings.kerberos.kinit_mode == "manual"
     if settings.transport == "kerberos":
         try:
@@ -127,7 +140,9 @@ def _protocol(settings: HostSettings, dialer: Dialer) -> Protocol:
         kwargs["kerberos_hostname_override"] = _spn_host(settings)
     protocol = Protocol(**kwargs)
     protocol.transport.__class__ = _DialingTransport
-    protocol.transport.dialer = dialer  # type: ignore[attr-defined]
+    transport: Any = protocol.transport
+    transport.dialer = tls_versions.observing(dialer) if tls_versions else dialer
+    transport.tls_context = tls_client.client_context(verify=settings.cert_validation)
     return protocol
 
 
@@ -146,8 +161,8 @@ def _spn_host(settings: HostSettings) -> str | None:
 _UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")
 
 
-def _reason(exc: BaseException, transport: str = "ntlm") -> str:
-    """A short, password-free reason for a failed WinRM exchange."""
+def _reason(exc: BaseException, transport: str = "ntlm", host: str = "the WinRM endpoint") -> str:
+    """A short, password-free reason for a failed WinRM exchange with *host* (the connected name)."""
     unresolved = _UNRESOLVED.search(str(exc))
     if unresolved:
         return unresolved.group(0)
@@ -163,7 +178,7 @@ def _reason(exc: BaseException, transport: str = "ntlm") -> str:
     if isinstance(exc, WinRMTransportError):
         return f"WinRM answered HTTP {exc.code}"
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS certificate of the WinRM endpoint not trusted: {exc.__class__.__name__}"
+        return tls_client.describe_failure(host, str(exc), service="WinRM")
     if isinstance(exc, requests.exceptions.ConnectTimeout | socket.timeout):
         return "connection timed out"
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -180,14 +195,27 @@ def _reason(exc: BaseException, transport: str = "ntlm") -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> CommandOutput:
-    """Run *script* through the stdin bootstrap; raise CollectionError on any failure to run it."""
+def _warn(text: str) -> None:
+    warnings.warn(CasConformanceWarning(text), stacklevel=3)
+
+
+def run_collector(
+    settings: HostSettings, dialer: Dialer, script: str, *, warn: Callable[[str], None] = _warn
+) -> CommandOutput:
+    """Run *script* through the stdin bootstrap; raise CollectionError on any failure to run it.
+
+    *warn* gets the warning when the server spoke TLS 1.0/1.1 only (a CasConformanceWarning by default).
+    """
     deadline = time.monotonic() + settings.winrm_timeout
-    protocol = _protocol(settings, dialer)
+    tls_versions = tls_client.TlsVersions()
+    protocol = _protocol(settings, dialer, tls_versions)
     command, arguments = bootstrap_command()
     shell_id: str | None = None
     try:
         shell_id = protocol.open_shell(codepage=65001)
+        old_tls = tls_versions.warning(settings.name, f"WinRM {endpoint_url(settings)}")
+        if old_tls is not None:
+            warn(old_tls)
         command_id = protocol.run_command(shell_id, command, list(arguments))
         protocol.send_command_input(shell_id, command_id, script.encode("utf-8"), end=True)
         stdout: list[bytes] = []
@@ -218,7 +246,9 @@ def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> Comman
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
         raise CollectionError(
-            settings.name, "winrm", f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport)}"
+            settings.name,
+            "winrm",
+            f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport, settings.address)}",
         ) from None
     finally:
         if shell_id is not None:

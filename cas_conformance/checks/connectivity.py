@@ -8,8 +8,7 @@ import xml.etree.ElementTree as ET
 
 from cryptography import x509
 
-from cas_conformance.channels.dns import DnsAnswer
-from cas_conformance.channels.tls import TlsHandshake, verify_chain
+from cas_conformance.chain_verdict import verify_chain
 from cas_conformance.checks.base import (
     FactsUnavailable,
     Finding,
@@ -20,6 +19,8 @@ from cas_conformance.checks.base import (
     ps_string,
 )
 from cas_conformance.checks.subjects import endpoints, names, smtp_domains
+from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.world import Endpoint, World
 
 

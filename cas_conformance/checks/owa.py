@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cas_conformance.channels.tls import verify_chain
+from cas_conformance.chain_verdict import verify_chain
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_word, ps_string
 from cas_conformance.facts import VirtualDirectory

@@ -36,7 +36,7 @@ from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, Scenari
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
 from cas_conformance.lab.winrm_handler import CollectorHandler
-from cas_conformance.lab.winrm_server import WinRMServer
+from cas_conformance.lab.winrm_server import WinRMServer, offer_tls_up_to
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
 PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
@@ -244,7 +244,7 @@ class Lab:
         for server in self.scenario.servers:
             fault = server.network_fault if server.network_fault in _LISTENER_FAULTS else ""
             by_fault.setdefault(fault, []).append(self.address_of(server.name))
-        tls = self.winrm_cert.ssl_context()
+        tls = offer_tls_up_to(self.winrm_cert.ssl_context(), self.scenario.winrm_tls)
         fqdns = [x.fqdn(self.scenario.domain) for x in self.scenario.servers]
         for scheme, context in (("https", tls), ("http", None)):
             port = 0

@@ -22,6 +22,8 @@ else:  # pragma: no cover
 SP3 = "Version 14.3 (Build 123.4)"
 DEFAULT_PASSWORD = "Lab-Passw0rd!"
 DEFAULT_USER = "labadmin"
+#: the newest TLS version a WinRM HTTPS listener may offer (``[organisation] winrm_tls``)
+WINRM_TLS_VERSIONS = ("1.0", "1.1", "1.2")
 
 
 @dataclass
@@ -119,6 +121,9 @@ class Scenario:
     ews_status: int = 401
     autodiscover_expr_server: str = ""
     smtp_starttls: bool = True
+    # the newest TLS version the WinRM HTTPS listeners offer: Windows Server 2008 R2 as shipped
+    # (Exchange 2010's platform) has TLS 1.1 and 1.2 disabled in Schannel, so "1.0" by default
+    winrm_tls: str = "1.0"
     hostile: bool = False
     faults: list[str] = field(default_factory=list)
 
@@ -183,9 +188,13 @@ def load_scenario(path: str | Path) -> Scenario:
             probe_database=str(org.get("probe_database", "")),
             certificate_names=[str(n) for n in data.get("certificate", {}).get("names", [])],
             faults=[str(f) for f in data.get("faults", [])],
+            winrm_tls=str(org.get("winrm_tls", "1.0")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise LabError(f"{path}: malformed lab scenario: {exc!r}") from None
+    if scenario.winrm_tls not in WINRM_TLS_VERSIONS:
+        choices = ", ".join(f'"{v}"' for v in WINRM_TLS_VERSIONS)
+        raise LabError(f"{path}: [organisation] winrm_tls = {scenario.winrm_tls!r}: use one of {choices}")
     if not scenario.servers:
         raise LabError(f"{path}: the scenario declares no servers")
     return scenario

@@ -21,6 +21,7 @@ import selectors
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -206,6 +207,23 @@ def _host_name(header: str, fallback: str) -> str:
     if header.startswith("["):
         return header[1:].partition("]")[0].lower() or fallback
     return header.rpartition(":")[0].lower() if ":" in header else (header.lower() or fallback)
+
+
+_TLS_VERSIONS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1, "1.2": ssl.TLSVersion.TLSv1_2}
+
+
+def offer_tls_up_to(context: ssl.SSLContext, newest: str) -> ssl.SSLContext:
+    """Make *context* offer TLS 1.0 up to *newest* ("1.0", "1.1" or "1.2"), as Schannel on Windows
+    Server 2008 R2 does: TLS 1.0 only as shipped, 1.1 and 1.2 once enabled in the registry (it has
+    no TLS 1.3). Returns *context*."""
+    if newest not in _TLS_VERSIONS:
+        raise LabError(f"no such TLS version for a WinRM listener: {newest!r} (use 1.0, 1.1 or 1.2)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1: what the lab simulates
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = _TLS_VERSIONS[newest]
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 speaks TLS 1.0/1.1 only at level 0
+    return context
 
 
 class WinRMServer:

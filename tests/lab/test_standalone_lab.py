@@ -15,6 +15,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import pytest
+import requests
 import winrm
 
 from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
@@ -79,22 +80,30 @@ def test_dnspython_gets_answers(served: Served) -> None:
     assert "smtp.contoso.lab" in answer.to_text()
 
 
-def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
+def _stock_pywinrm(served: Served, scheme: str) -> winrm.Protocol:
     ip = served.resolve("cas01.contoso.lab")
-    _, port = apply_connect_to(served.rules, "cas01.contoso.lab", 5986)
-    protocol = winrm.Protocol(
-        f"https://{ip}:{port}/wsman",
-        transport="ntlm",
-        username="CONTOSO\\labadmin",
-        password=PASSWORD,
-        server_cert_validation="ignore",
-    )
+    _, port = apply_connect_to(served.rules, "cas01.contoso.lab", 5986 if scheme == "https" else 5985)
+    options = {"server_cert_validation": "ignore"} if scheme == "https" else {"message_encryption": "always"}
+    url = f"{scheme}://{ip}:{port}/wsman"
+    return winrm.Protocol(url, transport="ntlm", username="CONTOSO\\labadmin", password=PASSWORD, **options)
+
+
+def test_pywinrm_completes_a_shell_lifecycle(served: Served) -> None:
+    # over HTTP with NTLM message encryption: the HTTPS listener speaks TLS 1.0 only (below)
+    protocol = _stock_pywinrm(served, "http")
     shell = protocol.open_shell()
     command = protocol.run_command(shell, "ipconfig", ["/all"])
     stdout, stderr, code = protocol.get_command_output(shell, command)
     protocol.cleanup_command(shell, command)
     protocol.close_shell(shell)
     assert code == 1 and b"is not recognized" in stderr and stdout == b""
+
+
+def test_stock_pywinrm_cannot_reach_the_tls_1_0_https_listener(served: Served) -> None:
+    """As against Windows Server 2008 R2 as shipped: urllib3 2.x insists on TLS 1.2."""
+    protocol = _stock_pywinrm(served, "https")
+    with pytest.raises(requests.exceptions.SSLError):
+        protocol.open_shell()
 
 
 def test_stats_out_counts_one_request_per_cmdlet_call(served: Served) -> None:

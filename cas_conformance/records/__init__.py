@@ -1,0 +1,2 @@
+"""Plain records of what a channel observed (a TLS handshake, a DNS answer): frozen, JSON-serialisable
+data, no sockets. Channels produce them, the facts file saves them, checks read them."""
