@@ -39,7 +39,8 @@ from cas_conformance.endpoints import (
     server_endpoints,
 )
 from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
-from cas_conformance.facts import ServerFacts
+from cas_conformance.evidence import exchange
+from cas_conformance.facts import ServerFacts, join_facts
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
 from cas_conformance.world import ServerRecord, World
@@ -235,10 +236,35 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     auth_session.verify = run.tls_ca_bundle or True
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
         probes = EndpointProbes(pool, session, run.http_timeout)
-        records = _collect_all(
-            inventory, hosts, run, resolver, options, on_collected=lambda r: probes.add(server_endpoints(r))
-        )
+        plan = exchange.plan(list(hosts), hosts, forks)
+        # Exchange remote PowerShell (one session) while every server's OS facts come over WinRM.
+        exchange_future = pool.submit(exchange.fetch, plan, dialer) if plan is not None else None
+        got: list[exchange.ExchangeEvidence] = []
+
+        def exchange_evidence() -> exchange.ExchangeEvidence:
+            if not got:
+                got.append(
+                    exchange_future.result()
+                    if exchange_future is not None
+                    else exchange.ExchangeEvidence(exchange.ExchangeOrganisationFacts())
+                )
+                via = got[0].organisation.via
+                failed = got[0].organisation.errors
+                options.progress("exchange-done", via, failed[0].message if failed and not via else "")
+            return got[0]
+
+        def joined(record: ServerRecord) -> None:
+            """A server's OS facts joined with its Exchange facts; its endpoints probed at once."""
+            evidence = exchange_evidence()
+            assert record.facts is not None
+            record.facts = join_facts(record.facts, evidence.organisation, evidence.for_server(record.host))
+            probes.add(server_endpoints(record))
+
+        records = _collect_all(inventory, hosts, run, resolver, options, on_collected=joined)
+        evidence = exchange_evidence()
         world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
+        world.exchange = evidence.organisation
+        world.exchange_servers = dict(evidence.servers)
         world.trust_roots = load_trust_roots(run.tls_ca_bundle)
 
         smtp_domains = list(run.smtp_domains)

@@ -23,7 +23,9 @@ from cas_conformance.channels.tls import TlsHandshake
 from cas_conformance.errors import CollectionError
 from cas_conformance.facts import (
     ClientAccessArray,
+    ExchangeOrganisationFacts,
     ExchangeServer,
+    ExchangeServerFacts,
     MailboxDatabase,
     PublicFolderDatabase,
     ServerFacts,
@@ -98,6 +100,9 @@ class World:
     trust_roots: list[x509.Certificate] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     probe_user: str | None = None
+    #: what Exchange remote PowerShell answered (kept beside the joined facts for the facts file)
+    exchange: ExchangeOrganisationFacts = field(default_factory=ExchangeOrganisationFacts)
+    exchange_servers: dict[str, ExchangeServerFacts] = field(default_factory=dict)
 
     # --- organisation-wide view, merged from every server that answered -------------------
     def collected(self) -> list[ServerFacts]:

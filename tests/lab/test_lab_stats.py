@@ -37,3 +37,34 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
     leaves = {h.chain_pem[0] for h in world.tls.values() if h.chain_pem}
     assert len(world.tls) > len(leaves) >= 1
     assert ocsp_requests == len(leaves)
+
+
+def test_exchange_facts_come_through_one_remote_powershell_session() -> None:
+    """Organisation-wide cmdlets asked once per organisation, per-server ones once per server,
+    all through one session to the first Client Access server of the inventory."""
+    lab = start_lab(HEALTHY)
+    try:
+        inventory = parse_inventory(lab.inventory_text(), "lab.ini")
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        calls = lab.stats()["psrp_cmdlets"]
+    finally:
+        lab.stop()
+    assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
+    org = ("Get-ExchangeServer", "Get-MailboxDatabase", "Get-PublicFolderDatabase", "Get-ClientAccessArray",
+           "Get-ClientAccessServer")
+    assert {c: calls.get(f"CAS01 {c}") for c in org} == dict.fromkeys(org, 1)
+    cas = ("CAS01", "CAS02", "EX01")
+    per_server = {
+        **{f"Get-{n}VirtualDirectory": cas for n in ("Owa", "Ecp", "WebServices", "ActiveSync", "Oab", "Autodiscover")},
+        "Get-OutlookAnywhere": cas,
+        "Get-RpcClientAccess": cas,  # MBX01 neither serves clients nor holds a public-folder database
+        "Get-ExchangeCertificate": (*cas, "MBX01"),
+    }
+    expected = {f"CAS01 {c} -Server {s}": 1 for c, servers in per_server.items() for s in servers}
+    assert {k: v for k, v in calls.items() if " -Server " in k} == expected
+    assert all(k.startswith("CAS01 ") for k in calls)
+    # the facts the checks read are those answers
+    cas01 = world.servers["cas01.contoso.lab"].facts
+    assert cas01 is not None and {v.kind.value for v in cas01.vdirs} >= {"owa", "ews", "oab"}
+    assert {s.name for s in cas01.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
+    assert any("IIS" in c.services for c in cas01.certificates)

@@ -110,8 +110,8 @@ def test_databases_arrays_and_client_access_servers(session: ExchangeSession) ->
         ("Ecp", "ecp", "https://cas01.contoso.lab/ecp"),
         ("WebServices", "EWS", "https://cas01.contoso.lab/EWS/Exchange.asmx"),
         ("ActiveSync", "Microsoft-Server-ActiveSync", "https://cas01.contoso.lab/Microsoft-Server-ActiveSync"),
-        ("Oab", "OAB", "https://cas01.contoso.lab/OAB"),
-        ("Autodiscover", "Autodiscover", "https://autodiscover.contoso.lab/Autodiscover/Autodiscover.xml"),
+        ("Oab", "OAB", "http://cas01.contoso.lab/OAB"),
+        ("Autodiscover", "Autodiscover", None),
     ],
 )
 def test_virtual_directories_per_server(session: ExchangeSession, noun: str, name: str, internal: str) -> None:
@@ -123,7 +123,7 @@ def test_virtual_directories_per_server(session: ExchangeSession, noun: str, nam
     assert methods.items and all(m.type_names[0] == f"{ORG}.SystemConfiguration.AuthenticationMethod" for m in methods.items)
     if noun == "Owa":
         assert vdir["FailbackUrl"] == "https://failback-cas01.contoso.lab/owa"
-        assert vdir["ExternalUrl"] == "https://mail.contoso.lab/owa" and [str(m) for m in methods.items] == ["Fba"]
+        assert vdir["ExternalUrl"] == "https://mail.contoso.lab/owa" and [str(m) for m in methods.items] == ["Basic", "Fba"]
     if noun == "Autodiscover":
         assert vdir["ExternalUrl"] is None  # <Nil/> when unset, as the samples show
 
@@ -146,7 +146,7 @@ def test_rpc_client_access_outlook_anywhere_and_certificates(session: ExchangeSe
         Cmdlet("Get-ExchangeCertificate", {"Server": "CAS01"}, select=("Thumbprint", "Services", "Status", "NotAfter", "CertificateDomains"))
     )
     by_services = {str(o["Services"]): o for o in picked}
-    assert set(by_services) == {"IMAP, POP", "IIS, SMTP"}
+    assert set(by_services) == {"IMAP, POP, SMTP", "IIS, SMTP"}
     published = by_services["IIS, SMTP"]
     assert published.type_names[0] == "Selected.Microsoft.Exchange.Management.SystemConfigurationTasks.ExchangeCertificate"
     assert str(published["Status"]) == "Valid" and "mail.contoso.lab" in published["CertificateDomains"].items
