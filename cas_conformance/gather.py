@@ -1,5 +1,6 @@
-"""Gather every fact of a run, once: collectors over WinRM (all servers concurrently, bounded),
-then DNS, TLS, revocation, HTTP and SMTP for every published name, each asked once.
+"""Gather every fact of a run, once: Exchange facts through one Exchange remote PowerShell session
+and each server's OS facts over WinRM (all servers concurrently, bounded), then DNS, TLS,
+revocation, HTTP and SMTP for every published name, each asked once.
 
 Data flows one way: inventory -> channels -> facts (a ``World``) -> checks.
 """
@@ -26,7 +27,7 @@ from cas_conformance.channels.smtp import SmtpProbe, probe_smtp
 from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_chain, load_trust_roots
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
-from cas_conformance.collector.script import CollectorParameters, collector_script
+from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.endpoints import (
     PUBLISHED_GROUP,
     STANDARD_PATHS,
@@ -78,9 +79,11 @@ def _clixml_text(stderr: str) -> str:
     return text.strip() or stderr.strip()
 
 
-def collect_server(settings: HostSettings, dialer: Dialer, script: str) -> tuple[str, ServerFacts]:
-    """Run the collector and parse it; raise CollectionError with a clear reason otherwise."""
-    output = run_collector(settings, dialer, script)
+def collect_server(
+    settings: HostSettings, dialer: Dialer, command: tuple[str, tuple[str, ...]]
+) -> tuple[str, ServerFacts]:
+    """Run the OS collector and parse it; raise CollectionError with a clear reason otherwise."""
+    output = run_collector(settings, dialer, command)
     if output.exit_code != 0:
         reason = _clixml_text(output.stderr) or "no error text"
         raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
@@ -109,14 +112,19 @@ def _collect_all(
         event_lookback_days=run.eventlog_lookback_days,
         polling_registry_key=run.polling_registry_key,
     )
-    script = collector_script(params)
+    try:
+        command = collector_command(params)
+    except ValueError as exc:  # parameters too long for one command line: every server says so
+        for record in records.values():
+            record.error = CollectionError(record.host, "collector", str(exc))
+        return records
     started: dict[str, float] = {}
 
     def one(name: str) -> tuple[str, ServerFacts]:
         host = settings[name]
         started[name] = time.monotonic()
         options.progress("collect-start", name, "")
-        return collect_server(host, Dialer(resolver, host.connect_to), script)
+        return collect_server(host, Dialer(resolver, host.connect_to), command)
 
     pool = ThreadPoolExecutor(
         max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"

@@ -20,7 +20,7 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.channels.tls import TlsHandshake
-from cas_conformance.errors import CollectionError
+from cas_conformance.errors import CollectionError, FactsUnavailable
 from cas_conformance.facts import (
     ClientAccessArray,
     ExchangeOrganisationFacts,
@@ -46,8 +46,6 @@ class ServerRecord:
     seconds: float = 0.0
 
     def require(self) -> ServerFacts:
-        from cas_conformance.checks.base import FactsUnavailable
-
         if self.facts is None:
             reason = self.error.reason if self.error else "not collected"
             channel = self.error.channel if self.error else "winrm"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cas_conformance.channels.tls import TrustStoreError, load_trust_roots, verify_chain
-from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
+from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import FactsFileError, load_world
 from cas_conformance.lab.pki import Pki

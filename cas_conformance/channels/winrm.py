@@ -1,8 +1,8 @@
-"""Run the collector on one server over WinRM: one shell, one command, the script through stdin.
+"""Run the OS collector on one server over WinRM: one shell, one command, nothing on stdin.
 
-pywinrm's ``run_ps`` puts the whole base64 script on cmd.exe's command line (8,191 characters at
-most), so the collector is staged instead: a small ``-EncodedCommand`` bootstrap reads the script
-from stdin (``Protocol.send_command_input``). pywinrm's own receive loop retries WS-Man
+The command (``powershell.exe ... -EncodedCommand <the whole collector>``, built by
+:mod:`cas_conformance.collector.script` under cmd.exe's 8,191 characters) carries everything; no
+stdin is sent (PowerShell 2.0's host would read it as pipeline input). pywinrm's own receive loop retries WS-Man
 OperationTimeout faults for ever; this module keeps an overall deadline (``winrm_timeout``) and a
 byte limit on the output, so a stalled or chatty server becomes a clear error.
 """
@@ -29,7 +29,6 @@ from winrm.transport import Transport
 
 from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
-from cas_conformance.collector.script import bootstrap_command
 from cas_conformance.errors import CollectionError
 from cas_conformance.settings import HostSettings
 
@@ -180,16 +179,15 @@ def _reason(exc: BaseException, transport: str = "ntlm") -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def run_collector(settings: HostSettings, dialer: Dialer, script: str) -> CommandOutput:
-    """Run *script* through the stdin bootstrap; raise CollectionError on any failure to run it."""
+def run_collector(settings: HostSettings, dialer: Dialer, command_line: tuple[str, tuple[str, ...]]) -> CommandOutput:
+    """Run *command_line* (program, arguments); raise CollectionError on any failure to run it."""
     deadline = time.monotonic() + settings.winrm_timeout
     protocol = _protocol(settings, dialer)
-    command, arguments = bootstrap_command()
+    command, arguments = command_line
     shell_id: str | None = None
     try:
         shell_id = protocol.open_shell(codepage=65001)
         command_id = protocol.run_command(shell_id, command, list(arguments))
-        protocol.send_command_input(shell_id, command_id, script.encode("utf-8"), end=True)
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         size = 0

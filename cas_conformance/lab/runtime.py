@@ -16,26 +16,25 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
 from cas_conformance.lab.kdc import Kdc, lab_kdc
 from cas_conformance.lab.net import bind_tcp
-from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, LabServer, Scenario
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
-from cas_conformance.lab.winrm_handler import CollectorHandler
+from cas_conformance.lab.winrm_handler import CollectorHandler, HostModel
 from cas_conformance.lab.winrm_server import WinRMServer
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
@@ -47,6 +46,19 @@ POWERSHELL_PORT = 444
 _LISTENER_FAULTS = frozenset(
     {"winrm-refused", "winrm-blackhole", "winrm-http-500", "winrm-wrong-credentials"}
 )
+
+
+@dataclass(frozen=True)
+class PublishedCertificate:
+    """The certificate every CAS has enabled for IIS and SMTP (what the HTTPS endpoints serve)."""
+
+    thumbprint: str
+    subject: str
+    issuer: str
+    names: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    status: str
 
 
 def _status_500(request: HttpRequest) -> HttpResponse:
@@ -202,9 +214,9 @@ class Lab:
             self._servers.append(self.kdc)
             self.ports["kdc"] = self.kdc.port
 
-        self.collector = CollectorHandler(self)
-        for server in s.servers:  # what each server will print, ready before the first question
-            self.collector.output(server, CollectorParameters())
+        self.collector = CollectorHandler(
+            HostModel(s, self.addresses, self.now, self._stopped, lambda: self.winrm_latency)
+        )
         self._start_winrm()
 
         self.powershell = exchange_powershell(  # /PowerShell on every CAS, http and https
@@ -474,11 +486,18 @@ class Lab:
 
     def stats(self) -> dict[str, dict[str, int]]:
         winrm: Counter[str] = Counter()
+        lines: Counter[str] = Counter()
+        stdin: Counter[str] = Counter()
         for server in (self.winrm, self.winrm_http):
             if server is not None:
                 winrm.update(server.stats)
+                stdin.update(server.stdin_bytes)
+                for host, chars in server.command_line_chars.items():
+                    lines[host] = max(lines[host], chars)
         return {
             "winrm_commands": dict(winrm),
+            "winrm_command_line_chars": dict(lines),
+            "winrm_stdin_bytes": {host: stdin.get(host, 0) for host in winrm},
             "dns_queries": dict(self.dns.stats),
             "tls_handshakes": dict(self.https.stats),
             "psrp_cmdlets": dict(self.powershell.shells.runspace.stats),

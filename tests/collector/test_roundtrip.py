@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from cas_conformance.collector.format import ERROR_SECTIONS
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.winhttp import encode_winhttp_settings
+from cas_conformance.winhttp import encode_winhttp_settings
 from cas_conformance.facts import (
     ClientAccessArray,
     ClientAccessServer,

@@ -9,7 +9,7 @@ import pytest
 
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.winhttp import parse_netsh_show_proxy
+from cas_conformance.winhttp import parse_netsh_show_proxy
 from cas_conformance.errors import CollectorFormatError
 from cas_conformance.facts import ServerFacts, VdirKind
 

@@ -16,7 +16,7 @@ import pytest
 from cas_conformance.checks.proxy import winhttp_proxy_as_declared
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters
-from cas_conformance.collector.winhttp import read_winhttp_blob
+from cas_conformance.winhttp import read_winhttp_blob
 from cas_conformance.evaluate import Verdict, evaluate
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.gather import GatherOptions, gather

@@ -26,6 +26,10 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
     finally:
         lab.stop()
     assert stats["winrm_commands"] == {name: 1 for name in inventory.hosts}
+    # one -EncodedCommand each, under cmd.exe's 8,191 characters, and nothing on stdin
+    assert set(stats["winrm_command_line_chars"]) == set(inventory.hosts)
+    assert all(2000 < chars < 8191 for chars in stats["winrm_command_line_chars"].values())
+    assert stats["winrm_stdin_bytes"] == {name: 0 for name in inventory.hosts}
     assert stats["dns_queries"] and max(stats["dns_queries"].values()) == 1, stats["dns_queries"]
     # every name the checks asked about was answered by the lab, not guessed
     assert {f"{a.name.lower().rstrip('.')} {a.rdtype}" for a in world.resolver.answers()} == set(
