@@ -62,10 +62,13 @@ def clixml_error(message: str) -> bytes:
 
 def _unquote(expression: str) -> str:
     body = expression[1:-1] if expression.startswith("(") else expression
-    out = []
+    units = bytearray()  # UTF-16 code units, as PowerShell's strings hold them
     for match in re.finditer(r"'((?:[^']|'')*)'|\[char\]0x([0-9A-F]{4})", body):
-        out.append(match.group(1).replace("''", "'") if match.group(1) is not None else chr(int(match.group(2), 16)))
-    return "".join(out)
+        if match.group(1) is not None:
+            units += match.group(1).replace("''", "'").encode("utf-16-le")
+        else:
+            units += int(match.group(2), 16).to_bytes(2, "little")
+    return units.decode("utf-16-le", "surrogatepass")
 
 
 def script_text(arguments: tuple[str, ...]) -> str | None:
