@@ -21,9 +21,9 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.channels.tls import TlsHandshake
-from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.errors import CasConformanceError, CollectionError, CollectorFormatError
 from cas_conformance.evidence import exchange
+from cas_conformance.evidence import os as os_evidence
 from cas_conformance.facts import join_facts
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.inventory_text import render_inventory
@@ -107,7 +107,7 @@ def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> 
         elif entry.get("raw_output") is not None:
             rec.raw_output = entry["raw_output"]
             try:
-                os_facts = parse_collector_output(entry["raw_output"], name)
+                os_facts = os_evidence.load(entry["raw_output"], name)
                 rec.facts = join_facts(os_facts, evidence.organisation, evidence.for_server(name))
             except CollectorFormatError as exc:
                 rec.error = CollectionError(name, "collector output", str(exc))

@@ -7,12 +7,11 @@ Data flows one way: inventory -> channels -> facts (a ``World``) -> checks.
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -25,9 +24,6 @@ from cas_conformance.channels.http import HttpProbe, probe
 from cas_conformance.channels.revocation import check_revocation
 from cas_conformance.channels.smtp import SmtpProbe, probe_smtp
 from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_chain, load_trust_roots
-from cas_conformance.channels.winrm import run_collector
-from cas_conformance.collector.parse import parse_collector_output
-from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.endpoints import (
     PUBLISHED_GROUP,
     STANDARD_PATHS,
@@ -39,11 +35,12 @@ from cas_conformance.endpoints import (
     published_hosts,
     server_endpoints,
 )
-from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
+from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.evidence import exchange
-from cas_conformance.facts import ServerFacts, join_facts
+from cas_conformance.evidence import os as os_evidence
+from cas_conformance.facts import join_facts
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
+from cas_conformance.settings import Secret, host_settings, run_settings
 from cas_conformance.world import ServerRecord, World
 
 Progress = Callable[[str, str, str], None]
@@ -68,105 +65,6 @@ def winrm_hosts(inventory: Inventory) -> list[str]:
         else set()
     )
     return [name for name in inventory.hosts if name not in published]
-
-
-def _clixml_text(stderr: str) -> str:
-    """PowerShell errors arrive as CLIXML; keep the text of its <S> elements."""
-    if "#< CLIXML" not in stderr:
-        return stderr.strip()
-    parts = re.findall(r"<S S=\"Error\">(.*?)</S>", stderr, flags=re.S)
-    text = "".join(parts).replace("_x000D__x000A_", "\n")
-    return text.strip() or stderr.strip()
-
-
-def collect_server(
-    settings: HostSettings, dialer: Dialer, command: tuple[str, tuple[str, ...]]
-) -> tuple[str, ServerFacts]:
-    """Run the OS collector and parse it; raise CollectionError with a clear reason otherwise."""
-    output = run_collector(settings, dialer, command)
-    if output.exit_code != 0:
-        reason = _clixml_text(output.stderr) or "no error text"
-        raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
-    if not output.stdout.strip():
-        raise CollectionError(settings.name, "collector", "no output (and the collector always prints)")
-    try:
-        facts = parse_collector_output(output.stdout, settings.name)
-    except CollectorFormatError as exc:
-        raise CollectionError(settings.name, "collector output", str(exc)) from None
-    return output.stdout, facts
-
-
-def _collect_all(
-    inventory: Inventory,
-    settings: dict[str, HostSettings],
-    run: RunSettings,
-    resolver: Resolver,
-    options: GatherOptions,
-    on_collected: Callable[[ServerRecord], None] = lambda record: None,
-) -> dict[str, ServerRecord]:
-    """Collect every server; *on_collected* gets each record that has facts, as it arrives."""
-    records = {name: ServerRecord(name, s) for name, s in settings.items()}
-    if not records:
-        return records
-    params = CollectorParameters(
-        event_lookback_days=run.eventlog_lookback_days,
-        polling_registry_key=run.polling_registry_key,
-    )
-    try:
-        command = collector_command(params)
-    except ValueError as exc:  # parameters too long for one command line: every server says so
-        for record in records.values():
-            record.error = CollectionError(record.host, "collector", str(exc))
-        return records
-    started: dict[str, float] = {}
-
-    def one(name: str) -> tuple[str, ServerFacts]:
-        host = settings[name]
-        started[name] = time.monotonic()
-        options.progress("collect-start", name, "")
-        return collect_server(host, Dialer(resolver, host.connect_to), command)
-
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"
-    )
-    futures = {pool.submit(one, name): name for name in records}
-    # A safety net over each collection's own deadline: queued servers wait for a free fork.
-    deadline = max(s.winrm_timeout for s in settings.values()) + 5
-    end = time.monotonic() + deadline * (1 + len(records) // max(1, options.forks))
-    done_count = 0
-
-    def finish(name: str, outcome: Callable[[], tuple[str, ServerFacts]]) -> None:
-        nonlocal done_count
-        record = records[name]
-        try:
-            raw, facts = outcome()
-            record.raw_output = raw
-            record.facts = facts
-        except CollectionError as exc:
-            record.error = exc
-        except Exception as exc:  # a crash in collection is an error on that host, never a pass
-            record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
-        record.seconds = time.monotonic() - started.get(name, time.monotonic())
-        if record.facts is not None:
-            on_collected(record)
-        done_count += 1
-        status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
-        options.progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
-
-    try:
-        for future in as_completed(futures, timeout=max(0.1, end - time.monotonic())):
-            finish(futures[future], future.result)
-    except TimeoutError:
-        for future, name in futures.items():
-            if not future.done():
-                timeout = settings[name].winrm_timeout
-
-                def late(timeout: float = timeout, name: str = name) -> tuple[str, ServerFacts]:
-                    raise CollectionError(name, "winrm", f"timed out after {timeout:g} s (winrm_timeout)")
-
-                finish(name, late)
-    pool.shutdown(wait=False, cancel_futures=True)
-    return records
 
 
 def _handshake(name: str, dialer: Dialer, timeout: float) -> TlsHandshake:
@@ -268,7 +166,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
             record.facts = join_facts(record.facts, evidence.organisation, evidence.for_server(record.host))
             probes.add(server_endpoints(record))
 
-        records = _collect_all(inventory, hosts, run, resolver, options, on_collected=joined)
+        records = os_evidence.fetch(hosts, run, resolver, options.forks, options.progress, on_collected=joined)
         evidence = exchange_evidence()
         world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
         world.exchange = evidence.organisation

@@ -352,6 +352,8 @@ class ExchangeOrganisation:
         cert = x509.load_der_x509_certificate(c.der)
         thumbprint = hashlib.sha1(c.der).hexdigest().upper()
         subject = cert.subject.rfc4514_string()
+        if self.s.hostile and not c.is_self_signed:  # markup from a server must render as text
+            subject += f", O={HOSTILE}"
         issuer = cert.issuer.rfc4514_string()
         serial = f"{cert.serial_number:X}"
         try:

@@ -72,3 +72,26 @@ def test_exchange_facts_come_through_one_remote_powershell_session() -> None:
     assert cas01 is not None and {v.kind.value for v in cas01.vdirs} >= {"owa", "ews", "oab"}
     assert {s.name for s in cas01.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
     assert any("IIS" in c.services for c in cas01.certificates)
+
+
+def test_no_exchange_session_makes_the_exchange_facts_errors_never_passes() -> None:
+    """Every Client Access server's /PowerShell refused: the OS facts still arrive, and every check
+    that needs Exchange facts is an error naming why (fail closed)."""
+    from cas_conformance.evaluate import evaluate
+
+    lab = start_lab(HEALTHY)
+    try:
+        text = lab.inventory_text().replace("exchange_powershell_port = 444", "exchange_powershell_port = 9")
+        world = gather(parse_inventory(text, "lab.ini"), GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        verdicts = evaluate(world)
+    finally:
+        lab.stop()
+    assert world.exchange.via == "" and len(world.exchange.attempts) == 4
+    assert all(r.facts is not None for r in world.servers.values())  # OS facts came over WinRM
+    by_requirement: dict[str, set[str]] = {}
+    for v in verdicts:
+        by_requirement.setdefault(v.requirement, set()).add(v.outcome)
+    for requirement in ("OUT-01", "OUT-02", "CERT-02", "OWA-03", "RPC-01", "VER-01"):
+        assert by_requirement.get(requirement) == {"error"}, (requirement, by_requirement.get(requirement))
+    reasons = " ".join(v.detail for v in verdicts if v.requirement == "OUT-01")
+    assert "no Exchange remote PowerShell session" in reasons
