@@ -256,6 +256,8 @@ class ExchangeSession:
             read_timeout=int(t.read_timeout),
             operation_timeout=t.operation_timeout,
             no_proxy=True,
+            # IIS serves /PowerShell: its service principal is HTTP/<fqdn>, as for any IIS site
+            negotiate_service="HTTP",
         )
         transport = wsman.transport
         session = transport._build_session()  # pypsrp's own session (auth, headers), then our routing

@@ -31,6 +31,7 @@ from cas_conformance.lab.net import bind_tcp
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
+from cas_conformance.lab.psrp_http import NegotiateAuthenticator
 from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, LabServer, Scenario
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
@@ -219,8 +220,14 @@ class Lab:
         )
         self._start_winrm()
 
-        self.powershell = exchange_powershell(  # /PowerShell on every CAS, http and https
-            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped
+        # /PowerShell on every CAS, http and https: Basic over HTTPS, and with the KDC Kerberos
+        # (the virtual directory's default) through the same acceptor as WinRM's
+        negotiate = (
+            NegotiateAuthenticator({self.user: self.password}, str(self.kdc.keytab)) if self.kdc is not None else None
+        )
+        self.powershell = exchange_powershell(
+            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped,
+            authenticate=negotiate,
         )
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
         closed = {self._resolve_static(h) for h in s.closed_443}  # those addresses refuse 443
@@ -418,8 +425,9 @@ class Lab:
             "tls_ca_bundle": str(self.ca_bundle),
             "dns_domain": s.domain,
             "smtp_domains": ",".join(s.smtp_domains),
-            # the lab's /PowerShell takes Basic over HTTPS, on a site of its own
-            "exchange_powershell_auth": "basic",
+            # the lab's /PowerShell, on a site of its own: Kerberos where the lab runs its KDC, else
+            # Basic over HTTPS
+            "exchange_powershell_auth": "kerberos" if self.kdc is not None else "basic",
             "exchange_powershell_port": str(POWERSHELL_PORT),
         }
         if self.kdc is not None:

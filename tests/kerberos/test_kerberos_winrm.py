@@ -361,3 +361,15 @@ def test_concurrent_handshakes_on_one_keytab_all_succeed(
 
     with ThreadPoolExecutor(len(tokens)) as pool:
         assert list(pool.map(accept, tokens)) == ["labadmin@CONTOSO.LAB"] * len(tokens)
+
+
+def test_exchange_remote_powershell_over_kerberos(kerberos_lab: Lab) -> None:
+    """The lab's /PowerShell takes a Kerberos ticket for HTTP/<fqdn> (pypsrp's Negotiate), and the
+    session reads the organisation; a wrong password gets no ticket and no session."""
+    inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
+    assert "exchange_powershell_auth = kerberos" in kerberos_lab.inventory_text()
+    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
+    assert {s.name for s in world.exchange.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
+    wrong = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    assert wrong.exchange.via == "" and wrong.exchange.attempts
