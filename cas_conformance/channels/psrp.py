@@ -36,7 +36,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.dialer import Dialer, DialerAdapter
+from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer, DialerAdapter
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings, Secret
 
@@ -260,7 +260,8 @@ class ExchangeSession:
             negotiate_service="HTTP",
         )
         transport = wsman.transport
-        session = transport._build_session()  # pypsrp's own session (auth, headers), then our routing
+        with SESSION_BUILD_LOCK:  # pypsrp's own session (auth, headers), then our routing
+            session = transport._build_session()
         session.trust_env = False
         session.proxies = {}
         adapter = _Adapter(self._dialer, _tls_context())

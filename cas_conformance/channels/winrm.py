@@ -28,7 +28,7 @@ from winrm.protocol import Protocol
 from winrm.transport import Transport
 
 from cas_conformance.channels import kerberos
-from cas_conformance.channels.dialer import Dialer
+from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
 from cas_conformance.errors import CollectionError
 from cas_conformance.settings import HostSettings
 
@@ -67,7 +67,8 @@ class _DialingTransport(Transport):
     def build_session(self) -> requests.Session:
         """pywinrm's session, with Kerberos on pyspnego (pywinrm's own needs pykerberos)."""
         if self.session or self.auth_method != "kerberos":
-            return super().build_session()
+            with SESSION_BUILD_LOCK:
+                return super().build_session()
         session = requests.Session()
         session.proxies = {"no_proxy": "*"}
         verify = self.server_cert_validation == "validate"

@@ -483,7 +483,11 @@ class Lab:
             )
         lines.append(f"https    {', '.join(self.published_info.names)} on port {p['https']}")
         cas = [x.fqdn(self.scenario.domain) for x in self.scenario.servers if x.is_cas]
-        lines.append(f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, Basic) on port {p['https']}")
+        auth = "Kerberos, Basic" if self.kdc is not None else "Basic"
+        lines.append(
+            f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, {auth}) on port {p['https']}, "
+            f"and on port {p['powershell']} with the machine certificate (the written inventory's)"
+        )
         lines.append(f"ocsp/crl http://{a['ocsp']}:{p['http']}/ocsp http://{a['pki']}:{p['http']}/crl/")
         lines.append(f"smtp     {self.scenario.mx_host} {a['smtp']}:{p['smtp']}")
         if self.kdc is not None:

@@ -95,3 +95,21 @@ def test_no_exchange_session_makes_the_exchange_facts_errors_never_passes() -> N
         assert by_requirement.get(requirement) == {"error"}, (requirement, by_requirement.get(requirement))
     reasons = " ".join(v.detail for v in verdicts if v.requirement == "OUT-01")
     assert "no Exchange remote PowerShell session" in reasons
+
+
+def test_a_dead_first_client_access_server_falls_back_to_the_next() -> None:
+    """cas01 refuses WinRM (a dead server): its /PowerShell is gone too, the session opens on
+    cas02, and the report can name it."""
+    lab = start_lab(HEALTHY, faults=["winrm-refused@cas01"])
+    try:
+        inventory = parse_inventory(lab.inventory_text() + "winrm_timeout = 10\n", "lab.ini")
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        calls = lab.stats()["psrp_cmdlets"]
+    finally:
+        lab.stop()
+    assert world.exchange.via == "cas02.contoso.lab"
+    (attempt,) = world.exchange.attempts
+    assert attempt.startswith("cas01.contoso.lab: ") and "connection refused" in attempt
+    assert calls["CAS02 Get-ExchangeServer"] == 1 and not any(k.startswith("CAS01 ") for k in calls)
+    assert world.servers["cas01.contoso.lab"].facts is None  # its OS facts: WinRM refused
+    assert world.servers["cas02.contoso.lab"].facts is not None
