@@ -104,7 +104,12 @@ def test_quoting_spells_non_ascii_as_char_codes() -> None:
 )
 def test_the_lab_reads_the_parameters_as_powershell_would(days: int, key: str, source: str, event_id: int) -> None:
     params = CollectorParameters(event_lookback_days=days, polling_registry_key=key, event_source=source, event_id=event_id)
-    read = collector_parameters(script_text(collector_command(params)[1]) or "")
+    try:
+        arguments = collector_command(params)[1]
+    except ValueError as exc:  # values that spell long (non-ASCII as [char] codes) may not fit: said so
+        assert "more than cmd.exe's 8191" in str(exc)
+        return
+    read = collector_parameters(script_text(arguments) or "")
     assert read is not None
     assert (read.lookback_days, read.polling_key, read.event_source, read.event_id) == (days, key, source, event_id)
 
