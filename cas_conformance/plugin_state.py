@@ -285,6 +285,13 @@ class RunState:
         self.config.stash[metadata_key] = meta
         if self.reports is not None:
             self.reports.metadata = meta
+        try:
+            from pytest_metadata.plugin import metadata_key as table_key
+        except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
+            return
+        table = self.config.stash.get(table_key, None)
+        if table is not None and world.exchange.via:
+            table["Exchange remote PowerShell"] = world.exchange.via  # the HTML report's Environment
 
     def canonical_server(self, name: str) -> str:
         """*name* (an Exchange server name, vdir identity or host) as its inventory host."""

@@ -15,9 +15,9 @@ import base64
 import binascii
 import hmac
 import threading
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
 from cas_conformance.lab import wsman
