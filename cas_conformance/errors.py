@@ -50,3 +50,7 @@ class LabError(CasConformanceError):
 
 class CasConformanceWarning(UserWarning):
     """Something works but weakens the run: a password in the inventory, certificate checks off."""
+
+
+class FactsUnavailable(CasConformanceError):
+    """The facts a check needs could not be gathered: the test is an error, never a pass."""

@@ -291,3 +291,66 @@ class ServerFacts:
             if error.section == section:
                 return error
         return None
+
+
+# --- the parts each kind of evidence delivers, before they are joined per server -------------
+
+#: ServerFacts sections filled by Exchange remote PowerShell, organisation-wide and per server
+EXCHANGE_ORG_SECTIONS = ("server", "database", "publicfolderdatabase", "array", "clientaccessserver")
+EXCHANGE_SERVER_SECTIONS = ("vdir", "outlookanywhere", "rpcclientaccess", "certificate")
+
+
+@dataclass(frozen=True)
+class ExchangeOrganisationFacts:
+    """The organisation as one Exchange remote PowerShell session saw it (asked once per run);
+    ``via`` is the Client Access server that served the session ("" when none could)."""
+
+    via: str = ""
+    servers: tuple[ExchangeServer, ...] = ()
+    databases: tuple[MailboxDatabase, ...] = ()
+    public_folder_databases: tuple[PublicFolderDatabase, ...] = ()
+    arrays: tuple[ClientAccessArray, ...] = ()
+    client_access_servers: tuple[ClientAccessServer, ...] = ()
+    errors: tuple[SectionError, ...] = ()
+    #: the Client Access servers tried before ``via`` and why each failed
+    attempts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExchangeServerFacts:
+    """One server's settings read through the session with ``-Server``."""
+
+    rpc_client_access: RpcClientAccess | None = None
+    vdirs: tuple[VirtualDirectory, ...] = ()
+    outlook_anywhere: tuple[OutlookAnywhere, ...] = ()
+    certificates: tuple[ExchangeCertificate, ...] = ()
+    errors: tuple[SectionError, ...] = ()
+
+
+def join_facts(
+    os_facts: ServerFacts, organisation: ExchangeOrganisationFacts, server: ExchangeServerFacts
+) -> ServerFacts:
+    """One server's facts: the OS collector's, with the Exchange parts from remote PowerShell."""
+    return ServerFacts(
+        meta=os_facts.meta,
+        local_server=os_facts.local_server,
+        servers=organisation.servers,
+        databases=organisation.databases,
+        public_folder_databases=organisation.public_folder_databases,
+        arrays=organisation.arrays,
+        client_access_servers=organisation.client_access_servers,
+        rpc_client_access=server.rpc_client_access,
+        registry=os_facts.registry,
+        services=os_facts.services,
+        counter_categories=os_facts.counter_categories,
+        events=os_facts.events,
+        vdirs=server.vdirs,
+        outlook_anywhere=server.outlook_anywhere,
+        winhttp=os_facts.winhttp,
+        certificates=server.certificates,
+        errors=(
+            *(e for e in os_facts.errors if e.section not in EXCHANGE_ORG_SECTIONS + EXCHANGE_SERVER_SECTIONS),
+            *organisation.errors,
+            *server.errors,
+        ),
+    )

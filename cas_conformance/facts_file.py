@@ -21,14 +21,21 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.channels.tls import TlsHandshake
-from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.errors import CasConformanceError, CollectionError, CollectorFormatError
+from cas_conformance.evidence import exchange
+from cas_conformance.evidence import os as os_evidence
+from cas_conformance.facts import join_facts
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.inventory_text import render_inventory
 from cas_conformance.settings import Secret, host_settings, run_settings
 from cas_conformance.world import Endpoint, ServerRecord, World
 
-SCHEMA = "cas-conformance/facts/1"
+SCHEMA = "cas-conformance/facts/2"
+#: files this version cannot read, and why (each refused with that reason)
+OLD_SCHEMAS = {
+    "cas-conformance/facts/1": "it was written by a suite that read Exchange through the snap-in collector; "
+    "gather the facts again with this version",
+}
 LOCAL_FILE_VARS = frozenset(
     {"tls_ca_bundle", "ansible_winrm_ca_trust_path", "lab_scenario", "kerberos_config"}
 )
@@ -67,6 +74,9 @@ def world_to_dict(world: World) -> dict[str, Any]:
         "smtp": {k: v.to_dict() for k, v in world.smtp.items()},
         "autodiscover": {k: v.to_dict() for k, v in world.autodiscover.items()},
         "probe_user": world.probe_user,
+        "exchange": exchange.save(
+            exchange.ExchangeEvidence(world.exchange, world.exchange_servers)
+        ),
         "trust_roots": [c.public_bytes(Encoding.PEM).decode() for c in world.trust_roots],
     }
 
@@ -77,8 +87,14 @@ def save_world(world: World, path: str | Path) -> None:
 
 
 def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> World:
+    if data.get("schema") in OLD_SCHEMAS:
+        raise FactsFileError(
+            f"facts schema {data['schema']} is an old format this suite no longer reads ({SCHEMA}): "
+            f"{OLD_SCHEMAS[data['schema']]}"
+        )
     if data.get("schema") != SCHEMA:
         raise FactsFileError(f"unknown facts schema {data.get('schema')!r} (this suite reads {SCHEMA})")
+    evidence = exchange.load(data["exchange"])
     inventory = parse_inventory(data["inventory"], data.get("inventory_path", "<facts file>"))
     run = run_settings(inventory, password=password)
     resolver = Resolver.preload([DnsAnswer.from_dict(a) for a in data["dns"]])
@@ -91,7 +107,8 @@ def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> 
         elif entry.get("raw_output") is not None:
             rec.raw_output = entry["raw_output"]
             try:
-                rec.facts = parse_collector_output(entry["raw_output"], name)
+                os_facts = os_evidence.load(entry["raw_output"], name)
+                rec.facts = join_facts(os_facts, evidence.organisation, evidence.for_server(name))
             except CollectorFormatError as exc:
                 rec.error = CollectionError(name, "collector output", str(exc))
         servers[name] = rec
@@ -108,6 +125,8 @@ def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> 
     world.smtp = {k: SmtpProbe.from_dict(v) for k, v in data["smtp"].items()}
     world.autodiscover = {k: HttpProbe.from_dict(v) for k, v in data["autodiscover"].items()}
     world.probe_user = data.get("probe_user")
+    world.exchange = evidence.organisation
+    world.exchange_servers = dict(evidence.servers)
     world.trust_roots = [x509.load_pem_x509_certificate(p.encode()) for p in data["trust_roots"]]
     return world
 

@@ -1,17 +1,17 @@
-"""Gather every fact of a run, once: collectors over WinRM (all servers concurrently, bounded),
-then DNS, TLS, revocation, HTTP and SMTP for every published name, each asked once.
+"""Gather every fact of a run, once: Exchange facts through one Exchange remote PowerShell session
+and each server's OS facts over WinRM (all servers concurrently, bounded), then DNS, TLS,
+revocation, HTTP and SMTP for every published name, each asked once.
 
 Data flows one way: inventory -> channels -> facts (a ``World``) -> checks.
 """
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -24,9 +24,6 @@ from cas_conformance.channels.http import HttpProbe, probe
 from cas_conformance.channels.revocation import check_revocation
 from cas_conformance.channels.smtp import SmtpProbe, probe_smtp
 from cas_conformance.channels.tls import TlsHandshake, chain_from_socket, fetch_chain, load_trust_roots
-from cas_conformance.channels.winrm import run_collector
-from cas_conformance.collector.parse import parse_collector_output
-from cas_conformance.collector.script import CollectorParameters, collector_script
 from cas_conformance.endpoints import (
     PUBLISHED_GROUP,
     STANDARD_PATHS,
@@ -38,10 +35,12 @@ from cas_conformance.endpoints import (
     published_hosts,
     server_endpoints,
 )
-from cas_conformance.errors import CasConformanceWarning, CollectionError, CollectorFormatError
-from cas_conformance.facts import ServerFacts
+from cas_conformance.errors import CasConformanceWarning, CollectionError
+from cas_conformance.evidence import exchange
+from cas_conformance.evidence import os as os_evidence
+from cas_conformance.facts import join_facts
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
+from cas_conformance.settings import Secret, host_settings, run_settings
 from cas_conformance.world import ServerRecord, World
 
 Progress = Callable[[str, str, str], None]
@@ -68,15 +67,6 @@ def winrm_hosts(inventory: Inventory) -> list[str]:
     return [name for name in inventory.hosts if name not in published]
 
 
-def _clixml_text(stderr: str) -> str:
-    """PowerShell errors arrive as CLIXML; keep the text of its <S> elements."""
-    if "#< CLIXML" not in stderr:
-        return stderr.strip()
-    parts = re.findall(r"<S S=\"Error\">(.*?)</S>", stderr, flags=re.S)
-    text = "".join(parts).replace("_x000D__x000A_", "\n")
-    return text.strip() or stderr.strip()
-
-
 def warn(options: GatherOptions, host: str, text: str) -> None:
     """A warning about *host*: a terminal line through the progress callback, or, without one
     (gather used as a library), a CasConformanceWarning."""
@@ -84,94 +74,6 @@ def warn(options: GatherOptions, host: str, text: str) -> None:
         warnings.warn(CasConformanceWarning(text), stacklevel=3)
     else:
         options.progress("warning", host, text)
-
-
-def collect_server(
-    settings: HostSettings, dialer: Dialer, script: str, options: GatherOptions | None = None
-) -> tuple[str, ServerFacts]:
-    """Run the collector and parse it; raise CollectionError with a clear reason otherwise."""
-    if options is None:
-        output = run_collector(settings, dialer, script)
-    else:
-        output = run_collector(settings, dialer, script, warn=lambda text: warn(options, settings.name, text))
-    if output.exit_code != 0:
-        reason = _clixml_text(output.stderr) or "no error text"
-        raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
-    if not output.stdout.strip():
-        raise CollectionError(settings.name, "collector", "no output (and the collector always prints)")
-    try:
-        facts = parse_collector_output(output.stdout, settings.name)
-    except CollectorFormatError as exc:
-        raise CollectionError(settings.name, "collector output", str(exc)) from None
-    return output.stdout, facts
-
-
-def _collect_all(
-    inventory: Inventory,
-    settings: dict[str, HostSettings],
-    run: RunSettings,
-    resolver: Resolver,
-    options: GatherOptions,
-    on_collected: Callable[[ServerRecord], None] = lambda record: None,
-) -> dict[str, ServerRecord]:
-    """Collect every server; *on_collected* gets each record that has facts, as it arrives."""
-    records = {name: ServerRecord(name, s) for name, s in settings.items()}
-    if not records:
-        return records
-    params = CollectorParameters(
-        event_lookback_days=run.eventlog_lookback_days,
-        polling_registry_key=run.polling_registry_key,
-    )
-    script = collector_script(params)
-    started: dict[str, float] = {}
-
-    def one(name: str) -> tuple[str, ServerFacts]:
-        host = settings[name]
-        started[name] = time.monotonic()
-        options.progress("collect-start", name, "")
-        return collect_server(host, Dialer(resolver, host.connect_to), script, options)
-
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(options.forks, len(records))), thread_name_prefix="collect"
-    )
-    futures = {pool.submit(one, name): name for name in records}
-    # A safety net over each collection's own deadline: queued servers wait for a free fork.
-    deadline = max(s.winrm_timeout for s in settings.values()) + 5
-    end = time.monotonic() + deadline * (1 + len(records) // max(1, options.forks))
-    done_count = 0
-
-    def finish(name: str, outcome: Callable[[], tuple[str, ServerFacts]]) -> None:
-        nonlocal done_count
-        record = records[name]
-        try:
-            raw, facts = outcome()
-            record.raw_output = raw
-            record.facts = facts
-        except CollectionError as exc:
-            record.error = exc
-        except Exception as exc:  # a crash in collection is an error on that host, never a pass
-            record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
-        record.seconds = time.monotonic() - started.get(name, time.monotonic())
-        if record.facts is not None:
-            on_collected(record)
-        done_count += 1
-        status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
-        options.progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
-
-    try:
-        for future in as_completed(futures, timeout=max(0.1, end - time.monotonic())):
-            finish(futures[future], future.result)
-    except TimeoutError:
-        for future, name in futures.items():
-            if not future.done():
-                timeout = settings[name].winrm_timeout
-
-                def late(timeout: float = timeout, name: str = name) -> tuple[str, ServerFacts]:
-                    raise CollectionError(name, "winrm", f"timed out after {timeout:g} s (winrm_timeout)")
-
-                finish(name, late)
-    pool.shutdown(wait=False, cancel_futures=True)
-    return records
 
 
 def _handshake(name: str, dialer: Dialer, timeout: float) -> TlsHandshake:
@@ -248,10 +150,43 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
     auth_session.verify = run.tls_ca_bundle or True
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
         probes = EndpointProbes(pool, session, run.http_timeout)
-        records = _collect_all(
-            inventory, hosts, run, resolver, options, on_collected=lambda r: probes.add(server_endpoints(r))
+        plan = exchange.plan(list(hosts), hosts, forks)
+        # Exchange remote PowerShell (one session) while every server's OS facts come over WinRM.
+        exchange_future = pool.submit(exchange.fetch, plan, dialer) if plan is not None else None
+        got: list[exchange.ExchangeEvidence] = []
+
+        def exchange_evidence() -> exchange.ExchangeEvidence:
+            if not got:
+                got.append(
+                    exchange_future.result()
+                    if exchange_future is not None
+                    else exchange.ExchangeEvidence(exchange.ExchangeOrganisationFacts())
+                )
+                via = got[0].organisation.via
+                failed = got[0].organisation.errors
+                options.progress("exchange-done", via, failed[0].message if failed and not via else "")
+            return got[0]
+
+        def joined(record: ServerRecord) -> None:
+            """A server's OS facts joined with its Exchange facts; its endpoints probed at once."""
+            evidence = exchange_evidence()
+            assert record.facts is not None
+            record.facts = join_facts(record.facts, evidence.organisation, evidence.for_server(record.host))
+            probes.add(server_endpoints(record))
+
+        records = os_evidence.fetch(
+            hosts,
+            run,
+            resolver,
+            options.forks,
+            options.progress,
+            on_collected=joined,
+            warn=lambda host, text: warn(options, host, text),
         )
+        evidence = exchange_evidence()
         world = World(inventory=inventory, run=run, servers=records, resolver=resolver)
+        world.exchange = evidence.organisation
+        world.exchange_servers = dict(evidence.servers)
         world.trust_roots = load_trust_roots(run.tls_ca_bundle)
 
         smtp_domains = list(run.smtp_domains)

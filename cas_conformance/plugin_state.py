@@ -162,6 +162,7 @@ class RunState:
         replay = self.config.getoption("replay_facts")
         if replay:
             self._world = load_world(replay)
+            self._record_exchange_session(self._world)
             return
         path = self.config.getoption("inventory") or str(Path(workspace_dir(self.config), "inventory.ini"))
         inventory = load_for_run(
@@ -275,7 +276,22 @@ class RunState:
             save = self.config.getoption("save_facts")
             if save:
                 save_world(self._world, save)
+            self._record_exchange_session(self._world)
         return self._world
+
+    def _record_exchange_session(self, world: World) -> None:
+        """The Client Access server that served Exchange remote PowerShell, in the run metadata."""
+        meta = dataclasses.replace(run_metadata(self.config), exchange_powershell=world.exchange.via or None)
+        self.config.stash[metadata_key] = meta
+        if self.reports is not None:
+            self.reports.metadata = meta
+        try:
+            from pytest_metadata.plugin import metadata_key as table_key
+        except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
+            return
+        table = self.config.stash.get(table_key, None)
+        if table is not None and world.exchange.via:
+            table["Exchange remote PowerShell"] = world.exchange.via  # the HTML report's Environment
 
     def canonical_server(self, name: str) -> str:
         """*name* (an Exchange server name, vdir identity or host) as its inventory host."""
@@ -345,6 +361,10 @@ class RunState:
             return f"cas-conformance: collected {subject}: {detail}"
         if event == "warning":
             return f"cas-conformance: WARNING: {detail}"
+        if event == "exchange-done":
+            if subject:
+                return f"cas-conformance: Exchange facts read through Exchange remote PowerShell on {subject}"
+            return f"cas-conformance: Exchange facts could not be read: {detail}"
         if event == "gathered":
             return f"cas-conformance: all facts gathered in {detail}"
         return f"cas-conformance: {event.replace('-done', '')} done: {detail}"

@@ -25,6 +25,7 @@ DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExcha
 TRANSPORTS = ("ntlm", "kerberos", "credssp", "basic")
 SCHEMES = ("https", "http")
 OUTLOOK2003_CLIENTS = ("none", "online", "cached")
+EXCHANGE_POWERSHELL_AUTH = ("kerberos", "basic", "negotiate", "ntlm")
 
 T = TypeVar("T")
 
@@ -57,6 +58,12 @@ class RunSettings:
     cert_expiry_warning_days: int
     eventlog_lookback_days: int
     polling_registry_key: str
+    #: Exchange remote PowerShell: the Client Access servers to open the session to, in order
+    #: (empty: the inventory's hosts in order), how to authenticate, and over which scheme
+    exchange_powershell_hosts: tuple[str, ...] = ()
+    exchange_powershell_auth: str = "kerberos"
+    exchange_powershell_scheme: str = "https"
+    exchange_powershell_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,10 @@ class HostSettings:
     #: failback_addresses: addresses an OWA FailbackUrl may resolve to besides the server's own
     failback_addresses: tuple[str, ...] = ()
     kerberos: KerberosSettings = field(default_factory=KerberosSettings)
+    exchange_powershell_hosts: tuple[str, ...] = ()
+    exchange_powershell_auth: str = "kerberos"
+    exchange_powershell_scheme: str = "https"
+    exchange_powershell_port: int | None = None
 
     @property
     def winrm_port(self) -> int:
@@ -127,6 +138,10 @@ KNOWN_VARIABLES = frozenset(
         "http_timeout",
         "peer_group",
         "failback_addresses",
+        "exchange_powershell_hosts",
+        "exchange_powershell_auth",
+        "exchange_powershell_scheme",
+        "exchange_powershell_port",
         *KERBEROS_VARIABLES,
     }
 )
@@ -313,6 +328,12 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
         cert_expiry_warning_days=reader.get("cert_expiry_warning_days", _days(0), 30),
         eventlog_lookback_days=reader.get("eventlog_lookback_days", _days(1), 7),
         polling_registry_key=reader.get("polling_registry_key", _registry_key, DEFAULT_POLLING_REGISTRY_KEY),
+        exchange_powershell_hosts=reader.get("exchange_powershell_hosts", _dns_names, ()),
+        exchange_powershell_auth=reader.get(
+            "exchange_powershell_auth", _choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos"
+        ),
+        exchange_powershell_scheme=reader.get("exchange_powershell_scheme", _choice(*SCHEMES), "https"),
+        exchange_powershell_port=reader.get("exchange_powershell_port", _port, None),
     )
 
 

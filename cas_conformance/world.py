@@ -20,10 +20,12 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.channels.tls import TlsHandshake
-from cas_conformance.errors import CollectionError
+from cas_conformance.errors import CollectionError, FactsUnavailable
 from cas_conformance.facts import (
     ClientAccessArray,
+    ExchangeOrganisationFacts,
     ExchangeServer,
+    ExchangeServerFacts,
     MailboxDatabase,
     PublicFolderDatabase,
     ServerFacts,
@@ -44,8 +46,6 @@ class ServerRecord:
     seconds: float = 0.0
 
     def require(self) -> ServerFacts:
-        from cas_conformance.checks.base import FactsUnavailable
-
         if self.facts is None:
             reason = self.error.reason if self.error else "not collected"
             channel = self.error.channel if self.error else "winrm"
@@ -98,6 +98,9 @@ class World:
     trust_roots: list[x509.Certificate] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     probe_user: str | None = None
+    #: what Exchange remote PowerShell answered (kept beside the joined facts for the facts file)
+    exchange: ExchangeOrganisationFacts = field(default_factory=ExchangeOrganisationFacts)
+    exchange_servers: dict[str, ExchangeServerFacts] = field(default_factory=dict)
 
     # --- organisation-wide view, merged from every server that answered -------------------
     def collected(self) -> list[ServerFacts]:

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cas_conformance.channels.tls import TrustStoreError, load_trust_roots, verify_chain
-from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.facts_file import FactsFileError, load_world
 from cas_conformance.lab.pki import Pki
+from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 
 NOW = datetime.now(timezone.utc)
 _PKI = Pki.generate("Fuzz", ocsp_url="http://ocsp.fuzz.lab/ocsp", crl_base_url="http://pki.fuzz.lab/crl")
@@ -82,7 +82,7 @@ def test_netsh_text_parses_or_raises_our_error(text: str) -> None:
             max_leaves=20,
         ).map(lambda v: json.dumps(v).encode()),
         st.fixed_dictionaries(
-            {"schema": st.just("cas-conformance/facts/1")},
+            {"schema": st.sampled_from(["cas-conformance/facts/2", "cas-conformance/facts/1"])},
             optional={
                 "inventory": st.text(max_size=80),
                 "servers": st.dictionaries(

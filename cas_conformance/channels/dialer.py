@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +29,11 @@ from urllib3.poolmanager import PoolManager
 from cas_conformance.channels.connect_to import ConnectToRule, apply_connect_to
 from cas_conformance.channels.dns import Resolver, is_ip_literal
 from cas_conformance.errors import CollectionError
+
+#: held while pywinrm or pypsrp build a requests session: ``merge_environment_settings`` sets and
+#: deletes ``os.environ["no_proxy"]`` around its look-up (requests' ``set_environ``), which races
+#: between threads (one deletes what another restores: KeyError 'no_proxy')
+SESSION_BUILD_LOCK = threading.Lock()
 
 TlsObserver = Callable[[str, int, ssl.SSLSocket], None]
 

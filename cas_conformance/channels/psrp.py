@@ -35,7 +35,7 @@ from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
 from cas_conformance.channels import tls_client
-from cas_conformance.channels.dialer import Dialer
+from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings, Secret
 
@@ -213,9 +213,12 @@ class ExchangeSession:
             read_timeout=int(t.read_timeout),
             operation_timeout=t.operation_timeout,
             no_proxy=True,
+            # IIS serves /PowerShell: its service principal is HTTP/<fqdn>, as for any IIS site
+            negotiate_service="HTTP",
         )
         transport = wsman.transport
-        session = transport._build_session()  # pypsrp's own session (auth, headers), then our routing
+        with SESSION_BUILD_LOCK:  # pypsrp's own session (auth, headers), then our routing
+            session = transport._build_session()
         session.trust_env = False
         session.proxies = {}
         tls_client.mount(session, self._dialer, tls_client.client_context(verify=t.cert_validation))

@@ -1,8 +1,8 @@
-"""Run the collector on one server over WinRM: one shell, one command, the script through stdin.
+"""Run the OS collector on one server over WinRM: one shell, one command, nothing on stdin.
 
-pywinrm's ``run_ps`` puts the whole base64 script on cmd.exe's command line (8,191 characters at
-most), so the collector is staged instead: a small ``-EncodedCommand`` bootstrap reads the script
-from stdin (``Protocol.send_command_input``). pywinrm's own receive loop retries WS-Man
+The command (``powershell.exe ... -EncodedCommand <the whole collector>``, built by
+:mod:`cas_conformance.collector.script` under cmd.exe's 8,191 characters) carries everything; no
+stdin is sent (PowerShell 2.0's host would read it as pipeline input). pywinrm's own receive loop retries WS-Man
 OperationTimeout faults for ever; this module keeps an overall deadline (``winrm_timeout``) and a
 byte limit on the output, so a stalled or chatty server becomes a clear error.
 
@@ -37,8 +37,7 @@ from winrm.protocol import Protocol
 from winrm.transport import Transport
 
 from cas_conformance.channels import kerberos, tls_client
-from cas_conformance.channels.dialer import Dialer
-from cas_conformance.collector.script import bootstrap_command
+from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings
 
@@ -79,7 +78,8 @@ class _DialingTransport(Transport):
     def build_session(self) -> requests.Session:
         """pywinrm's session, with Kerberos on pyspnego (pywinrm's own needs pykerberos)."""
         if self.session or self.auth_method != "kerberos":
-            return super().build_session()
+            with SESSION_BUILD_LOCK:
+                return super().build_session()
         session = requests.Session()
         session.proxies = {"no_proxy": "*"}
         verify = self.server_cert_validation == "validate"
@@ -200,16 +200,20 @@ def _warn(text: str) -> None:
 
 
 def run_collector(
-    settings: HostSettings, dialer: Dialer, script: str, *, warn: Callable[[str], None] = _warn
+    settings: HostSettings,
+    dialer: Dialer,
+    command_line: tuple[str, tuple[str, ...]],
+    *,
+    warn: Callable[[str], None] = _warn,
 ) -> CommandOutput:
-    """Run *script* through the stdin bootstrap; raise CollectionError on any failure to run it.
+    """Run *command_line* (program, arguments); raise CollectionError on any failure to run it.
 
     *warn* gets the warning when the server spoke TLS 1.0/1.1 only (a CasConformanceWarning by default).
     """
     deadline = time.monotonic() + settings.winrm_timeout
     tls_versions = tls_client.TlsVersions()
     protocol = _protocol(settings, dialer, tls_versions)
-    command, arguments = bootstrap_command()
+    command, arguments = command_line
     shell_id: str | None = None
     try:
         shell_id = protocol.open_shell(codepage=65001)
@@ -217,7 +221,6 @@ def run_collector(
         if old_tls is not None:
             warn(old_tls)
         command_id = protocol.run_command(shell_id, command, list(arguments))
-        protocol.send_command_input(shell_id, command_id, script.encode("utf-8"), end=True)
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         size = 0

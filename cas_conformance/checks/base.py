@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cas_conformance.catalogue import Requirement, requirement
-from cas_conformance.errors import CasConformanceError
+from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
     from cas_conformance.world import World
@@ -21,10 +21,6 @@ class NotApplicable(Exception):
         self.reason = reason
         self.details = details  # extra report properties, as Finding.details
         super().__init__(reason)
-
-
-class FactsUnavailable(CasConformanceError):
-    """The facts this check needs could not be gathered: the test is an error, never a pass."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cas_conformance.checks.base import FactsUnavailable, cmd_quoted, cmd_word, one_line, ps_string, ps_word
 from cas_conformance.checks.peer_groups import Seen, Value
-from cas_conformance.collector.winhttp import split_bypass_list
 from cas_conformance.facts import (
     ExchangeCertificate,
     OutlookAnywhere,
@@ -25,6 +24,7 @@ from cas_conformance.facts import (
     VdirKind,
     VirtualDirectory,
 )
+from cas_conformance.winhttp import split_bypass_list
 from cas_conformance.world import host_of
 
 OWN_NAME = "(own name)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_quoted, one_line
 from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
-from cas_conformance.collector.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
 from cas_conformance.facts import WinHttpSettings
+from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
 from cas_conformance.world import ServerRecord, World
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line
-from cas_conformance.collector.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
+from cas_conformance.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
 from cas_conformance.facts import ExchangeServer, ServiceState
 from cas_conformance.world import ServerRecord, World
 

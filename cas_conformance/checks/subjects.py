@@ -42,6 +42,9 @@ def failed_placeholders(world: World) -> list[Case]:
 
 def local_server(record: ServerRecord) -> ExchangeServer:
     facts = record.require()
+    failed = facts.section_error("server")
+    if failed is not None:
+        raise FactsUnavailable(f"{record.host}: the Exchange servers could not be read: {failed.message}")
     local = facts.local
     if local is None:
         raise FactsUnavailable(
@@ -73,13 +76,19 @@ def servers(world: World) -> list[Case]:
     return [Case(name, safe_id(world.label(name)), name) for name in world.servers]
 
 
-def _per_server(world: World, objects: Callable[[str, ServerFacts], Iterable[Case]]) -> list[Case]:
+def _per_server(
+    world: World, objects: Callable[[str, ServerFacts], Iterable[Case]], section: str | None = None
+) -> list[Case]:
     """The cases *objects* finds on each collected server, and an error placeholder for each
-    server that could not be collected (its objects are unknown, so the gate must not pass)."""
+    server that could not be collected or whose *section* could not be read (its objects are
+    unknown, so the gate must not pass)."""
     cases: list[Case] = []
     for name, rec in world.servers.items():
+        failed = rec.facts.section_error(section) if rec.facts is not None and section else None
         if rec.facts is None:
             cases.append(_placeholder(rec, world))
+        elif failed is not None:
+            cases.append(Case(name, safe_id(world.label(name)), name, f"could not read {section}: {failed.message}"))
         else:
             cases.extend(objects(name, rec.facts))
     return cases
@@ -106,7 +115,20 @@ def non_cas_servers(world: World) -> list[Case]:
     return _server_if(world, lambda s: not s.is_client_access)
 
 
+def _org_failure(world: World, section: str) -> list[Case]:
+    """An error placeholder when an organisation-wide list could not be read (fail closed: its
+    objects are unknown, so the gate must not pass by checking none)."""
+    for facts in world.collected():
+        failed = facts.section_error(section)
+        if failed is not None:
+            return [Case(section, safe_id(section), "", f"could not read the organisation: {failed.message}")]
+    return []
+
+
 def databases(world: World) -> list[Case]:
+    failed = _org_failure(world, "database")
+    if failed:
+        return failed
     cases = [
         Case(db.name, safe_id(db.name), db.server) for db in sorted(world.databases(), key=lambda d: d.name)
     ]
@@ -116,6 +138,9 @@ def databases(world: World) -> list[Case]:
 
 
 def rpc_endpoints(world: World) -> list[Case]:
+    failed = _org_failure(world, "database")
+    if failed:
+        return failed
     values = sorted(
         {db.rpc_client_access_server.lower() for db in world.databases() if db.rpc_client_access_server}
     )
@@ -132,7 +157,7 @@ def owa_vdirs(world: World) -> list[Case]:
             if v.kind is VdirKind.OWA and v.external_url
         ]
 
-    return _per_server(world, vdirs)
+    return _per_server(world, vdirs, "vdir")
 
 
 def certificates(world: World) -> list[Case]:
@@ -147,7 +172,7 @@ def certificates(world: World) -> list[Case]:
             cases.append(Case(f"{name}|{cert.thumbprint}", safe_id(f"{world.label(name)}-{label}"), name))
         return cases
 
-    return _per_server(world, assigned)
+    return _per_server(world, assigned, "certificate")
 
 
 def _cert_label(cert: ExchangeCertificate) -> str:

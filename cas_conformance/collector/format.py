@@ -1,4 +1,4 @@
-"""The collector's text format, version 2: value escaping, the section/key schema, and the record
+"""The collector's text format, version 3: value escaping, the section/key schema, and the record
 reader and writer (docs/collector-format.md is the prose twin of this module).
 
 Everything the collector prints travels through a WinRS shell (opened with code page 65001, but a
@@ -21,26 +21,21 @@ from typing import Any
 
 from cas_conformance.errors import CollectorFormatError
 from cas_conformance.facts import (
-    ClientAccessArray,
-    ClientAccessServer,
     CollectorMeta,
     EventRecord,
-    ExchangeCertificate,
-    ExchangeServer,
-    MailboxDatabase,
-    OutlookAnywhere,
     PerformanceCounterCategory,
-    PublicFolderDatabase,
     RegistryValue,
-    RpcClientAccess,
     SectionError,
     ServiceState,
     VdirKind,
-    VirtualDirectory,
     WinHttpSettings,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: versions this parser refuses with a reason of their own
+OLD_VERSIONS = {
+    2: "the snap-in collector of earlier versions (Exchange facts now come from Exchange remote PowerShell)"
+}
 BEGIN_MARKER = "#CASCONF BEGIN"
 END_MARKER = "#CASCONF END"
 _MARKER_PREFIX = "#CASCONF"
@@ -107,29 +102,6 @@ SECTIONS: tuple[Section, ...] = (
         Field("PSVersion", "ps_version"), Field("CollectedAt", "collected_at", _D),
         Field("Culture", "culture"),
     ), single=True),
-    Section("server", ExchangeServer, "servers", (
-        Field("Name", "name"), Field("Fqdn", "fqdn"), Field("Site", "site"),
-        Field("ServerRole", "server_role", _L), Field("IsClientAccessServer", "is_client_access", _B),
-        Field("IsMailboxServer", "is_mailbox", _B), Field("AdminDisplayVersion", "admin_display_version"),
-    )),
-    Section("database", MailboxDatabase, "databases", (
-        Field("Name", "name"), Field("Server", "server"),
-        Field("RpcClientAccessServer", "rpc_client_access_server"),
-        Field("MasterServerOrAvailabilityGroup", "master"),
-    )),
-    Section("publicfolderdatabase", PublicFolderDatabase, "public_folder_databases", (
-        Field("Name", "name"), Field("Server", "server"),
-    )),
-    Section("array", ClientAccessArray, "arrays", (
-        Field("Name", "name"), Field("Fqdn", "fqdn"), Field("Site", "site"), Field("Members", "members", _L),
-    )),
-    Section("clientaccessserver", ClientAccessServer, "client_access_servers", (
-        Field("Name", "name"), Field("AutoDiscoverServiceInternalUri", "autodiscover_internal_uri"),
-        Field("AutoDiscoverSiteScope", "autodiscover_site_scope", _L),
-    )),
-    Section("rpcclientaccess", RpcClientAccess, "rpc_client_access", (
-        Field("Server", "server"), Field("EncryptionRequired", "encryption_required", _B),
-    ), single=True),
     Section("registry", RegistryValue, "registry", (
         Field("Key", "key"), Field("Name", "name"), Field("Present", "present", _B),
         Field("Value", "value"), Field("Kind", "kind"),
@@ -145,29 +117,9 @@ SECTIONS: tuple[Section, ...] = (
         Field("EventId", "event_id", _I), Field("Source", "source"),
         Field("TimeGenerated", "time_generated", _D), Field("Message", "message"),
     )),
-    Section("vdir", VirtualDirectory, "vdirs", (
-        Field("Kind", "kind", FieldKind.VDIR_KIND), Field("Identity", "identity"), Field("Server", "server"),
-        Field("InternalUrl", "internal_url"), Field("ExternalUrl", "external_url"),
-        Field("FailbackUrl", "failback_url"),
-        Field("InternalAuthenticationMethods", "internal_auth", _L),
-        Field("ExternalAuthenticationMethods", "external_auth", _L),
-    )),
-    Section("outlookanywhere", OutlookAnywhere, "outlook_anywhere", (
-        Field("Identity", "identity"), Field("Server", "server"),
-        Field("ExternalHostname", "external_hostname"),
-        Field("ClientAuthenticationMethod", "client_authentication_method"),
-        Field("IISAuthenticationMethods", "iis_authentication_methods", _L),
-        Field("SSLOffloading", "ssl_offloading", _B),
-    )),
     Section("winhttp", WinHttpSettings, "winhttp", (
         Field("RegistryHex", "registry_hex", FieldKind.HEX), Field("NetshText", "netsh_text"),
     ), single=True),
-    Section("certificate", ExchangeCertificate, "certificates", (
-        Field("Thumbprint", "thumbprint"), Field("Subject", "subject"), Field("Issuer", "issuer"),
-        Field("CertificateDomains", "certificate_domains", _L), Field("Services", "services", _L),
-        Field("Status", "status"), Field("NotBefore", "not_before", _D), Field("NotAfter", "not_after", _D),
-        Field("IsSelfSigned", "is_self_signed", _B), Field("PublicKeySize", "public_key_size", _I),
-    )),
     Section("error", SectionError, "errors", (
         Field("Section", "section", FieldKind.SECTION), Field("Message", "message"),
     )),
@@ -501,6 +453,11 @@ def _begin_version(line: str, server: str, number: int) -> int:
     if not match:
         raise CollectorFormatError(server, None, number, f"malformed BEGIN marker {line[:60]!r}")
     version = int(match.group(1))
+    if version in OLD_VERSIONS:
+        raise CollectorFormatError(
+            server, None, number,
+            f"format version {version} is {OLD_VERSIONS[version]}; this parser reads {FORMAT_VERSION}",
+        )
     if version != FORMAT_VERSION:
         raise CollectorFormatError(
             server, None, number, f"unknown format version {version} (this parser reads {FORMAT_VERSION})"

@@ -1,64 +1,54 @@
-"""Building the collector script that is sent to a server, and the bootstrap that runs it.
+"""The OS collector as it is sent: one ``powershell.exe -EncodedCommand`` under cmd.exe's 8,191
+characters, with nothing on stdin.
 
-collect.ps1 is far larger than a cmd.exe command line allows (8,191 characters; pywinrm's run_ps
-puts the whole base64 script there), so the command line carries only a small bootstrap that reads
-the real script from stdin and runs it as one script block. The parameters travel as a one-line
-``$CasConf = @{...}`` preamble before collect.ps1; strings are PowerShell single-quoted literals and
-anything outside printable ASCII is spelled ``[char]0xXXXX``, so the script stays ASCII (whatever
-code page the shell's stdin is decoded with; ours is opened with 65001) and no value can end a literal early (PowerShell also ends
-single-quoted strings at the typographic quotes U+2018..U+201B, which are non-ASCII here).
+collect.ps1 reads only this server's OS facts (registry values, the MSExchangeRPC service, a
+performance counter category, Event 106, the WinHTTP proxy): no Exchange snap-in and nothing that
+authenticates to another machine (exchange-facts 8.1: the snap-in's cmdlets read Active Directory
+as the WinRM logon, which cannot authenticate onward). Its text, a marker line, a one-line
+``$P = @{...}`` parameter preamble and the body, is deflated and base64-encoded inside a one-line
+wrapper that inflates and runs it (``System.IO.Compression.DeflateStream``, .NET 2.0), and the
+wrapper goes on the command line as ``-EncodedCommand`` (base64 of UTF-16LE). Nothing is staged on
+stdin: PowerShell 2.0's console host reads redirected stdin itself as pipeline input, so a script
+read from ``[Console]::In`` may get nothing (rackspace-monitoring-agent PR #403, StackStorm/st2#1695).
 
-The lab reads both back (decode_bootstrap, parse_collector_script) to answer as a real server.
+Strings in the preamble are PowerShell single-quoted literals and anything outside printable ASCII
+is spelled ``[char]0xXXXX`` (PowerShell also ends single-quoted strings at the typographic quotes
+U+2018..U+201B), so no value can end a literal early.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import re
-from collections.abc import Sequence
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from cas_conformance.collector.event106 import RPC_CLIENT_ACCESS_106_PATTERN
-from cas_conformance.errors import CasConformanceError
+from cas_conformance.event106 import RPC_CLIENT_ACCESS_106_PATTERN
 
-SCRIPT_MARKER = "# cas-conformance collector format 2"
+SCRIPT_MARKER = "# cas-conformance OS collector, format 3 (docs/collector-format.md). Read-only, PowerShell 2.0."
 DEFAULT_POLLING_REGISTRY_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
 # What Test-Path -LiteralPath reads as a registry key: a drive (HKLM:\...) or a provider path.
 _REGISTRY_PATH = re.compile(r"(?:HK[A-Z_]+:|Registry::HKEY_[A-Z_]+)\\.+", re.IGNORECASE | re.DOTALL)
 POWERSHELL = "powershell.exe"
-BOOTSTRAP_SCRIPT = (
-    "$ErrorActionPreference='Stop';$s=[Console]::In.ReadToEnd();"
-    "try{& ([ScriptBlock]::Create($s))}"
-    "catch{[Console]::Error.WriteLine('cas-conformance collector failed: '+$_);exit 1};"
-    "exit $LASTEXITCODE"
+FLAGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
+#: cmd.exe's longest command line (characters); WinRM runs commands through cmd.exe
+CMD_LINE_LIMIT = 8191
+#: inflates the deflated script ({payload}: its base64) and runs it in this scope
+WRAPPER = (
+    "iex((New-Object IO.StreamReader((New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream("
+    ",[Convert]::FromBase64String('{payload}'))),'Decompress')))).ReadToEnd())"
 )
-_FLAGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
-# powershell.exe accepts unambiguous prefixes of its parameters; these are the common spellings.
-_ENCODED_COMMAND_SPELLINGS = ("-encodedcommand", "-enc", "-ec", "-e")
 # PowerShell hashtable key -> CollectorParameters field, in preamble order.
 _KEYS = (
-    ("EventLookbackDays", "event_lookback_days"),
-    ("PollingRegistryKey", "polling_registry_key"),
-    ("EventSource", "event_source"),
-    ("EventMessagePattern", "event_message_pattern"),
-    ("EventId", "event_id"),
-    ("MaxEvents", "max_events"),
+    ("D", "event_lookback_days"),
+    ("K", "polling_registry_key"),
+    ("S", "event_source"),
+    ("M", "event_message_pattern"),
+    ("I", "event_id"),
+    ("N", "max_events"),
 )
-_LITERAL = r"'(?:[^']|'')*'"
-_PIECE_EXPR = rf"(?:{_LITERAL}|\[char\]0x[0-9A-F]{{4}})"
-_STRING_EXPR = rf"{_LITERAL}|\({_PIECE_EXPR}(?:\+{_PIECE_EXPR})*\)"
-_VALUE = rf"(?:[0-9]+|{_STRING_EXPR})"
-_PREAMBLE = re.compile(
-    r"\$CasConf = @\{ " + "; ".join(rf"{key} = ({_VALUE})" for key, _ in _KEYS) + r" \}", re.ASCII
-)
-_PIECE = re.compile(r"'((?:[^']|'')*)'|\[char\]0x([0-9A-F]{4})", re.ASCII)
-
-
-class CollectorScriptError(CasConformanceError):
-    """Text that starts like our collector script but is not one this version builds."""
 
 
 @dataclass(frozen=True)
@@ -116,83 +106,38 @@ def quote_powershell(value: str) -> str:
     return "(" + "+".join(pieces) + ")"
 
 
-def unquote_powershell(expression: str) -> str:
-    """Invert :func:`quote_powershell` (only its own output is accepted)."""
-    body = expression[1:-1] if expression.startswith("(") else expression
-    units = bytearray()
-    position = 0
-    for match in _PIECE.finditer(body):
-        if match.start() != position:
-            raise CollectorScriptError(f"not a quoted PowerShell string: {expression[:60]!r}")
-        if match.group(1) is not None:
-            units += match.group(1).replace("''", "'").encode("utf-16-le")
-        else:
-            units += int(match.group(2), 16).to_bytes(2, "little")
-        position = match.end() + (1 if body[match.end() : match.end() + 1] == "+" else 0)
-    if position != len(body):
-        raise CollectorScriptError(f"not a quoted PowerShell string: {expression[:60]!r}")
-    return units.decode("utf-16-le", "surrogatepass")
-
-
 @lru_cache(maxsize=1)
 def collector_body() -> str:
-    """The text of collect.ps1 as shipped in the package."""
-    return resources.files("cas_conformance.collector").joinpath("collect.ps1").read_text("ascii")
+    """The text of collect.ps1 as shipped in the package (its first line is the marker)."""
+    text = resources.files("cas_conformance.collector").joinpath("collect.ps1").read_text("ascii")
+    return text.replace("\r\n", "\n").split("\n", 1)[1]
 
 
 def _preamble(params: CollectorParameters) -> str:
     parts = []
     for key, attr in _KEYS:
         value = getattr(params, attr)
-        parts.append(f"{key} = {value if isinstance(value, int) else quote_powershell(value)}")
-    return "$CasConf = @{ " + "; ".join(parts) + " }"
+        parts.append(f"{key}={value if isinstance(value, int) else quote_powershell(value)}")
+    return "$P=@{" + ";".join(parts) + "}"
 
 
 def collector_script(params: CollectorParameters | None = None) -> str:
-    """The whole script to send on stdin: marker line, parameter preamble, collect.ps1 (ASCII)."""
+    """The whole script: marker line, parameter preamble, collect.ps1's body (ASCII)."""
     params = params if params is not None else CollectorParameters()
     return f"{SCRIPT_MARKER}\n{_preamble(params)}\n{collector_body()}"
 
 
-def parse_collector_script(text: str) -> CollectorParameters | None:
-    """The parameters of a script collector_script built; None when *text* is not our script.
-
-    Raises CollectorScriptError when the first line is our marker but the rest is not exactly what
-    this version builds (a different collect.ps1, an edited preamble)."""
-    text = text.replace("\r\n", "\n")
-    first, _, rest = text.partition("\n")
-    if first != SCRIPT_MARKER:
-        return None
-    preamble = _PREAMBLE.fullmatch(rest.partition("\n")[0])
-    if preamble is None:
-        raise CollectorScriptError("the line after the marker is not a $CasConf preamble this version writes")
-    values: dict[str, int | str] = {}
-    for (_, attr), raw in zip(_KEYS, preamble.groups(), strict=True):
-        values[attr] = int(raw) if raw[0].isdigit() else unquote_powershell(raw)
-    try:
-        params = CollectorParameters(**values)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise CollectorScriptError(f"collector parameters out of range: {exc}") from None
-    if collector_script(params) != text:
-        raise CollectorScriptError("the script is not the collect.ps1 of this version")
-    return params
+def encoded_command(script: str) -> str:
+    """``-EncodedCommand``'s argument for *script*: the wrapper around its deflated text."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate, what DeflateStream reads
+    payload = base64.b64encode(deflate.compress(script.encode("ascii")) + deflate.flush()).decode("ascii")
+    return base64.b64encode(WRAPPER.format(payload=payload).encode("utf-16-le")).decode("ascii")
 
 
-def bootstrap_command() -> tuple[str, tuple[str, ...]]:
-    """``(program, arguments)`` that run the bootstrap; the script then goes to its stdin."""
-    encoded = base64.b64encode(BOOTSTRAP_SCRIPT.encode("utf-16-le")).decode("ascii")
-    return POWERSHELL, (*_FLAGS, "-EncodedCommand", encoded)
-
-
-def decode_bootstrap(arguments: Sequence[str] | str) -> str | None:
-    """The bootstrap text if *arguments* (a list, or one command-line string) run our bootstrap."""
-    args = arguments.split() if isinstance(arguments, str) else list(arguments)
-    for index, arg in enumerate(args[:-1]):
-        if arg.lower() not in _ENCODED_COMMAND_SPELLINGS:
-            continue
-        try:
-            decoded = base64.b64decode(args[index + 1], validate=True).decode("utf-16-le")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded if decoded == BOOTSTRAP_SCRIPT else None
-    return None
+def collector_command(params: CollectorParameters | None = None) -> tuple[str, tuple[str, ...]]:
+    """``(program, arguments)`` that run the collector; ValueError if the line would be too long."""
+    arguments = (*FLAGS, "-EncodedCommand", encoded_command(collector_script(params)))
+    length = len(" ".join((POWERSHELL, *arguments)))
+    if length > CMD_LINE_LIMIT:
+        raise ValueError(f"the collector's command line has {length} characters, more than cmd.exe's {CMD_LINE_LIMIT}")
+    return POWERSHELL, arguments

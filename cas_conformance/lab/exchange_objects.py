@@ -35,8 +35,9 @@ CERTIFICATE_TYPE = "Microsoft.Exchange.Management.SystemConfigurationTasks.Excha
 
 #: cmdlet noun -> (vdir name, path, authentication methods, own type names)
 VDIRS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
-    "Owa": ("owa", "/owa", ("Fba",), ("ADOwaVirtualDirectory", "ExchangeWebAppVirtualDirectory")),
-    "Ecp": ("ecp", "/ecp", ("Fba",), ("ADEcpVirtualDirectory", "ExchangeWebAppVirtualDirectory")),
+    # OWA and ECP: Basic and forms (Exchange 2010's defaults)
+    "Owa": ("owa", "/owa", ("Basic", "Fba"), ("ADOwaVirtualDirectory", "ExchangeWebAppVirtualDirectory")),
+    "Ecp": ("ecp", "/ecp", ("Basic", "Fba"), ("ADEcpVirtualDirectory", "ExchangeWebAppVirtualDirectory")),
     "WebServices": (
         "EWS",
         "/EWS/Exchange.asmx",
@@ -281,7 +282,12 @@ class ExchangeOrganisation:
         name = f"{vdir} ({self._web_site()})"
         fqdn = server.fqdn(self.s.domain)
         if noun == "Autodiscover":
-            internal, external = f"https://autodiscover.{self.s.smtp_domains[0]}{path}", ""
+            # Exchange leaves both empty: clients find Autodiscover through the SCP and DNS.
+            internal = external = ""
+        elif noun == "Oab":
+            # Setup writes an http:// InternalUrl (the OAB virtual directory does not require SSL).
+            internal = f"http://{fqdn}{path}"
+            external = f"https://{server.external_host}{path}" if server.external_host else ""
         else:
             internal = f"https://{fqdn}{path}"
             external = f"https://{server.external_host}{path}" if server.external_host else ""
@@ -329,7 +335,7 @@ class ExchangeOrganisation:
                     ("Name", name),
                     ("Server", self._server_id(server)),
                     ("ExternalHostname", t.obj(("Microsoft.Exchange.Data.Hostname", "System.Object"), host, [("HostnameString", host), ("IsIPAddress", False)])),
-                    ("ClientAuthenticationMethod", t.AuthenticationMethod.Basic),
+                    ("ClientAuthenticationMethod", t.AuthenticationMethod[server.outlook_anywhere_auth]),
                     ("IISAuthenticationMethods", iis),
                     ("SSLOffloading", False),
                     ("MetabasePath", f"IIS://{server.fqdn(self.s.domain)}/W3SVC/1/ROOT/Rpc"),
@@ -346,6 +352,8 @@ class ExchangeOrganisation:
         cert = x509.load_der_x509_certificate(c.der)
         thumbprint = hashlib.sha1(c.der).hexdigest().upper()
         subject = cert.subject.rfc4514_string()
+        if self.s.hostile and not c.is_self_signed:  # markup from a server must render as text
+            subject += f", O={HOSTILE}"
         issuer = cert.issuer.rfc4514_string()
         serial = f"{cert.serial_number:X}"
         try:

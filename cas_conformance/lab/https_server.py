@@ -48,6 +48,8 @@ class HttpRequest:
     path: str
     headers: Mapping[str, str]
     body: bytes
+    #: the client's (address, port): which connection the request came on
+    peer: tuple[str, int] = ("", 0)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class _Exchange(BaseHTTPRequestHandler):
             path=self.path,
             headers=CaseInsensitiveDict(self.headers.items()),
             body=body,
+            peer=(str(self.client_address[0]), int(self.client_address[1])),
         )
         try:
             response = self.lab_server.handler(request)

@@ -23,11 +23,12 @@ from cas_conformance.lab.scenario import LabServer, Scenario
 
 
 class _ServerCertificates:
-    """Each server's store: its self-signed certificate (IMAP, POP; Exchange setup makes it, exchange-
-    facts 7) and, on a CAS, the published certificate enabled for IIS and SMTP. Self-signed ones are
+    """Each server's store: its self-signed certificate (Exchange setup makes it, exchange-facts 7) and, on a CAS, the published certificate enabled for IIS and SMTP. Self-signed ones are
     made on first use, all with one key."""
 
-    def __init__(self, scenario: Scenario, published: Callable[[], tuple[bytes, str]], now: dt.datetime) -> None:
+    def __init__(
+        self, scenario: Scenario, published: Callable[[LabServer], tuple[bytes, str]], now: dt.datetime
+    ) -> None:
         self._scenario = scenario
         self._published = published
         self._now = now
@@ -49,10 +50,12 @@ class _ServerCertificates:
                     key=self._key,
                 )
                 own = self._own[server.name] = issued.cert.public_bytes(serialization.Encoding.DER)
-        result = [LabCertificate(own, ("IMAP", "POP"), "Valid", is_self_signed=True)]
+        # Setup enables it for IMAP, POP, IIS and SMTP; on a CAS the published certificate took IIS.
+        services = ("IMAP", "POP", "SMTP") if server.is_cas else ("IMAP", "POP", "IIS", "SMTP")
+        result = [LabCertificate(own, services, "Valid", is_self_signed=True)]
         if server.is_cas:
-            der, status = self._published()
-            result.append(LabCertificate(der, ("IIS", "SMTP"), server.certificate_status or status))
+            der, status = self._published(server)
+            result.append(LabCertificate(der, ("IIS", "SMTP"), status))
         return result
 
 
@@ -60,14 +63,15 @@ def exchange_powershell(
     scenario: Scenario,
     addresses: Mapping[str, str],
     credentials: Mapping[str, str],
-    published: Callable[[], tuple[bytes, str]],
+    published: Callable[[LabServer], tuple[bytes, str]],
     now: dt.datetime,
     stopping: threading.Event,
     authenticate: Authenticator | None = None,
 ) -> PowerShellDirectory:
     """The endpoint for a lab whose servers listen on *addresses* (server name, lower case -> IP).
 
-    *published* gives the published certificate (DER) and its status; *authenticate* defaults to
+    *published* gives a server's IIS certificate (DER: the published one, or its own renewal) and
+    its status; *authenticate* defaults to
     Basic over HTTPS against *credentials*.
     """
     organisation = ExchangeOrganisation(scenario, _ServerCertificates(scenario, published, now), now)

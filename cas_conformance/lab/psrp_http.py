@@ -14,8 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
 from cas_conformance.lab import wsman
@@ -33,6 +35,8 @@ class AuthResult:
 
     user: str | None
     challenges: tuple[str, ...] = ()
+    #: WWW-Authenticate of a success (Kerberos mutual authentication)
+    answer: str | None = None
 
 
 #: (request, over TLS?) -> AuthResult
@@ -65,6 +69,37 @@ class BasicAuthenticator:
         if expected is None or not hmac.compare_digest(password.encode(), expected.encode()):
             return refused
         return AuthResult(user)
+
+
+class NegotiateAuthenticator:
+    """Kerberos (the /PowerShell virtual directory's default, Exchange's kerbauth module), NTLM and
+    Basic over HTTPS, as the WinRM listeners take them: one
+    :class:`~cas_conformance.lab.ntlm_acceptor.ConnectionAuthenticator` per TCP connection (the
+    connection is what Negotiate authenticates; later requests on it carry no header)."""
+
+    def __init__(self, credentials: Mapping[str, str], keytab: str | None) -> None:
+        from cas_conformance.lab.ntlm_acceptor import LabUsers
+
+        self._users = LabUsers(credentials)
+        self._keytab = None
+        if keytab is not None:
+            from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+
+            self._keytab = KerberosKeytab(Path(keytab))
+        self._lock = threading.Lock()
+        self._connections: dict[tuple[str, int, str, bool], object] = {}
+
+    def __call__(self, request: HttpRequest, tls: bool) -> AuthResult:
+        from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator
+
+        key = (*request.peer, request.local_address, tls)
+        with self._lock:
+            auth = self._connections.get(key)
+            if not isinstance(auth, ConnectionAuthenticator) or not request.peer[1]:
+                auth = ConnectionAuthenticator(self._users, tls, kerberos=self._keytab)
+                self._connections[key] = auth
+        outcome = auth.authenticate(request.headers.get("Authorization"))
+        return AuthResult(outcome.user, outcome.challenges, outcome.answer)
 
 
 def not_found(request: HttpRequest) -> HttpResponse:
@@ -110,6 +145,7 @@ class PowerShellDirectory:
         if outcome.user is None:
             headers = [("WWW-Authenticate", c) for c in outcome.challenges]
             return HttpResponse(401, [*headers, ("Content-Type", "text/html")], b"")
+        answer = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
         scheme = "https" if tls else "http"
         address = f"{scheme}://{request.headers.get('Host', host)}/PowerShell"
         relates_to = ""
@@ -119,4 +155,4 @@ class PowerShellDirectory:
             body = self.shells.dispatch(parsed, host, outcome.user, address)
         except WsmanFault as fault:
             return HttpResponse(500, [("Content-Type", SOAP)], wsman.fault_response(fault, relates_to, host))
-        return HttpResponse(200, [("Content-Type", SOAP)], body)
+        return HttpResponse(200, [*answer, ("Content-Type", SOAP)], body)

@@ -16,30 +16,32 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cas_conformance.collector.script import CollectorParameters
 from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
 from cas_conformance.lab.kdc import Kdc, lab_kdc
 from cas_conformance.lab.net import bind_tcp
-from cas_conformance.lab.organisation import PublishedCertificate
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
-from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, Scenario
+from cas_conformance.lab.psrp_http import NegotiateAuthenticator
+from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, LabServer, Scenario
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
-from cas_conformance.lab.winrm_handler import CollectorHandler
+from cas_conformance.lab.winrm_handler import CollectorHandler, HostModel
 from cas_conformance.lab.winrm_server import WinRMServer, offer_tls_up_to
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
 PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
+#: the port the written inventory reaches the lab's /PowerShell site on (connect_to maps it)
+POWERSHELL_PORT = 444
 
 
 _LISTENER_FAULTS = frozenset(
@@ -47,8 +49,25 @@ _LISTENER_FAULTS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class PublishedCertificate:
+    """The certificate every CAS has enabled for IIS and SMTP (what the HTTPS endpoints serve)."""
+
+    thumbprint: str
+    subject: str
+    issuer: str
+    names: tuple[str, ...]
+    not_before: datetime
+    not_after: datetime
+    status: str
+
+
 def _status_500(request: HttpRequest) -> HttpResponse:
     return HttpResponse(500, [("Content-Type", "text/html")], b"<h1>500 - Internal server error.</h1>")
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
 
 
 def _fqdn_to_name(fqdn: str) -> str:
@@ -90,6 +109,8 @@ class Lab:
         self.winrm: WinRMServer | None = None
         self.winrm_http: WinRMServer | None = None
         self.ports: dict[str, int] = {}
+        self._reissue_lock = threading.Lock()
+        self._reissued: dict[str, bytes] = {}
 
     # --- addressing -------------------------------------------------------------------------
     def address_of(self, target: str) -> str:
@@ -194,13 +215,19 @@ class Lab:
             self._servers.append(self.kdc)
             self.ports["kdc"] = self.kdc.port
 
-        self.collector = CollectorHandler(self)
-        for server in s.servers:  # what each server will print, ready before the first question
-            self.collector.output(server, CollectorParameters())
+        self.collector = CollectorHandler(
+            HostModel(s, self.addresses, self.now, self._stopped, lambda: self.winrm_latency)
+        )
         self._start_winrm()
 
-        self.powershell = exchange_powershell(  # /PowerShell on every CAS, http and https
-            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped
+        # /PowerShell on every CAS, http and https: Basic over HTTPS, and with the KDC Kerberos
+        # (the virtual directory's default) through the same acceptor as WinRM's
+        negotiate = (
+            NegotiateAuthenticator({self.user: self.password}, str(self.kdc.keytab)) if self.kdc is not None else None
+        )
+        self.powershell = exchange_powershell(
+            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped,
+            authenticate=negotiate,
         )
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
         closed = {self._resolve_static(h) for h in s.closed_443}  # those addresses refuse 443
@@ -215,6 +242,7 @@ class Lab:
         self.https.start()
         self._servers.append(self.https)
         self.ports["https"] = self.https.port
+        self._start_powershell_site()
 
         delay = (lambda: s.ocsp_delay) if s.ocsp_delay else None
         self._pki_handlers = [pki_handler(self.pki, ocsp_delay=delay), pki_handler(self.winrm_pki)]
@@ -236,6 +264,33 @@ class Lab:
         self.smtp.start()
         self._servers.append(self.smtp)
         self.ports["smtp"] = self.smtp.port
+
+    def _start_powershell_site(self) -> None:
+        """/PowerShell of every Client Access server on a site of its own, bound with the servers'
+        machine certificate (as the WinRM listeners are), so faults of the published certificate never
+        block reading Exchange; a server whose WinRM a per-host fault kills is not served there."""
+        s = self.scenario
+        alive = [
+            self.addresses[x.name.lower()]
+            for x in s.servers
+            if x.is_cas and x.network_fault not in _LISTENER_FAULTS
+        ]
+        fqdns = [x.fqdn(s.domain) for x in s.servers]
+        context = self.winrm_cert.ssl_context()
+        if not alive:  # nobody serves it: a port nobody listens on
+            probe = bind_tcp([self.addresses["proxy"]])[0]
+            self.ports["powershell"] = probe.getsockname()[1]
+            probe.close()
+            return
+        self.powershell_site = HttpsServer(
+            alive,
+            dict.fromkeys(fqdns, context),
+            self.powershell.route(_not_found, tls=True),
+            default_site=fqdns[0],
+        )
+        self.powershell_site.start()
+        self._servers.append(self.powershell_site)
+        self.ports["powershell"] = self.powershell_site.port
 
     def _start_winrm(self) -> None:
         """WinRM over HTTPS and HTTP on every server address, one port each; a per-host network
@@ -303,8 +358,22 @@ class Lab:
         handler = self._pki_handlers[1] if "/machines" in request.path else self._pki_handlers[0]
         return handler(request)
 
-    def _published_der(self) -> tuple[bytes, str]:
-        return self.published.cert.public_bytes(Encoding.DER), self.published_info.status
+    def _published_der(self, server: LabServer) -> tuple[bytes, str]:
+        """The IIS certificate *server* has enabled: the published one, or (drift between array
+        members) a renewal of it or another one with more names, issued by the same CA."""
+        status = server.certificate_status or self.published_info.status
+        if not (server.certificate_renewed or server.certificate_extra_names):
+            return self.published.cert.public_bytes(Encoding.DER), status
+        with self._reissue_lock:
+            der = self._reissued.get(server.name)
+            if der is None:
+                info = self.published_info
+                names = list(info.names) + list(server.certificate_extra_names)
+                issued = self.pki.issue(
+                    names, not_before=info.not_before, not_after=info.not_after, common_name=names[0]
+                )
+                der = self._reissued[server.name] = issued.cert.public_bytes(Encoding.DER)
+        return der, status
 
     def probe_login(self) -> tuple[str, str]:
         return (self.scenario.probe_mailbox, self.password)
@@ -341,6 +410,7 @@ class Lab:
                 f":25::{p['smtp']}",
                 f":5986::{p['winrm-https']}",
                 f":5985::{p['winrm-http']}",
+                f":{POWERSHELL_PORT}::{p['powershell']}",
             ]
         )
 
@@ -355,6 +425,10 @@ class Lab:
             "tls_ca_bundle": str(self.ca_bundle),
             "dns_domain": s.domain,
             "smtp_domains": ",".join(s.smtp_domains),
+            # the lab's /PowerShell, on a site of its own: Kerberos where the lab runs its KDC, else
+            # Basic over HTTPS
+            "exchange_powershell_auth": "kerberos" if self.kdc is not None else "basic",
+            "exchange_powershell_port": str(POWERSHELL_PORT),
         }
         if self.kdc is not None:
             variables["kerberos_config"] = str(self.kdc.krb5_conf)
@@ -409,7 +483,11 @@ class Lab:
             )
         lines.append(f"https    {', '.join(self.published_info.names)} on port {p['https']}")
         cas = [x.fqdn(self.scenario.domain) for x in self.scenario.servers if x.is_cas]
-        lines.append(f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, Basic) on port {p['https']}")
+        auth = "Kerberos, Basic" if self.kdc is not None else "Basic"
+        lines.append(
+            f"psrp     https://{{{','.join(cas)}}}/PowerShell/ (Microsoft.Exchange, {auth}) on port {p['https']}, "
+            f"and on port {p['powershell']} with the machine certificate (the written inventory's)"
+        )
         lines.append(f"ocsp/crl http://{a['ocsp']}:{p['http']}/ocsp http://{a['pki']}:{p['http']}/crl/")
         lines.append(f"smtp     {self.scenario.mx_host} {a['smtp']}:{p['smtp']}")
         if self.kdc is not None:
@@ -420,11 +498,18 @@ class Lab:
 
     def stats(self) -> dict[str, dict[str, int]]:
         winrm: Counter[str] = Counter()
+        lines: Counter[str] = Counter()
+        stdin: Counter[str] = Counter()
         for server in (self.winrm, self.winrm_http):
             if server is not None:
                 winrm.update(server.stats)
+                stdin.update(server.stdin_bytes)
+                for host, chars in server.command_line_chars.items():
+                    lines[host] = max(lines[host], chars)
         return {
             "winrm_commands": dict(winrm),
+            "winrm_command_line_chars": dict(lines),
+            "winrm_stdin_bytes": {host: stdin.get(host, 0) for host in winrm},
             "dns_queries": dict(self.dns.stats),
             "tls_handshakes": dict(self.https.stats),
             "psrp_cmdlets": dict(self.powershell.shells.runspace.stats),

@@ -1,23 +1,53 @@
-"""What a simulated server's powershell.exe prints: the collector's output for that server,
-a real-looking failure for anything else."""
+"""What a simulated server's cmd.exe and powershell.exe (Windows PowerShell 2.0) do with a WinRM
+command: run the OS collector on the server's own facts, and fail as a real server fails otherwise.
+
+Modelled on what bites real servers reached from a Linux runner (exchange-facts 8.1):
+
+- **The double hop.** The WinRM logon (NTLM, or Kerberos without delegation) holds no credentials
+  another machine accepts. A script that loads the Exchange snap-in
+  (``Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010``) and runs an Exchange cmdlet,
+  which reads Active Directory over LDAP from a domain controller, gets the snap-in's error that no
+  domain controller can be reached. The wording follows the Exchange 2010 directory-access
+  exception (``ADTransientException``, "Active Directory server ... is not available") [UNCONFIRMED:
+  exact text not found in a public transcript]; the failure itself is documented for SharePoint's
+  snap-in over WinRM (Microsoft's SharePoint team blog, "PowerShell remoting for SharePoint",
+  2010: "Cannot access the local farm" until CredSSP) and for the AD module in a remote session
+  (EvotecIT/PSSharedGoods#31: "Unable to contact the server ... Active Directory Web Services").
+- **PowerShell 2.0 reads redirected stdin itself** as pipeline input, so a script that reads
+  ``[Console]::In.ReadToEnd()`` gets nothing (rackspace-monitoring-agent PR #403; StackStorm/st2#1695):
+  here stdin is always consumed by the host and never reaches the script.
+- A script the lab does not know gets PowerShell's own "not recognized" error, never collector output.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import threading
-from typing import TYPE_CHECKING
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
-from cas_conformance.collector.format import FORMAT_VERSION
-from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.script import CollectorParameters, decode_bootstrap, parse_collector_script
-from cas_conformance.lab.organisation import server_facts
-from cas_conformance.lab.scenario import LabServer
-from cas_conformance.lab.winrm_server import CommandRequest, CommandResult
-
-if TYPE_CHECKING:
-    from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab import os_answers
+from cas_conformance.lab.os_answers import ScriptParameters
+from cas_conformance.lab.scenario import LabServer, Scenario
+from cas_conformance.lab.winrs_shells import CommandRequest, CommandResult
 
 SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
 ENDLESS_BYTES = 40 * 1024 * 1024  # more than any client should accept
+MARKER = "# cas-conformance OS collector, format 3"
+_ENCODED_COMMAND_SPELLINGS = ("-encodedcommand", "-enc", "-ec", "-e")
+_INFLATE = re.compile(
+    r"IO\.Compression\.DeflateStream.*FromBase64String\('([A-Za-z0-9+/=]+)'\)", re.IGNORECASE | re.DOTALL
+)
+_PIECE = r"(?:'(?:[^']|'')*'|\[char\]0x[0-9A-F]{4})"
+_STRING = rf"(?:'(?:[^']|'')*'|\({_PIECE}(?:\+{_PIECE})*\))"
+_PREAMBLE = re.compile(
+    rf"\$P=@\{{D=([0-9]+);K=({_STRING});S=({_STRING});M=({_STRING});I=([0-9]+);N=([0-9]+)\}}"
+)
+_EXCHANGE_CMDLET = re.compile(r"\bGet-(?:Exchange|Mailbox|ClientAccess|PublicFolder|RpcClientAccess|Owa|OutlookAnywhere)\w*")
 
 
 def clixml_error(message: str) -> bytes:
@@ -30,13 +60,90 @@ def clixml_error(message: str) -> bytes:
     ).encode()
 
 
-class CollectorHandler:
-    """Answers the cas-conformance collector per server, from the lab's scenario."""
+def _unquote(expression: str) -> str:
+    body = expression[1:-1] if expression.startswith("(") else expression
+    units = bytearray()  # UTF-16 code units, as PowerShell's strings hold them
+    for match in re.finditer(r"'((?:[^']|'')*)'|\[char\]0x([0-9A-F]{4})", body):
+        if match.group(1) is not None:
+            units += match.group(1).replace("''", "'").encode("utf-16-le")
+        else:
+            units += int(match.group(2), 16).to_bytes(2, "little")
+    return units.decode("utf-16-le", "surrogatepass")
 
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
+
+def script_text(arguments: tuple[str, ...]) -> str | None:
+    """The script powershell.exe runs for *arguments*: the ``-EncodedCommand`` text, inflated when
+    it is a deflate wrapper; None when there is none (the arguments as one command line, split as
+    powershell.exe splits it: base64 holds no spaces)."""
+    arguments = tuple(" ".join(arguments).split())
+    for index, arg in enumerate(arguments[:-1]):
+        if arg.lower() not in _ENCODED_COMMAND_SPELLINGS:
+            continue
+        try:
+            text = base64.b64decode(arguments[index + 1], validate=True).decode("utf-16-le")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        wrapped = _INFLATE.search(text)
+        if wrapped:
+            try:
+                return zlib.decompress(base64.b64decode(wrapped.group(1)), -15).decode("utf-8")
+            except (binascii.Error, zlib.error, UnicodeDecodeError):
+                return None
+        return text
+    return None
+
+
+def collector_parameters(script: str) -> ScriptParameters | None:
+    """The parameters of the OS collector script, or None when *script* is something else."""
+    lines = script.replace("\r\n", "\n").split("\n")
+    if len(lines) < 2 or not lines[0].startswith(MARKER):
+        return None
+    match = _PREAMBLE.fullmatch(lines[1])
+    if match is None:
+        return None
+    days, key, source, pattern, event_id, most = match.groups()
+    return ScriptParameters(int(days), _unquote(key), _unquote(source), _unquote(pattern), int(event_id), int(most))
+
+
+@dataclass(frozen=True)
+class HostModel:
+    """What the handler needs of the running lab."""
+
+    scenario: Scenario
+    addresses: Mapping[str, str]  # server name, lower case -> its loopback address
+    now: datetime
+    stopping: threading.Event
+    latency: Callable[[], float]
+
+
+def _not_recognized(term: str) -> bytes:
+    return clixml_error(
+        f"The term '{term}' is not recognized as the name of a cmdlet, function, script file, or operable program. "
+        "Check the spelling of the name, or if a path was included, verify that the path is correct and try again.\r\n"
+        f"At line:1 char:{1}\r\n+ {term} <<<< \r\n"
+        f"    + CategoryInfo          : ObjectNotFound: ({term}:String) [], CommandNotFoundException\r\n"
+        "    + FullyQualifiedErrorId : CommandNotFoundException"
+    )
+
+
+def double_hop_error(server: LabServer, scenario: Scenario, cmdlet: str) -> bytes:
+    dc = f"dc01.{scenario.domain}"
+    return clixml_error(
+        f"Active Directory server {dc} is not available. Error message: Active directory response: "
+        "The LDAP server is unavailable.\r\n"
+        f"    + CategoryInfo          : NotSpecified: (0:Int32) [{cmdlet}], ADTransientException\r\n"
+        f"    + FullyQualifiedErrorId : {server.name},Microsoft.Exchange.Management.SystemConfigurationTasks."
+        f"{cmdlet.replace('-', '')}"
+    )
+
+
+class CollectorHandler:
+    """Answers WinRM commands per server, from the lab's scenario."""
+
+    def __init__(self, host: HostModel) -> None:
+        self.host = host
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, CollectorParameters], str] = {}
+        self._cache: dict[tuple[str, ScriptParameters], str] = {}
 
     def __call__(self, request: CommandRequest) -> CommandResult:
         command = request.command.lower().rsplit("\\", 1)[-1]
@@ -48,48 +155,35 @@ class CollectorHandler:
                 "operable program or batch file.\r\n",
                 1,
             )
-        bootstrap = decode_bootstrap(" ".join(request.arguments))
-        params = (
-            parse_collector_script(request.stdin.decode("utf-8", errors="replace")) if bootstrap else None
-        )
-        if params is None:
-            return CommandResult(
-                "",
-                clixml_error(
-                    "This lab simulates Exchange servers for the cas-conformance "
-                    "collector only; other PowerShell is not run."
-                ),
-                1,
-            )
         server = self._server_for(request)
         if server is None:
             return CommandResult("", clixml_error(f"No simulated server answers at {request.host}."), 1)
-        if self.lab.winrm_latency:
-            # loading the Exchange snap-in takes this long on a real server (cut short by stop())
-            self.lab.stopping.wait(self.lab.winrm_latency)
-        if server.snapin_missing:
-            return CommandResult(
-                "",
-                clixml_error(
-                    f"Add-PSSnapin : The Windows PowerShell snap-in '{SNAPIN}' is not installed on this machine.\r\n"
-                    "At line:1 char:13\r\n+ Add-PSSnapin <<<<  " + SNAPIN + "\r\n"
-                    "    + CategoryInfo          : InvalidArgument: (" + SNAPIN + ":String) [Add-PSSnapin], "
-                    "PSArgumentException\r\n"
-                    "    + FullyQualifiedErrorId : AddPSSnapInRead,Microsoft.PowerShell.Commands.AddPSSnapinCommand"
-                ),
-                1,
-            )
+        # stdin is the host's pipeline input: whatever was sent never reaches the script
+        script = script_text(request.arguments)
+        if script is None:
+            return CommandResult("", b"", 0)  # no command: the host read its input and exited
+        if "[console]::in" in script.lower():
+            # a bootstrap that reads its script from stdin: the host consumed it, nothing runs
+            return CommandResult("", b"", 0)
+        called = _EXCHANGE_CMDLET.search(script)
+        if SNAPIN.lower() in script.lower() and called is not None:
+            return CommandResult("", double_hop_error(server, self.host.scenario, called.group(0)), 1)
+        params = collector_parameters(script)
+        if params is None:
+            first = script.strip().split(None, 1)[0] if script.strip() else "?"
+            return CommandResult("", _not_recognized(first[:80]), 1)
+        latency = self.host.latency()
+        if latency:
+            self.host.stopping.wait(latency)  # a busy server (cut short by stop())
         return CommandResult(self._faulty(server.network_fault, self.output(server, params)), "", 0)
 
-    def output(self, server: LabServer, params: CollectorParameters) -> str:
-        """What the collector prints on *server* (rendered once per server and parameters: the
-        scenario does not change while the lab runs)."""
+    def output(self, server: LabServer, params: ScriptParameters) -> str:
+        """What the collector prints on *server* (once per server and parameters)."""
         key = (server.name, params)
         with self._lock:
             cached = self._cache.get(key)
         if cached is None:
-            facts = server_facts(self.lab.scenario, server, self.lab.published_info, params, self.lab.now)
-            cached = render_collector_output(facts)
+            cached = os_answers.render(server, params, self.host.now)
             with self._lock:
                 self._cache[key] = cached
         return cached
@@ -97,7 +191,7 @@ class CollectorHandler:
     def _faulty(self, fault: str, output: str) -> str:
         """The output as the per-host fault spoils it (the exit code stays 0, as it would)."""
         if fault == "winrm-slow":
-            self.lab.stopping.wait(600)  # a hung snap-in; released when the lab stops
+            self.host.stopping.wait(600)  # a hung collector; released when the lab stops
         elif fault == "collector-truncated":
             return output[: len(output) * 3 // 5]
         elif fault == "collector-garbled":
@@ -105,8 +199,9 @@ class CollectorHandler:
             lines.insert(len(lines) // 2, "\x1b[31mthis line is not Key=Value")
             return "\n".join(lines) + "\n"
         elif fault == "collector-unknown-version":
-            return output.replace(f"#CASCONF BEGIN {FORMAT_VERSION}", "#CASCONF BEGIN 7").replace(
-                f"#CASCONF END {FORMAT_VERSION}", "#CASCONF END 7"
+            version = os_answers.FORMAT
+            return output.replace(f"#CASCONF BEGIN {version}", "#CASCONF BEGIN 7").replace(
+                f"#CASCONF END {version}", "#CASCONF END 7"
             )
         elif fault == "collector-endless":
             line = "WARNING: " + "x" * 1014 + "\n"
@@ -114,7 +209,7 @@ class CollectorHandler:
         return output
 
     def _server_for(self, request: CommandRequest) -> LabServer | None:
-        for server in self.lab.scenario.servers:
-            if self.lab.addresses[server.name.lower()] == request.local_address:
+        for server in self.host.scenario.servers:
+            if self.host.addresses[server.name.lower()] == request.local_address:
                 return server
         return None

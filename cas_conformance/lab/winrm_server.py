@@ -259,6 +259,8 @@ class WinRMServer:
         self._errors_lock = threading.Lock()
         self._shells = ShellService(handler, self._record_error)
         self.stats = self._shells.stats  # rsp:Command requests per Host name
+        self.command_line_chars = self._shells.command_line_chars
+        self.stdin_bytes = self._shells.stdin_bytes
         self.actions = self._shells.actions  # WS-Man requests per action name ("Create", "Receive", ...)
         self._listeners: list[socket.socket] = []
         self._connections: set[socket.socket] = set()

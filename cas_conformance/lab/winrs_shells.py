@@ -113,6 +113,9 @@ class ShellService:
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self.stats: collections.Counter[str] = collections.Counter()
+        #: per Host name: the longest command line received (characters) and the stdin bytes sent
+        self.command_line_chars: collections.Counter[str] = collections.Counter()
+        self.stdin_bytes: collections.Counter[str] = collections.Counter()
         self.actions: collections.Counter[str] = collections.Counter()
 
     @property
@@ -184,6 +187,7 @@ class ShellService:
         command = _Command(wsman.new_id(), name, arguments, ctx)
         shell.commands[command.command_id] = command
         self.stats[ctx.host] += 1
+        self.command_line_chars[ctx.host] = max(self.command_line_chars[ctx.host], len(command.command_line))
         skip_cmd = request.option("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
         if not skip_cmd and len(command.command_line) > CMD_LINE_LIMIT:
             # cmd.exe refuses before anything runs: the handler is never asked.
@@ -198,6 +202,7 @@ class ShellService:
             if command.started:
                 raise wsman.invalid_parameter_fault("The stdin stream of the command is already closed.")
             command.stdin += chunk.data
+            self.stdin_bytes[command.context.host] += len(chunk.data)
             if chunk.end:
                 self._start(shell, command)
         return wsman.send_response(request.message_id)

@@ -76,6 +76,8 @@ class RunMetadata:
     user: str
     python: str
     lab_faults: tuple[str, ...]
+    #: the Client Access server whose Exchange remote PowerShell served the Exchange facts
+    exchange_powershell: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,7 @@ class RunMetadata:
             "user": self.user,
             "python": self.python,
             "lab_faults": list(self.lab_faults),
+            "exchange_powershell": self.exchange_powershell,
         }
 
     def display(self) -> dict[str, str]:
@@ -106,6 +109,8 @@ class RunMetadata:
             )
         if self.lab_faults:
             rows["Lab faults"] = ", ".join(self.lab_faults)
+        if self.exchange_powershell:
+            rows["Exchange remote PowerShell"] = self.exchange_powershell
         rows["Suite version"] = f"cas-conformance {self.suite_version}"
         rows["Start time"] = self.start_time
         rows["Runner host"] = self.runner_host

@@ -13,44 +13,25 @@ from hypothesis import strategies as st
 from cas_conformance.collector.format import decode_list, decode_text, encode_list, encode_text
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.winhttp import DIRECT_ACCESS_HEX
 from cas_conformance.errors import CollectorFormatError
 from cas_conformance.facts import (
     CollectorMeta,
-    ExchangeServer,
+    PerformanceCounterCategory,
     ServerFacts,
-    VdirKind,
-    VirtualDirectory,
+    ServiceState,
     WinHttpSettings,
 )
+from cas_conformance.winhttp import DIRECT_ACCESS_HEX
 
 SERVER = "CAS01"
 
 
 def _base_lines() -> list[str]:
     facts = ServerFacts(
-        meta=CollectorMeta(2, SERVER, "2.0", datetime(2024, 3, 4, 9, 16, 40, tzinfo=timezone.utc), "en-US"),
+        meta=CollectorMeta(3, SERVER, "2.0", datetime(2024, 3, 4, 9, 16, 40, tzinfo=timezone.utc), "en-US"),
         local_server=SERVER,
-        servers=(
-            ExchangeServer(
-                SERVER,
-                "cas01.contoso.com",
-                "contoso.com/Configuration/Sites/Redmond",
-                ("ClientAccess",),
-                True,
-                False,
-                "Version 14.3 (Build 123.4)",
-            ),
-        ),
-        vdirs=(
-            VirtualDirectory(
-                VdirKind.OWA,
-                "CAS01\\owa (Default Web Site)",
-                SERVER,
-                "https://cas01.contoso.com/owa",
-                internal_auth=("Basic", "Fba"),
-            ),
-        ),
+        services=(ServiceState("MSExchangeRPC", True, "Running", "Auto"),),
+        counter_categories=(PerformanceCounterCategory("MSExchange RpcClientAccess", True),),
         winhttp=WinHttpSettings(DIRECT_ACCESS_HEX, "Direct access (no proxy server)."),
     )
     return render_collector_output(facts).split("\n")[:-1]
@@ -80,39 +61,38 @@ def _error(text: str) -> CollectorFormatError:
 
 def test_the_base_output_parses() -> None:
     facts = parse_collector_output("\n".join(BASE) + "\n", SERVER)
-    assert facts.vdirs[0].internal_auth == ("Basic", "Fba")
-    assert BASE[0] == "#CASCONF BEGIN 2" and BASE[-1] == "#CASCONF END 2 records=4"
+    assert facts.services[0].state == "Running"
+    assert BASE[0] == "#CASCONF BEGIN 3" and BASE[-1] == "#CASCONF END 3 records=4"
 
 
 @pytest.mark.parametrize(
     ("prefix", "new", "section", "message", "at"),
     [
-        ("#CASCONF BEGIN", ["#CASCONF BEGIN 3"], None, "unknown format version 3", None),
+        ("#CASCONF BEGIN", ["#CASCONF BEGIN 4"], None, "unknown format version 4", None),
+        ("#CASCONF BEGIN", ["#CASCONF BEGIN 2"], None, "format version 2 is the snap-in collector", None),
         ("#CASCONF BEGIN", ["#CASCONF BEGIN one"], None, "malformed BEGIN marker", None),
-        ("#CASCONF END", ["#CASCONF END 2 records=5"], None, "counts 5 records, the block holds 4", None),
-        ("#CASCONF END", ["#CASCONF END 3 records=4"], None, "END marker says version 3", None),
-        ("#CASCONF END", ["#CASCONF END 2 records=4 "], None, "malformed END marker", None),
-        ("[vdir]", ["[virtualdirectory]"], "virtualdirectory", "unknown section [virtualdirectory]", None),
-        ("[vdir]", ["[Vdir]"], "server", "malformed line '[Vdir]'", None),
-        ("Fqdn=", ["FQDN=cas01.contoso.com"], "server", "unknown key 'FQDN'", None),
-        ("Fqdn=", ["Fqdn cas01.contoso.com"], "server", "malformed line", None),
-        ("Fqdn=", [""], "server", "malformed line ''", None),
-        ("Fqdn=", ["Fully Qualified=x"], "server", "malformed line", None),
-        ("Fqdn=", ["Fqdn=cas01.contoso.com=x"], "server", "must be percent-encoded", None),
-        ("Fqdn=", ["Fqdn=cas01;contoso"], "server", "must be percent-encoded", None),
-        ("Fqdn=", ["Fqdn=caf\u00e9.contoso.com"], "server", "must be percent-encoded", None),
-        ("Fqdn=", ["Fqdn=cas01\tcontoso"], "server", "must be percent-encoded", None),
-        ("Fqdn=", ["Fqdn=100%"], "server", "bad escape '%'", None),
-        ("Fqdn=", ["Fqdn=%4"], "server", "bad escape '%4'", None),
-        ("Fqdn=", ["Fqdn=%zz"], "server", "bad escape '%zz'", None),
-        ("Fqdn=", ["Fqdn=%c3%a9"], "server", "upper hex", None),
-        ("Fqdn=", ["Fqdn=%41"], "server", "'A' is written as is", None),
-        ("Fqdn=", ["Fqdn=%C3"], "server", "not UTF-8", None),
-        ("Fqdn=", ["Fqdn=%FF%FE"], "server", "not UTF-8", None),
-        ("IsClientAccessServer=", ["IsClientAccessServer=true"], "server", "bad boolean 'true'", None),
-        ("IsClientAccessServer=", ["IsClientAccessServer="], "server", "bad boolean ''", None),
-        ("ServerRole=", ["ServerRole=Mailbox;;ClientAccess"], "server", "empty list item", None),
-        ("ServerRole=", ["ServerRole=;ClientAccess"], "server", "empty list item", None),
+        ("#CASCONF END", ["#CASCONF END 3 records=5"], None, "counts 5 records, the block holds 4", None),
+        ("#CASCONF END", ["#CASCONF END 4 records=4"], None, "END marker says version 4", None),
+        ("#CASCONF END", ["#CASCONF END 3 records=4 "], None, "malformed END marker", None),
+        ("[service]", ["[services]"], "services", "unknown section [services]", None),
+        ("[perfcounter]", ["[Perfcounter]"], "service", "malformed line '[Perfcounter]'", None),
+        ("State=", ["STATE=Running"], "service", "unknown key 'STATE'", None),
+        ("State=", ["State Running"], "service", "malformed line", None),
+        ("State=", [""], "service", "malformed line ''", None),
+        ("State=", ["Fully Qualified=x"], "service", "malformed line", None),
+        ("State=", ["State=Running=x"], "service", "must be percent-encoded", None),
+        ("State=", ["State=Run;contoso"], "service", "must be percent-encoded", None),
+        ("State=", ["State=Gest\u00e4rt"], "service", "must be percent-encoded", None),
+        ("State=", ["State=Run\tcontoso"], "service", "must be percent-encoded", None),
+        ("State=", ["State=100%"], "service", "bad escape '%'", None),
+        ("State=", ["State=%4"], "service", "bad escape '%4'", None),
+        ("State=", ["State=%zz"], "service", "bad escape '%zz'", None),
+        ("State=", ["State=%c3%a9"], "service", "upper hex", None),
+        ("State=", ["State=%41"], "service", "'A' is written as is", None),
+        ("State=", ["State=%C3"], "service", "not UTF-8", None),
+        ("State=", ["State=%FF%FE"], "service", "not UTF-8", None),
+        ("Present=", ["Present=true"], "service", "bad boolean 'true'", None),
+        ("Present=", ["Present="], "service", "bad boolean ''", None),
         ("CollectedAt=", ["CollectedAt=04.03.2024 09:16:40"], "meta", "bad date", None),
         ("CollectedAt=", ["CollectedAt=2024-13-04T09:16:40Z"], "meta", "month must be in 1..12", None),
         ("CollectedAt=", ["CollectedAt=2024-03-04T09:16:40+01:00"], "meta", "bad date", None),
@@ -120,9 +100,8 @@ def test_the_base_output_parses() -> None:
         ("FormatVersion=", ["FormatVersion=01"], "meta", "bad integer '01'", None),
         ("FormatVersion=", ["FormatVersion=1.0"], "meta", "bad integer", None),
         ("FormatVersion=", ["FormatVersion=\u0661"], "meta", "bad integer", None),
-        ("FormatVersion=", ["FormatVersion=1"], "meta", "FormatVersion 1 in a version 2 block", "[meta]"),
+        ("FormatVersion=", ["FormatVersion=1"], "meta", "FormatVersion 1 in a version 3 block", "[meta]"),
         ("ComputerName=", ["ComputerName="], "meta", "ComputerName is empty", "[meta]"),
-        ("Kind=owa", ["Kind=OWA"], "vdir", "unknown virtual directory kind 'OWA'", None),
         ("RegistryHex=", ["RegistryHex=18000"], "winhttp", "bad hex value", None),
         (
             "RegistryHex=",
@@ -145,15 +124,15 @@ def test_each_malformation_names_section_and_line(
 
 
 def test_a_repeated_key_is_reported_at_its_second_line() -> None:
-    error = _error(_replace("Fqdn=", "Fqdn=a.contoso.com", "Fqdn=b.contoso.com"))
-    assert (error.section, error.line) == ("server", _line_of("Fqdn=") + 1)
-    assert "key 'Fqdn' given twice" in error.message
+    error = _error(_replace("State=", "State=Running", "State=Stopped"))
+    assert (error.section, error.line) == ("service", _line_of("State=") + 1)
+    assert "key 'State' given twice" in error.message
 
 
 def test_a_missing_key_is_reported_at_its_record_header() -> None:
-    error = _error(_replace("Site=", ))  # fmt: skip
-    assert (error.section, error.line) == ("server", _line_of("[server]"))
-    assert "record lacks key(s) Site" in error.message
+    error = _error(_replace("StartMode=", ))  # fmt: skip
+    assert (error.section, error.line) == ("service", _line_of("[service]"))
+    assert "record lacks key(s) StartMode" in error.message
 
 
 def test_no_begin_marker_is_not_collector_output() -> None:
@@ -172,7 +151,7 @@ def test_truncation_is_reported_even_when_cut_in_the_middle_of_an_escape() -> No
 
 def test_end_before_begin_and_a_second_block_are_errors() -> None:
     block = "\n".join(BASE) + "\n"
-    assert _error("#CASCONF END 2 records=0\n" + block).line == 1
+    assert _error("#CASCONF END 3 records=0\n" + block).line == 1
     error = _error(block + "WARNING: x\n" + block)
     assert (error.line, error.message) == (len(BASE) + 2, "a second collector block after END")
 
@@ -182,36 +161,38 @@ def test_structural_errors_across_records() -> None:
     error = _error("\n".join(no_meta))
     assert (error.section, error.line) == (None, 2)
     assert "key 'FormatVersion' before any [section] line" in error.message
-    server_first = BASE[:1] + BASE[7:15] + BASE[1:7] + BASE[15:]
-    assert server_first[1] == "[server]"
-    error = _error("\n".join(server_first))
-    assert (error.section, error.line, error.message) == ("server", 2, "the first record must be [meta]")
+    meta, service = _line_of("[meta]") - 1, _line_of("[service]") - 1
+    perf = _line_of("[perfcounter]") - 1
+    service_first = BASE[:1] + BASE[service:perf] + BASE[meta:service] + BASE[perf:]
+    assert service_first[1] == "[service]"
+    error = _error("\n".join(service_first))
+    assert (error.section, error.line, error.message) == ("service", 2, "the first record must be [meta]")
     winhttp = BASE[_line_of("[winhttp]") - 1 : _line_of("#CASCONF END") - 1]
-    twice = BASE[:-1] + winhttp + ["#CASCONF END 2 records=5"]
+    twice = BASE[:-1] + winhttp + ["#CASCONF END 3 records=5"]
     error = _error("\n".join(twice))
     assert (error.section, error.line) == ("winhttp", len(BASE))
     assert "more than one [winhttp] record" in error.message
 
 
 def test_error_records_must_name_a_section_that_can_fail() -> None:
-    lines = [*BASE[:-1], "[error]", "Section=meta", "Message=x", "#CASCONF END 2 records=5"]
+    lines = [*BASE[:-1], "[error]", "Section=meta", "Message=x", "#CASCONF END 3 records=5"]
     error = _error("\n".join(lines))
     assert (error.section, error.line) == ("error", len(BASE) + 1)
     assert "[error] names unknown section 'meta'" in error.message
 
 
 def test_banner_lines_count_in_line_numbers_and_crlf_is_accepted() -> None:
-    text = "Banner line 1\r\n\r\n" + _replace("Fqdn=", "Fqdn=%zz").replace("\n", "\r\n")
+    text = "Banner line 1\r\n\r\n" + _replace("State=", "State=%zz").replace("\n", "\r\n")
     error = _error(text)
-    assert error.line == _line_of("Fqdn=") + 2
+    assert error.line == _line_of("State=") + 2
     facts = parse_collector_output("Banner\r\n" + "\r\n".join(BASE) + "\r\n", SERVER)
-    assert facts.servers[0].fqdn == "cas01.contoso.com"
+    assert facts.services[0].state == "Running"
 
 
 def test_only_lf_splits_lines() -> None:
     """Python's splitlines would also split at \\x0b, \\x1c, \\x85, \\u2028 ...: the format does not."""
     for separator in ("\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\r"):
-        text = _replace("Fqdn=", "Fqdn=a" + separator + "Name=b")
+        text = _replace("State=", "State=a" + separator + "Name=b")
         assert "must be percent-encoded" in _error(text).message
 
 
@@ -259,9 +240,9 @@ def test_arbitrary_text_parses_or_raises_collector_format_error(text: str) -> No
 
 _FRAGMENTS = st.sampled_from(
     [
-        "[meta]", "[server]", "[winhttp]", "[error]", "[vdir]", "FormatVersion=2", "ComputerName=X",
+        "[meta]", "[server]", "[winhttp]", "[error]", "[vdir]", "FormatVersion=3", "ComputerName=X",
         "PSVersion=2.0", "CollectedAt=2024-01-01T00:00:00Z", "Culture=", "Name=%", "Present=True",
-        "RegistryHex=18", "Section=vdir", "Kind=owa", "#CASCONF END 2 records=1", "#CASCONF BEGIN 2", "",
+        "RegistryHex=18", "Section=vdir", "Kind=owa", "#CASCONF END 3 records=1", "#CASCONF BEGIN 3", "",
     ]
 )  # fmt: skip
 
@@ -270,7 +251,7 @@ _FRAGMENTS = st.sampled_from(
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=20)), max_size=30))
 def test_block_shaped_garbage_parses_or_raises_collector_format_error(lines: list[str]) -> None:
     with contextlib.suppress(CollectorFormatError):  # anything else fails the test
-        parse_collector_output("#CASCONF BEGIN 2\n" + "\n".join(lines), SERVER)
+        parse_collector_output("#CASCONF BEGIN 3\n" + "\n".join(lines), SERVER)
 
 
 @settings(max_examples=300)

@@ -14,26 +14,16 @@ from hypothesis import strategies as st
 from cas_conformance.collector.format import ERROR_SECTIONS
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.collector.winhttp import encode_winhttp_settings
 from cas_conformance.facts import (
-    ClientAccessArray,
-    ClientAccessServer,
     CollectorMeta,
     EventRecord,
-    ExchangeCertificate,
-    ExchangeServer,
-    MailboxDatabase,
-    OutlookAnywhere,
-    PublicFolderDatabase,
     RegistryValue,
-    RpcClientAccess,
     SectionError,
     ServerFacts,
     ServiceState,
-    VdirKind,
-    VirtualDirectory,
     WinHttpSettings,
 )
+from cas_conformance.winhttp import encode_winhttp_settings
 
 T = TypeVar("T")
 HOSTILE = [
@@ -79,27 +69,12 @@ def server_facts(draw: st.DrawFn) -> ServerFacts:
         return tuple(draw(st.lists(strategy, max_size=3)))
 
     return ServerFacts(
-        meta=CollectorMeta(2, name, draw(TEXT), draw(DATES), draw(TEXT)),
+        meta=CollectorMeta(3, name, draw(TEXT), draw(DATES), draw(TEXT)),
         local_server=name,
-        servers=many(st.builds(ExchangeServer, TEXT, TEXT, TEXT, TUPLES, BOOLS, BOOLS, TEXT)),
-        databases=many(st.builds(MailboxDatabase, TEXT, TEXT, TEXT, TEXT)),
-        public_folder_databases=many(st.builds(PublicFolderDatabase, TEXT, TEXT)),
-        arrays=many(st.builds(ClientAccessArray, TEXT, TEXT, TEXT, TUPLES)),
-        client_access_servers=many(st.builds(ClientAccessServer, TEXT, TEXT, TUPLES)),
-        rpc_client_access=draw(st.one_of(st.none(), st.builds(RpcClientAccess, TEXT, BOOLS))),
         registry=many(st.builds(RegistryValue, TEXT, TEXT, BOOLS, TEXT, TEXT)),
         services=many(st.builds(ServiceState, TEXT, BOOLS, TEXT, TEXT)),
         events=many(st.builds(EventRecord, INTS, TEXT, DATES, TEXT)),
-        vdirs=many(
-            st.builds(
-                VirtualDirectory, st.sampled_from(VdirKind), TEXT, TEXT, TEXT, TEXT, TEXT, TUPLES, TUPLES
-            )
-        ),
-        outlook_anywhere=many(st.builds(OutlookAnywhere, TEXT, TEXT, TEXT, TEXT, TUPLES, BOOLS)),
         winhttp=draw(st.one_of(st.none(), winhttp_settings())),
-        certificates=many(
-            st.builds(ExchangeCertificate, TEXT, TEXT, TEXT, TUPLES, TUPLES, TEXT, DATES, DATES, BOOLS, INTS)
-        ),
         errors=many(st.builds(SectionError, st.sampled_from(sorted(ERROR_SECTIONS)), TEXT)),
     )
 
@@ -115,30 +90,30 @@ def test_render_then_parse_is_the_identity(facts: ServerFacts) -> None:
 
 def _small() -> ServerFacts:
     return ServerFacts(
-        meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        meta=CollectorMeta(3, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
         local_server="CAS01",
     )
 
 
 def test_the_smallest_output_is_one_meta_record() -> None:
     assert render_collector_output(_small()) == (
-        "#CASCONF BEGIN 2\n[meta]\nFormatVersion=2\nComputerName=CAS01\nPSVersion=2.0\n"
-        "CollectedAt=2024-01-02T03:04:05Z\nCulture=\n#CASCONF END 2 records=1\n"
+        "#CASCONF BEGIN 3\n[meta]\nFormatVersion=3\nComputerName=CAS01\nPSVersion=2.0\n"
+        "CollectedAt=2024-01-02T03:04:05Z\nCulture=\n#CASCONF END 3 records=1\n"
     )
 
 
 def test_dates_print_in_utc_and_naive_dates_count_as_utc() -> None:
     berlin = timezone(timedelta(hours=1))
     aware = dataclasses.replace(
-        _small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 4, 4, 5, 999, tzinfo=berlin))
+        _small(), meta=CollectorMeta(3, "CAS01", "2.0", datetime(2024, 1, 2, 4, 4, 5, 999, tzinfo=berlin))
     )
     naive = dataclasses.replace(
-        _small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5))
+        _small(), meta=CollectorMeta(3, "CAS01", "2.0", datetime(2024, 1, 2, 3, 4, 5))
     )
     for facts in (aware, naive):
         assert "CollectedAt=2024-01-02T03:04:05Z\n" in render_collector_output(facts)
     assert "CollectedAt=0001-01-01T00:00:00Z" in render_collector_output(
-        dataclasses.replace(_small(), meta=CollectorMeta(2, "CAS01", "2.0", datetime(1, 1, 1)))
+        dataclasses.replace(_small(), meta=CollectorMeta(3, "CAS01", "2.0", datetime(1, 1, 1)))
     )
 
 
@@ -146,15 +121,14 @@ def test_dates_print_in_utc_and_naive_dates_count_as_utc() -> None:
     ("change", "words"),
     [
         ({"local_server": "CAS02"}, "must equal meta.computer_name"),
-        ({"meta": CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 1))}, "this renders 2"),
-        ({"servers": (ExchangeServer("A", "a", "s", ("Mailbox", ""), False, True, "v"),)}, "cannot be empty"),
+        ({"meta": CollectorMeta(1, "CAS01", "2.0", datetime(2024, 1, 1))}, "this renders 3"),
+        ({"registry": (RegistryValue("\ud800", "n", False),)}, "surrogate"),
         ({"errors": (SectionError("meta", "x"),)}, "cannot name section 'meta'"),
         (
             {"winhttp": WinHttpSettings("1800000000000000010000000000000000000000", "", "proxy:80")},
             "do not match",
         ),
         ({"winhttp": WinHttpSettings("zz", "")}, "hex"),
-        ({"databases": (MailboxDatabase("\ud800", "s", "r"),)}, "surrogate"),
     ],
 )
 def test_facts_the_format_cannot_express_are_refused(change: dict[str, object], words: str) -> None:

@@ -20,7 +20,7 @@ from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol, run_collector
-from cas_conformance.collector.script import CollectorParameters, collector_script
+from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError
 from cas_conformance.evaluate import evaluate
 from cas_conformance.facts_file import load_world, save_world
@@ -146,7 +146,7 @@ def test_pywinrm_shell_lifecycle_over_kerberos(kerberos_lab: Lab, scheme: str) -
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_collector_runs_over_kerberos(kerberos_lab: Lab, scheme: str) -> None:
     settings, dialer = _settings(kerberos_lab, ansible_winrm_scheme=scheme)
-    output = run_collector(settings, dialer, collector_script(CollectorParameters()))
+    output = run_collector(settings, dialer, collector_command(CollectorParameters()))
     assert output.exit_code == 0 and "#CASCONF BEGIN" in output.stdout
 
 
@@ -164,7 +164,7 @@ def test_wrong_password_is_an_error_per_host_with_the_reason(kerberos_lab: Lab) 
 def test_a_server_without_the_service_key_answers_401(kerberos_lab: Lab) -> None:
     settings, dialer = _settings(kerberos_lab, ansible_winrm_kerberos_hostname_override="nowhere.contoso.lab")
     with pytest.raises(CollectionError) as caught:
-        run_collector(settings, dialer, "")
+        run_collector(settings, dialer, collector_command())
     assert "service principal" in caught.value.reason or "not found" in caught.value.reason
 
 
@@ -241,7 +241,7 @@ def test_ansible_host_ip_keeps_the_inventory_name_in_the_spn(kerberos_lab: Lab) 
     protocol = _protocol(by_ip, dialer)
     assert protocol.transport.kerberos_hostname_override == HOST
     assert _protocol(settings, dialer).transport.kerberos_hostname_override is None
-    output = run_collector(by_ip, dialer, collector_script(CollectorParameters()))
+    output = run_collector(by_ip, dialer, collector_command(CollectorParameters()))
     assert output.exit_code == 0
 
 
@@ -304,10 +304,10 @@ def test_manual_kinit_mode_uses_the_users_own_ticket(
     settings = dataclasses.replace(settings, password=None)  # no password anywhere
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
     with pytest.raises(CollectionError) as caught:  # no ticket yet
-        run_collector(settings, dialer, collector_script(CollectorParameters()))
+        run_collector(settings, dialer, collector_command(CollectorParameters()))
     assert "Kerberos authentication of labadmin@CONTOSO.LAB" in caught.value.reason
     assert kerberos_lab.kdc.kinit("labadmin", kerberos_lab.password, ccache).returncode == 0
-    output = run_collector(settings, dialer, collector_script(CollectorParameters()))
+    output = run_collector(settings, dialer, collector_command(CollectorParameters()))
     assert output.exit_code == 0 and "#CASCONF BEGIN" in output.stdout
 
 
@@ -317,7 +317,7 @@ def test_managed_mode_leaves_the_default_ccache_alone(
     ccache = tmp_path / "default-ccache"
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
     settings, dialer = _settings(kerberos_lab)
-    assert run_collector(settings, dialer, collector_script(CollectorParameters())).exit_code == 0
+    assert run_collector(settings, dialer, collector_command(CollectorParameters())).exit_code == 0
     assert not ccache.exists()
 
 
@@ -341,7 +341,7 @@ def test_an_unreachable_kdc_is_named(
     )
     try:
         with pytest.raises(CollectionError) as caught:
-            run_collector(settings, dialer, "")
+            run_collector(settings, dialer, collector_command())
     finally:
         closed.close()
     assert "no KDC of the realm could be reached" in caught.value.reason, caught.value.reason
@@ -361,3 +361,15 @@ def test_concurrent_handshakes_on_one_keytab_all_succeed(
 
     with ThreadPoolExecutor(len(tokens)) as pool:
         assert list(pool.map(accept, tokens)) == ["labadmin@CONTOSO.LAB"] * len(tokens)
+
+
+def test_exchange_remote_powershell_over_kerberos(kerberos_lab: Lab) -> None:
+    """The lab's /PowerShell takes a Kerberos ticket for HTTP/<fqdn> (pypsrp's Negotiate), and the
+    session reads the organisation; a wrong password gets no ticket and no session."""
+    inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
+    assert "exchange_powershell_auth = kerberos" in kerberos_lab.inventory_text()
+    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
+    assert {s.name for s in world.exchange.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
+    wrong = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    assert wrong.exchange.via == "" and wrong.exchange.attempts

@@ -15,15 +15,16 @@ import pytest
 
 from cas_conformance.checks.proxy import winhttp_proxy_as_declared
 from cas_conformance.collector.parse import parse_collector_output
-from cas_conformance.collector.script import CollectorParameters
-from cas_conformance.collector.winhttp import read_winhttp_blob
+from cas_conformance.collector.script import CollectorParameters, collector_script
 from cas_conformance.evaluate import Verdict, evaluate
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab.winrm_handler import collector_parameters
 from cas_conformance.settings import Secret
+from cas_conformance.winhttp import read_winhttp_blob
 from cas_conformance.world import ServerRecord, World, host_of
 from tests.lab.conftest import HEALTHY
 
@@ -115,7 +116,9 @@ def _old_proxy01_fails(run: Run) -> list[str]:
 
 def _old_rpc02_fails(run: Run) -> list[str]:
     """RPC-02 then: the collector kept every 106 whose message matched 'RpcClientAccess'."""
-    old = CollectorParameters(event_message_pattern="RpcClientAccess")
+    # what the lab reads from the script the collector would send with that pattern
+    old = collector_parameters(collector_script(CollectorParameters(event_message_pattern="RpcClientAccess")))
+    assert old is not None
     failing = []
     for server in run.lab.scenario.servers:
         facts = parse_collector_output(run.lab.collector.output(server, old), server.name)

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_replay_gives_identical_outcomes_without_the_lab(pytester: pytest.Pytest
     live = run_suite(pytester, f"--save-facts={facts_path}", name="live")
     assert live.ret == 1
     facts = json.loads(facts_path.read_text())
-    assert facts["schema"] == "cas-conformance/facts/1"
+    assert facts["schema"] == "cas-conformance/facts/2"
 
     # The embedded lab stopped with the first run: its DNS server (UDP and TCP) is gone.
     host, port = _lab_dns(facts)
@@ -79,3 +80,12 @@ def test_an_in_process_run_leaves_nothing_frozen(pytester: pytest.Pytester) -> N
     assert gc.get_freeze_count() == 0
     replay = run_suite(pytester, f"--replay-facts={facts_path}", inventory=None, name="replay")
     assert replay.outcomes() and gc.get_freeze_count() == 0
+
+
+def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path) -> None:
+    from cas_conformance.facts_file import FactsFileError, load_world
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"schema": "cas-conformance/facts/1", "inventory": "", "servers": {}}))
+    with pytest.raises(FactsFileError, match=r"old\.json: .*facts/1 is an old format .*gather the facts again"):
+        load_world(old)

@@ -1,0 +1,138 @@
+"""OS facts over WinRM: planned, fetched, saved and loaded here.
+
+One OS collector command per server (cas_conformance/collector: one ``-EncodedCommand``, no
+stdin), every server concurrently, at most ``--forks`` at a time; each record keeps the raw output
+(saved in the facts file and parsed again on load) or the reason there is none.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from cas_conformance.channels.dialer import Dialer
+from cas_conformance.channels.dns import Resolver
+from cas_conformance.channels.winrm import run_collector
+from cas_conformance.collector.parse import parse_collector_output
+from cas_conformance.collector.script import CollectorParameters, collector_command
+from cas_conformance.errors import CollectionError, CollectorFormatError
+from cas_conformance.facts import ServerFacts
+from cas_conformance.settings import HostSettings, RunSettings
+from cas_conformance.world import ServerRecord
+
+
+def load(raw_output: str, host: str) -> ServerFacts:
+    """A saved collector output read again (CollectorFormatError when it is not format 3)."""
+    return parse_collector_output(raw_output, host)
+
+
+def _clixml_text(stderr: str) -> str:
+    """PowerShell errors arrive as CLIXML; keep the text of its <S> elements."""
+    if "#< CLIXML" not in stderr:
+        return stderr.strip()
+    parts = re.findall(r"<S S=\"Error\">(.*?)</S>", stderr, flags=re.S)
+    text = "".join(parts).replace("_x000D__x000A_", "\n")
+    return text.strip() or stderr.strip()
+
+
+def collect_server(
+    settings: HostSettings,
+    dialer: Dialer,
+    command: tuple[str, tuple[str, ...]],
+    warn: Callable[[str, str], None] | None = None,
+) -> tuple[str, ServerFacts]:
+    """Run the OS collector and parse it; raise CollectionError with a clear reason otherwise.
+    *warn* (host, text) gets a warning such as a server speaking TLS 1.0/1.1 only."""
+    if warn is None:
+        output = run_collector(settings, dialer, command)
+    else:
+        output = run_collector(settings, dialer, command, warn=lambda text: warn(settings.name, text))
+    if output.exit_code != 0:
+        reason = _clixml_text(output.stderr) or "no error text"
+        raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
+    if not output.stdout.strip():
+        raise CollectionError(settings.name, "collector", "no output (and the collector always prints)")
+    try:
+        facts = parse_collector_output(output.stdout, settings.name)
+    except CollectorFormatError as exc:
+        raise CollectionError(settings.name, "collector output", str(exc)) from None
+    return output.stdout, facts
+
+
+def fetch(
+    settings: dict[str, HostSettings],
+    run: RunSettings,
+    resolver: Resolver,
+    forks: int,
+    progress: Callable[[str, str, str], None],
+    on_collected: Callable[[ServerRecord], None] = lambda record: None,
+    warn: Callable[[str, str], None] | None = None,
+) -> dict[str, ServerRecord]:
+    """Collect every server; *on_collected* gets each record that has facts, as it arrives, and
+    *warn* (host, text) each warning about a server."""
+    records = {name: ServerRecord(name, s) for name, s in settings.items()}
+    if not records:
+        return records
+    params = CollectorParameters(
+        event_lookback_days=run.eventlog_lookback_days,
+        polling_registry_key=run.polling_registry_key,
+    )
+    try:
+        command = collector_command(params)
+    except ValueError as exc:  # parameters too long for one command line: every server says so
+        for record in records.values():
+            record.error = CollectionError(record.host, "collector", str(exc))
+        return records
+    started: dict[str, float] = {}
+
+    def one(name: str) -> tuple[str, ServerFacts]:
+        host = settings[name]
+        started[name] = time.monotonic()
+        progress("collect-start", name, "")
+        return collect_server(host, Dialer(resolver, host.connect_to), command, warn)
+
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(forks, len(records))), thread_name_prefix="collect"
+    )
+    futures = {pool.submit(one, name): name for name in records}
+    # A safety net over each collection's own deadline: queued servers wait for a free fork.
+    deadline = max(s.winrm_timeout for s in settings.values()) + 5
+    end = time.monotonic() + deadline * (1 + len(records) // max(1, forks))
+    done_count = 0
+
+    def finish(name: str, outcome: Callable[[], tuple[str, ServerFacts]]) -> None:
+        nonlocal done_count
+        record = records[name]
+        try:
+            raw, facts = outcome()
+            record.raw_output = raw
+            record.facts = facts
+        except CollectionError as exc:
+            record.error = exc
+        except Exception as exc:  # a crash in collection is an error on that host, never a pass
+            record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
+        record.seconds = time.monotonic() - started.get(name, time.monotonic())
+        if record.facts is not None:
+            on_collected(record)
+        done_count += 1
+        status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
+        progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
+
+    try:
+        for future in as_completed(futures, timeout=max(0.1, end - time.monotonic())):
+            finish(futures[future], future.result)
+    except TimeoutError:
+        for future, name in futures.items():
+            if not future.done():
+                timeout = settings[name].winrm_timeout
+
+                def late(timeout: float = timeout, name: str = name) -> tuple[str, ServerFacts]:
+                    raise CollectionError(name, "winrm", f"timed out after {timeout:g} s (winrm_timeout)")
+
+                finish(name, late)
+    pool.shutdown(wait=False, cancel_futures=True)
+    return records
+
+
