@@ -26,6 +26,9 @@ from cas_conformance.lab.pki import IssuedCert, self_signed
 from cas_conformance.lab.winrm_server import CommandRequest, CommandResult, WinRMServer, offer_tls_up_to
 from cas_conformance.settings import HostSettings, Secret, host_settings
 
+# Any command line: the test listeners answer every command alike.
+_COMMAND = ("powershell.exe", ("-NoProfile", "-Command", "Write-Output 1"))
+
 NAME = "cas01.contoso.lab"
 OTHER_NAME = "cas02.contoso.lab"
 ADDRESS = "127.0.78.10"
@@ -95,7 +98,7 @@ def _dialer(server: WinRMServer, host: str = NAME) -> Dialer:
 
 def _collect(settings: HostSettings, server: WinRMServer, host: str = NAME) -> tuple[str, list[str]]:
     warned: list[str] = []
-    output = run_collector(settings, _dialer(server, host), "Write-Output 1", warn=warned.append)
+    output = run_collector(settings, _dialer(server, host), _COMMAND, warn=warned.append)
     assert output.exit_code == 0
     return output.stdout, warned
 
