@@ -16,14 +16,10 @@ import cas_conformance.checks
 CHECKS = Path(cas_conformance.checks.__file__).parent
 FORBIDDEN = ("cas_conformance.channels", "cas_conformance.collector")
 
-#: Imports still allowed, each to be removed with the OS collector's rework (issue 11: checks import
-#: no collector code; the parsers they use move to the evidence side). The list may only shrink:
+#: Imports still allowed (none since the OS collector's rework moved the parsers the checks use to
+#: neutral modules). Should one ever be needed, it is listed here; the list may only shrink:
 #: an entry that no longer matches an import fails the test.
-STILL_ALLOWED = {
-    ("cas_conformance.checks.drift_properties", "cas_conformance.collector.winhttp"),
-    ("cas_conformance.checks.proxy", "cas_conformance.collector.winhttp"),
-    ("cas_conformance.checks.rpc", "cas_conformance.collector.event106"),
-}
+STILL_ALLOWED: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path, checks: Path = CHECKS) -> str:
