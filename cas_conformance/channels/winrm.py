@@ -100,6 +100,19 @@ class _DialingTransport(Transport):
         return session
 
 
+CREDSSP_HINT = "install it with: .venv/bin/pip install 'cas-conformance[credssp]' (requests-credssp)"
+
+
+def _require_credssp(host: str) -> None:
+    """pywinrm's CredSSP transport needs requests-credssp: say what to install when it is missing."""
+    try:
+        import requests_credssp  # noqa: F401
+    except ImportError:
+        raise CollectionError(
+            host, "winrm", f"ansible_winrm_transport = credssp needs the requests-credssp library: {CREDSSP_HINT}"
+        ) from None
+
+
 def _protocol(
     settings: HostSettings, dialer: Dialer, tls_versions: tls_client.TlsVersions | None = None
 ) -> Protocol:
@@ -110,6 +123,8 @@ def _protocol(
         except kerberos.KerberosClientError as exc:
             raise CollectionError(settings.name, "winrm", str(exc)) from None
         kerberos.configure([settings.kerberos])
+    if settings.transport == "credssp":
+        _require_credssp(settings.name)
     if settings.password is None and not manual_kerberos:
         raise CollectionError(
             settings.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
