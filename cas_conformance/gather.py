@@ -270,5 +270,7 @@ def gather(inventory: Inventory, options: GatherOptions) -> World:
                     return domain, result
 
                 world.autodiscover = dict(pool.map(autodiscover, smtp_domains))
+        # Gathering is over: the checks read what was asked, never a live resolver.
+        world.resolver = resolver.frozen()
     options.progress("gathered", "", f"{time.monotonic() - gather_started:.1f} s")
     return world

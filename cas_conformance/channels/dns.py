@@ -34,6 +34,7 @@ __all__ = ["NOT_SAVED", "STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_s
 
 SYSTEM = "system"
 NOT_SAVED = "not in the saved facts"
+NOT_GATHERED = "not asked while the facts were gathered"
 _EDNS_PAYLOAD = 1232
 _MAX_CHASE = 8
 
@@ -97,6 +98,8 @@ class Resolver:
         self._servers = tuple(servers) if servers is not None else None
         self.timeout = timeout
         self._replay = False
+        self._missing = NOT_SAVED
+        self._replay_label = "saved facts"
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], Future[DnsAnswer]] = {}
 
@@ -111,11 +114,18 @@ class Resolver:
             resolver._cache[(_norm(answer.name), answer.rdtype.upper())] = done
         return resolver
 
+    def frozen(self) -> Resolver:
+        """Every answer so far, replayed only: once gathering is over the checks read these, and a
+        question nobody asked while gathering is an error answer, never a new query on the wire."""
+        frozen = Resolver.preload(self.answers())
+        frozen._missing, frozen._replay_label = NOT_GATHERED, self.label
+        return frozen
+
     @property
     def label(self) -> str:
         """How answers name this resolver: ``"ip:port"`` for one server, else a description."""
         if self._replay:
-            return "saved facts"
+            return self._replay_label
         if self._servers is None:
             return SYSTEM
         return ", ".join(format_server(s) for s in self._servers)
@@ -133,7 +143,7 @@ class Resolver:
             owner = future is None
             if future is None:
                 if self._replay:
-                    return DnsAnswer(key[0], key[1], "ERROR", resolver=self.label, detail=NOT_SAVED)
+                    return DnsAnswer(key[0], key[1], "ERROR", resolver=self.label, detail=self._missing)
                 future = Future()
                 self._cache[key] = future
         if not owner:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from cas_conformance.channels.dns import NOT_GATHERED
+from cas_conformance.evaluate import evaluate
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
@@ -113,3 +115,22 @@ def test_a_dead_first_client_access_server_falls_back_to_the_next() -> None:
     assert calls["CAS02 Get-ExchangeServer"] == 1 and not any(k.startswith("CAS01 ") for k in calls)
     assert world.servers["cas01.contoso.lab"].facts is None  # its OS facts: WinRM refused
     assert world.servers["cas02.contoso.lab"].facts is not None
+
+
+def test_the_checks_read_what_gathering_asked_and_send_nothing() -> None:
+    """Once gathered, the World answers DNS from what was asked: every check of the catalogue
+    runs without one more question to the lab, and a name nobody asked about is an error answer
+    (fail closed), never a new query."""
+    lab = start_lab(HEALTHY)
+    try:
+        inventory = parse_inventory(lab.inventory_text(), "lab.ini")
+        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        gathered = lab.stats()
+        verdicts = evaluate(world)
+        unasked = world.dns("never-asked.contoso.lab", "A")
+        after = lab.stats()
+    finally:
+        lab.stop()
+    assert verdicts and not [v for v in verdicts if v.outcome in ("failed", "error")]
+    assert after == gathered
+    assert (unasked.status, unasked.detail) == ("ERROR", NOT_GATHERED)
