@@ -16,16 +16,32 @@ request, written with Set-Content; Import/Export-ExchangeCertificate ``-FileData
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cas_conformance.checks.base import one_line, ps_string, ps_word
 from cas_conformance.facts import ExchangeCertificate, ServerFacts
 from cas_conformance.world import World, host_of
 
 _FILE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
+_T = TypeVar("_T")
+
+
+def _per_world(world: World, key: tuple[str, Any], compute: Callable[[], _T]) -> _T:
+    """*compute*'s answer, once per World (kept beside its cached views: the World is read-only once
+    the servers are collected). Every finding on a shared certificate asks the same question, and
+    answering it walks every server and every name: once per finding, a run's cost grew with the
+    square of the organisation."""
+    cache: dict[tuple[str, Any], Any] = vars(world).setdefault("_certificate_request_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    answer: _T = cache[key]
+    return answer
 
 
 def iis_certificate(facts: ServerFacts) -> ExchangeCertificate | None:
@@ -62,7 +78,12 @@ class Holder:
 
 def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     """Every collected server holding *thumbprint* (by Exchange name), and the names needed by
-    those that serve it to IIS."""
+    those that serve it to IIS (new lists: the caller may extend them)."""
+    holders, needed = _per_world(world, ("holders", thumbprint), lambda: _find_holders(world, thumbprint))
+    return list(holders), list(needed)
+
+
+def _find_holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     holders: list[Holder] = []
     needed: list[str] = []
     for rec in world.servers.values():
@@ -80,6 +101,7 @@ def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     return holders, needed
 
 
+@functools.lru_cache(maxsize=1024)  # the handshakes of many names share one certificate
 def _leaf_thumbprint(pem: str) -> str | None:
     """The SHA-1 thumbprint Get-ExchangeCertificate shows for a PEM certificate (None if unreadable)."""
     try:
@@ -91,11 +113,15 @@ def _leaf_thumbprint(pem: str) -> str | None:
 def served_names(world: World, thumbprint: str) -> list[str]:
     """Published names whose handshake sends the certificate *thumbprint* as its leaf."""
     wanted = thumbprint.upper()
-    return [
-        name.lower()
-        for name, handshake in world.tls.items()
-        if handshake.chain_pem and _leaf_thumbprint(handshake.chain_pem[0]) == wanted
-    ]
+
+    def find() -> list[str]:
+        return [
+            name.lower()
+            for name, handshake in world.tls.items()
+            if handshake.chain_pem and _leaf_thumbprint(handshake.chain_pem[0]) == wanted
+        ]
+
+    return list(_per_world(world, ("served", wanted), find))
 
 
 def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
@@ -107,6 +133,10 @@ def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
 
 def replacement_commands(world: World, cert: ExchangeCertificate) -> str:
     """The commands that replace *cert* everywhere it is used, requested once."""
+    return _per_world(world, ("commands", cert), lambda: _replacement_commands(world, cert))
+
+
+def _replacement_commands(world: World, cert: ExchangeCertificate) -> str:
     holders, _ = _holders(world, cert.thumbprint)
     names = request_names(world, cert)
     first = holders[0] if holders else Holder("<server>", cert.services)
