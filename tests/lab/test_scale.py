@@ -118,3 +118,4 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit_when_needed() -> None:
             raise_open_files_limit(hard + 1)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
