@@ -28,6 +28,7 @@ collection path cannot carry ends as a measured failure, not as a stalled machin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -109,6 +110,13 @@ def _machine_jiffies() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
+def _limit_memory(pid: int, limit: int) -> None:
+    """Bound a child's address space (a process that already ended needs none)."""
+    if limit:
+        with contextlib.suppress(ProcessLookupError):
+            resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
+
+
 def measure(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float, memory: int) -> Cost:
     """Run *command* to its end (killed, with its process group, after *timeout* s) and measure it."""
     started = time.perf_counter()
@@ -116,8 +124,7 @@ def measure(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, ti
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
-    if memory:
-        resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
+    _limit_memory(process.pid, memory)
     expired = threading.Event()
 
     def kill() -> None:
@@ -249,9 +256,7 @@ def run_suite(size: Size, args: argparse.Namespace, workdir: Path, *, xdist: boo
     with _lab(n, args.winrm_latency, workdir, tag) as lab:
         lab_start = time.perf_counter() - started
         assert lab.process is not None
-        if args.memory_limit_gib:
-            limit = int(args.memory_limit_gib * 2**30)
-            resource.prlimit(lab.process.pid, resource.RLIMIT_AS, (limit, limit))
+        _limit_memory(lab.process.pid, int(args.memory_limit_gib * 2**30))
         hosts = [h for h, _a, _p in _hosts(lab)]
         profile = args.profile / f"{tag}.prof" if args.profile else None
         command = suite_command(lab.inventory, args.forks, workdir, tag, profile)
