@@ -16,7 +16,6 @@ request, written with Set-Content; Import/Export-ExchangeCertificate ``-FileData
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import ssl
@@ -79,29 +78,35 @@ class Holder:
 def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     """Every collected server holding *thumbprint* (by Exchange name), and the names needed by
     those that serve it to IIS (new lists: the caller may extend them)."""
-    holders, needed = _per_world(world, ("holders", thumbprint), lambda: _find_holders(world, thumbprint))
+    holders, needed = _per_world(world, ("holders", ""), lambda: _holders_by_thumbprint(world)).get(
+        thumbprint, ([], [])
+    )
     return list(holders), list(needed)
 
 
-def _find_holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
-    holders: list[Holder] = []
-    needed: list[str] = []
+def _holders_by_thumbprint(world: World) -> dict[str, tuple[list[Holder], list[str]]]:
+    """One walk over the servers for every certificate (each server's self-signed one too)."""
+    index: dict[str, tuple[list[Holder], list[str]]] = {}
     for rec in world.servers.values():
         facts = rec.facts
         if facts is None:
             continue
-        cert = next((c for c in facts.certificates if c.thumbprint == thumbprint), None)
-        if cert is None:
-            continue
         name = facts.local.name if facts.local is not None else (facts.local_server or rec.host)
-        holders.append(Holder(name, tuple(s for s in cert.services if s != "None")))
-        if iis_certificate(facts) == cert:
-            needed.extend(names_needed(facts))
-    holders.sort(key=lambda h: h.server.lower())
-    return holders, needed
+        iis = iis_certificate(facts)
+        seen: set[str] = set()
+        for cert in facts.certificates:
+            if cert.thumbprint in seen:  # the first certificate of a thumbprint speaks for the server
+                continue
+            seen.add(cert.thumbprint)
+            holders, needed = index.setdefault(cert.thumbprint, ([], []))
+            holders.append(Holder(name, tuple(s for s in cert.services if s != "None")))
+            if iis == cert:
+                needed.extend(names_needed(facts))
+    for holders, _needed in index.values():
+        holders.sort(key=lambda h: h.server.lower())
+    return index
 
 
-@functools.lru_cache(maxsize=1024)  # the handshakes of many names share one certificate
 def _leaf_thumbprint(pem: str) -> str | None:
     """The SHA-1 thumbprint Get-ExchangeCertificate shows for a PEM certificate (None if unreadable)."""
     try:
@@ -110,18 +115,26 @@ def _leaf_thumbprint(pem: str) -> str | None:
         return None
 
 
+def _served_by_thumbprint(world: World) -> dict[str, list[str]]:
+    """Leaf thumbprint -> the published names whose handshake sends it, from one pass over them."""
+    leaves: dict[str, str | None] = {}  # the handshakes of many names share one certificate
+    index: dict[str, list[str]] = {}
+    for name, handshake in world.tls.items():
+        if not handshake.chain_pem:
+            continue
+        pem = handshake.chain_pem[0]
+        if pem not in leaves:
+            leaves[pem] = _leaf_thumbprint(pem)
+        thumbprint = leaves[pem]
+        if thumbprint is not None:
+            index.setdefault(thumbprint, []).append(name.lower())
+    return index
+
+
 def served_names(world: World, thumbprint: str) -> list[str]:
     """Published names whose handshake sends the certificate *thumbprint* as its leaf."""
-    wanted = thumbprint.upper()
-
-    def find() -> list[str]:
-        return [
-            name.lower()
-            for name, handshake in world.tls.items()
-            if handshake.chain_pem and _leaf_thumbprint(handshake.chain_pem[0]) == wanted
-        ]
-
-    return list(_per_world(world, ("served", wanted), find))
+    index = _per_world(world, ("served", ""), lambda: _served_by_thumbprint(world))
+    return list(index.get(thumbprint.upper(), []))
 
 
 def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
