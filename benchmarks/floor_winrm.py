@@ -4,10 +4,10 @@ HTTPS to each server's own address), at most ``--forks`` at a time.
     CAS_CONFORMANCE_PASSWORD=... python benchmarks/floor_winrm.py TARGETS.json --forks 256 \\
         [--command collector | --command 'hostname']
 
-``collector`` (the default) is the command the suite runs on each server today: powershell.exe with
-the collector's stdin bootstrap, the collector script on stdin (what ``run_ps`` cannot carry: it
-is longer than a command line). Any other value is one command line run as pywinrm's ``run_cmd``
-does. Prints the bytes of output received.
+``collector`` (the default) is the command the suite runs on each server: the OS collector's
+command line where the suite has one (``collector_command``), else powershell.exe with the stdin
+bootstrap and the collector script on stdin. Any other value is one command line run as pywinrm's
+``run_cmd`` does. Prints the bytes of output received.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ def _command(choice: str) -> tuple[str, list[str], bytes | None]:
     if choice != "collector":
         name, *arguments = choice.split()
         return name, arguments, None
-    from cas_conformance.collector.script import CollectorParameters, bootstrap_command, collector_script
+    from cas_conformance.collector import script
 
-    program, bootstrap = bootstrap_command()
-    return program, list(bootstrap), collector_script(CollectorParameters()).encode("utf-8")
+    if hasattr(script, "collector_command"):  # the OS collector on one command line
+        program, arguments = script.collector_command(script.CollectorParameters())
+        return program, list(arguments), None
+    program, bootstrap = script.bootstrap_command()  # the stdin bootstrap, the script on stdin
+    return program, list(bootstrap), script.collector_script(script.CollectorParameters()).encode("utf-8")
 
 
 def run_one(targets: Targets, server: Server, command: tuple[str, list[str], bytes | None]) -> int:
