@@ -19,13 +19,28 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cas_conformance.checks.base import one_line, ps_string, ps_word
 from cas_conformance.facts import ExchangeCertificate, ServerFacts
 from cas_conformance.world import World, host_of
 
 _FILE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
+_T = TypeVar("_T")
+
+
+def _per_world(world: World, key: tuple[str, Any], compute: Callable[[], _T]) -> _T:
+    """*compute*'s answer, once per World (kept beside its cached views: the World is read-only once
+    the servers are collected). Every finding on a shared certificate asks the same question, and
+    answering it walks every server and every name: once per finding, a run's cost grew with the
+    square of the organisation."""
+    cache: dict[tuple[str, Any], Any] = vars(world).setdefault("_certificate_request_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    answer: _T = cache[key]
+    return answer
 
 
 def iis_certificate(facts: ServerFacts) -> ExchangeCertificate | None:
@@ -62,22 +77,34 @@ class Holder:
 
 def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     """Every collected server holding *thumbprint* (by Exchange name), and the names needed by
-    those that serve it to IIS."""
-    holders: list[Holder] = []
-    needed: list[str] = []
+    those that serve it to IIS (new lists: the caller may extend them)."""
+    holders, needed = _per_world(world, ("holders", ""), lambda: _holders_by_thumbprint(world)).get(
+        thumbprint, ([], [])
+    )
+    return list(holders), list(needed)
+
+
+def _holders_by_thumbprint(world: World) -> dict[str, tuple[list[Holder], list[str]]]:
+    """One walk over the servers for every certificate (each server's self-signed one too)."""
+    index: dict[str, tuple[list[Holder], list[str]]] = {}
     for rec in world.servers.values():
         facts = rec.facts
         if facts is None:
             continue
-        cert = next((c for c in facts.certificates if c.thumbprint == thumbprint), None)
-        if cert is None:
-            continue
         name = facts.local.name if facts.local is not None else (facts.local_server or rec.host)
-        holders.append(Holder(name, tuple(s for s in cert.services if s != "None")))
-        if iis_certificate(facts) == cert:
-            needed.extend(names_needed(facts))
-    holders.sort(key=lambda h: h.server.lower())
-    return holders, needed
+        iis = iis_certificate(facts)
+        seen: set[str] = set()
+        for cert in facts.certificates:
+            if cert.thumbprint in seen:  # the first certificate of a thumbprint speaks for the server
+                continue
+            seen.add(cert.thumbprint)
+            holders, needed = index.setdefault(cert.thumbprint, ([], []))
+            holders.append(Holder(name, tuple(s for s in cert.services if s != "None")))
+            if iis == cert:
+                needed.extend(names_needed(facts))
+    for holders, _needed in index.values():
+        holders.sort(key=lambda h: h.server.lower())
+    return index
 
 
 def _leaf_thumbprint(pem: str) -> str | None:
@@ -88,14 +115,26 @@ def _leaf_thumbprint(pem: str) -> str | None:
         return None
 
 
+def _served_by_thumbprint(world: World) -> dict[str, list[str]]:
+    """Leaf thumbprint -> the published names whose handshake sends it, from one pass over them."""
+    leaves: dict[str, str | None] = {}  # the handshakes of many names share one certificate
+    index: dict[str, list[str]] = {}
+    for name, handshake in world.tls.items():
+        if not handshake.chain_pem:
+            continue
+        pem = handshake.chain_pem[0]
+        if pem not in leaves:
+            leaves[pem] = _leaf_thumbprint(pem)
+        thumbprint = leaves[pem]
+        if thumbprint is not None:
+            index.setdefault(thumbprint, []).append(name.lower())
+    return index
+
+
 def served_names(world: World, thumbprint: str) -> list[str]:
     """Published names whose handshake sends the certificate *thumbprint* as its leaf."""
-    wanted = thumbprint.upper()
-    return [
-        name.lower()
-        for name, handshake in world.tls.items()
-        if handshake.chain_pem and _leaf_thumbprint(handshake.chain_pem[0]) == wanted
-    ]
+    index = _per_world(world, ("served", ""), lambda: _served_by_thumbprint(world))
+    return list(index.get(thumbprint.upper(), []))
 
 
 def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
@@ -107,6 +146,10 @@ def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
 
 def replacement_commands(world: World, cert: ExchangeCertificate) -> str:
     """The commands that replace *cert* everywhere it is used, requested once."""
+    return _per_world(world, ("commands", cert), lambda: _replacement_commands(world, cert))
+
+
+def _replacement_commands(world: World, cert: ExchangeCertificate) -> str:
     holders, _ = _holders(world, cert.thumbprint)
     names = request_names(world, cert)
     first = holders[0] if holders else Holder("<server>", cert.services)

@@ -99,14 +99,17 @@ class ExchangeOrganisation:
         self._dc = f"DC={domain.replace('.', ',DC=')}"
         self._config = f"CN=Configuration,{self._dc}"
         self._org = f"CN={scenario.organisation},CN=Microsoft Exchange,CN=Services,{self._config}"
+        self._by_name: dict[str, LabServer] | None = None
 
     # --- identities ------------------------------------------------------------------------
     def server(self, name: str) -> LabServer | None:
         """The server a ``-Server`` value names (short name or FQDN, any case), or None."""
         wanted = name.strip().lower().rstrip(".")
-        return next(
-            (x for x in self.s.servers if wanted in (x.name.lower(), x.fqdn(self.s.domain))), None
-        )
+        if self._by_name is None:  # built on first use (the scenario is fixed by then): O(1) per lookup
+            self._by_name = {x.name.lower(): x for x in self.s.servers} | {
+                x.fqdn(self.s.domain): x for x in self.s.servers
+            }
+        return self._by_name.get(wanted)
 
     def _server_dn(self, server: LabServer) -> str:
         return f"CN={server.name},CN=Servers,CN={ADMIN_GROUP},CN=Administrative Groups,{self._org}"

@@ -12,7 +12,7 @@ import copy
 from cas_conformance.errors import LabError
 from cas_conformance.lab.scenario import LabDatabase, LabServer, Scenario
 
-MAX_SERVERS = 240
+MAX_SERVERS = 5000  # 2,000 is the largest Exchange 2010 organisation the suite is sized for (README: Scale)
 
 
 def generated(base: Scenario, count: int) -> Scenario:

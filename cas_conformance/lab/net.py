@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import random
+import resource
 import socket
 import threading
 import time
@@ -11,6 +13,32 @@ from collections.abc import Sequence
 from cas_conformance.errors import LabError
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+HOSTS_PER_BLOCK = 254  # .1 to .254 of each 127.X.Y.0/24
+FIRST_SECOND_OCTET = 16  # 127.0.X.Y and below are left to other loopback users (127.0.0.1, 127.0.1.1)
+MAX_LOOPBACK_ADDRESSES = HOSTS_PER_BLOCK * 256 * 16  # at most 16 second octets' worth (over 1 million)
+
+
+def loopback_block(count: int, rng: random.Random | None = None) -> list[str]:
+    """*count* distinct loopback addresses in consecutive /24 blocks of 127.0.0.0/8, from a random start.
+
+    Hosts .1 to .254 of each ``127.X.Y.0/24`` are used in order, then the next /24 (``Y + 1``,
+    carrying into ``X``), so a lab of 2,000 servers spans eight /24s. The start is random per lab
+    (second octet 16 and up, third octet any), so labs run side by side; every address is checked
+    by :func:`ensure_loopback`. Linux routes the whole of 127.0.0.0/8 to the loopback interface.
+    """
+    if not 1 <= count <= MAX_LOOPBACK_ADDRESSES:
+        raise LabError(f"the lab hands out 1 to {MAX_LOOPBACK_ADDRESSES} loopback addresses, not {count}")
+    rng = rng or random.Random()
+    blocks = -(-count // HOSTS_PER_BLOCK)
+    # first /24 index (X * 256 + Y), chosen so the last block still has X <= 255
+    last_start = 256 * 256 - blocks
+    start = rng.randint(FIRST_SECOND_OCTET * 256, last_start)
+    result = []
+    for index in range(count):
+        block, host = divmod(index, HOSTS_PER_BLOCK)
+        second, third = divmod(start + block, 256)
+        result.append(ensure_loopback(f"127.{second}.{third}.{host + 1}"))
+    return result
 
 
 def ensure_loopback(address: str) -> str:
@@ -24,6 +52,26 @@ def ensure_loopback(address: str) -> str:
     if ip.version == 6 and ip == ipaddress.ip_address("::1"):
         return address
     raise LabError(f"the lab binds loopback addresses only (127.0.0.0/8 or ::1), not {address}")
+
+
+def raise_open_files_limit(needed: int) -> int:
+    """Raise this process's soft limit on open files to its hard limit when *needed* exceeds it.
+
+    Each simulated server holds four listening sockets (WinRM over HTTPS and HTTP, HTTPS, HTTP), so a
+    lab of 2,000 servers needs over 8,000 descriptors, well past the usual soft limit of 1,024; the
+    hard limit (``ulimit -Hn``) is what an unprivileged process may raise it to. Returns the soft
+    limit now in force; LabError when even the hard limit is below *needed*.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if needed <= soft or soft == resource.RLIM_INFINITY:
+        return soft
+    if hard != resource.RLIM_INFINITY and needed > hard:
+        raise LabError(
+            f"the lab needs about {needed} open files, over this process's hard limit of {hard} "
+            "(ulimit -Hn): raise it, or simulate fewer servers"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def bind_tcp(addresses: list[str], port: int = 0, backlog: int = 64) -> list[socket.socket]:

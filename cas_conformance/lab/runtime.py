@@ -1,14 +1,14 @@
 """The running lab: every simulated host on its own loopback address, real protocol servers.
 
-Addresses come from a random 127.X.Y.0/24 per lab (so labs can run side by side); every server
-kind listens on one port across its addresses, which the written inventory reaches through
+Addresses come from consecutive 127.X.Y.0/24 blocks from a random start per lab (so labs can run
+side by side; a lab of 2,000 servers spans eight /24s: ``net.loopback_block``); every server kind
+listens on one port across its addresses, which the written inventory reaches through
 ``connect_to`` rules (``:443::PORT``), exactly as it would reach production names.
 """
 
 from __future__ import annotations
 
 import contextlib
-import random
 import secrets
 import shutil
 import ssl
@@ -27,7 +27,7 @@ from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
 from cas_conformance.lab.kdc import Kdc, lab_kdc
-from cas_conformance.lab.net import bind_tcp
+from cas_conformance.lab.net import bind_tcp, loopback_block
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
@@ -39,6 +39,7 @@ from cas_conformance.lab.winrm_handler import CollectorHandler, HostModel
 from cas_conformance.lab.winrm_server import WinRMServer, offer_tls_up_to
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
+_FIRST_SERVER = 9  # index of the first server's address in the lab's block (host .10)
 PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
 #: the port the written inventory reaches the lab's /PowerShell site on (connect_to maps it)
 POWERSHELL_PORT = 444
@@ -95,12 +96,15 @@ class Lab:
         self.user = f"{scenario.netbios}\\{DEFAULT_USER}"
         self.winrm_latency = winrm_latency
         self.now = now or datetime.now(timezone.utc)
-        base = f"127.{random.randint(16, 250)}.{random.randint(0, 255)}"
-        self.addresses: dict[str, str] = {role: f"{base}.{i + 1}" for i, role in enumerate(ROLES)}
-        if len(scenario.servers) > 240:
-            raise ValueError("the lab simulates at most 240 servers")
+        # roles on .1 to .9 of the first /24, servers from .10 on (continuing into the next /24s)
+        block = loopback_block(_FIRST_SERVER + len(scenario.servers))
+        self.addresses: dict[str, str] = dict(zip(ROLES, block, strict=False))
         for i, server in enumerate(scenario.servers):
-            self.addresses[server.name.lower()] = f"{base}.{i + 10}"
+            self.addresses[server.name.lower()] = block[_FIRST_SERVER + i]
+        domain = scenario.domain
+        self._servers_by_name = {x.name.lower(): x for x in scenario.servers} | {
+            x.fqdn(domain): x for x in scenario.servers
+        }
         self.workdir = Path(tempfile.mkdtemp(prefix="cas-conformance-lab-"))
         self.ca_bundle = self.workdir / "lab-ca.pem"
         self._servers: list[Any] = []
@@ -117,11 +121,8 @@ class Lab:
         return self.addresses[target.lower()]
 
     def server_address(self, fqdn_or_name: str) -> str | None:
-        wanted = _fqdn_to_name(fqdn_or_name)
-        for server in self.scenario.servers:
-            if wanted in (server.name.lower(), server.fqdn(self.scenario.domain)):
-                return self.addresses[server.name.lower()]
-        return None
+        server = self._servers_by_name.get(_fqdn_to_name(fqdn_or_name))
+        return None if server is None else self.addresses[server.name.lower()]
 
     def zone(self) -> Zone:
         s = self.scenario
@@ -453,9 +454,7 @@ class Lab:
 
     def declared_host_vars(self, host: str) -> dict[str, str]:
         """What the scenario declares for one server's inventory line (failback_addresses)."""
-        wanted = _fqdn_to_name(host)
-        domain = self.scenario.domain
-        server = next((x for x in self.scenario.servers if wanted in (x.name.lower(), x.fqdn(domain))), None)
+        server = self._servers_by_name.get(_fqdn_to_name(host))
         if server is None or not server.failback_addresses:
             return {}
         return {"failback_addresses": ",".join(self.address_of(t) for t in server.failback_addresses)}

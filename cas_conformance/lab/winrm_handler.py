@@ -144,6 +144,7 @@ class CollectorHandler:
         self.host = host
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, ScriptParameters], str] = {}
+        self._by_address: dict[str, LabServer] | None = None
 
     def __call__(self, request: CommandRequest) -> CommandResult:
         command = request.command.lower().rsplit("\\", 1)[-1]
@@ -209,7 +210,6 @@ class CollectorHandler:
         return output
 
     def _server_for(self, request: CommandRequest) -> LabServer | None:
-        for server in self.host.scenario.servers:
-            if self.host.addresses[server.name.lower()] == request.local_address:
-                return server
-        return None
+        if self._by_address is None:  # one dict for the lab's life: a lookup per command stays O(1)
+            self._by_address = {self.host.addresses[x.name.lower()]: x for x in self.host.scenario.servers}
+        return self._by_address.get(request.local_address)
