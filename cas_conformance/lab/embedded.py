@@ -59,8 +59,9 @@ def start_lab(
     if servers:
         scenario = generated(scenario, servers)
     apply_faults(scenario, [*scenario.faults, *faults])
-    # four listeners per server, and head room for the connections the run opens
-    raise_open_files_limit(4 * len(scenario.servers) + OPEN_FILES_HEADROOM)
+    # five listeners per server (WinRM https and http, HTTPS, HTTP, the /PowerShell site), and head
+    # room for the connections the run opens
+    raise_open_files_limit(5 * len(scenario.servers) + OPEN_FILES_HEADROOM)
     return Lab(scenario, password=password, winrm_latency=winrm_latency, kerberos=kerberos).start()
 
 
