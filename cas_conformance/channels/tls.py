@@ -14,7 +14,7 @@ from __future__ import annotations
 import _ssl
 import logging
 import re
-import select
+import selectors
 import socket
 import ssl
 import time
@@ -163,9 +163,9 @@ def fetch_chain(
                 conn.do_handshake()
                 break
             except SSL.WantReadError:
-                ready = select.select([sock], [], [], max(remaining, 0))[0]
+                ready = _ready(sock, write=False, timeout=remaining)
             except SSL.WantWriteError:
-                ready = select.select([], [sock], [], max(remaining, 0))[1]
+                ready = _ready(sock, write=True, timeout=remaining)
             except SSL.Error as exc:
                 return result(error=f"TLS handshake failed: {_describe_ssl_error(exc)}")
             except OSError as exc:
@@ -182,6 +182,14 @@ def fetch_chain(
         return result(pems, protocol)
 
 
+def _ready(sock: socket.socket, *, write: bool, timeout: float) -> bool:
+    """True once *sock* can be read (or written) within *timeout* seconds. A selector (epoll on
+    Linux), not select(): a large run's descriptors go past select()'s limit of 1,024."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+        return bool(selector.select(max(timeout, 0)))
+
+
 def _close_politely(conn: SSL.Connection, sock: socket.socket, deadline: float) -> None:
     """Send close_notify and wait (briefly) for the server to close too.
 
@@ -192,7 +200,7 @@ def _close_politely(conn: SSL.Connection, sock: socket.socket, deadline: float) 
     try:
         conn.shutdown()
         while (remaining := deadline - time.monotonic()) > 0:
-            if not select.select([sock], [], [], remaining)[0]:
+            if not _ready(sock, write=False, timeout=remaining):
                 return
             try:
                 conn.recv(16384)

@@ -301,3 +301,34 @@ def test_openssl_s_client_gets_the_same_chain(lab: Lab) -> None:
     assert [c.public_bytes(serialization.Encoding.DER) for c in certs] == [
         c.public_bytes(serialization.Encoding.DER) for c in expected.chain
     ]
+
+
+def test_waiting_on_a_descriptor_past_1024_works() -> None:
+    """A large run holds more than 1,024 descriptors: the handshake's wait must not use select()."""
+    import os
+    import resource
+    import socket
+
+    from cas_conformance.channels.tls import _ready
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the open-files hard limit ({hard}) is below 1,200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        left, right = socket.socketpair()
+        try:
+            assert left.fileno() > 1024
+            right.sendall(b"x")
+            assert _ready(left, write=False, timeout=5)
+            assert _ready(left, write=True, timeout=5)
+            left.recv(1)
+            assert not _ready(left, write=False, timeout=0)
+        finally:
+            left.close()
+            right.close()
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
