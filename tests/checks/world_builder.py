@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.checks import CHECKS, Finding
@@ -25,7 +28,9 @@ from cas_conformance.facts import (
     WinHttpSettings,
 )
 from cas_conformance.inventory import parse_inventory
+from cas_conformance.lab.pki import Pki
 from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import host_settings, run_settings
 from cas_conformance.world import ServerRecord, World
 
@@ -207,3 +212,17 @@ def judge(w: World, requirement: str, case_id: str) -> Finding:
     cases = {c.id: c for c in spec.cases(w)}
     assert case_id in cases, sorted(cases)
     return spec.judge(w, cases[case_id])
+
+
+def handshake(
+    name: str, chain: tuple[x509.Certificate, ...] = (), error: str | None = None, address: str = "10.0.0.5"
+) -> TlsHandshake:
+    """A saved TLS handshake with *name*: the *chain* it sent (leaf first), or the *error*."""
+    pems = tuple(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
+    return TlsHandshake(name, address, 443, pems, None if error else "TLSv1.2", error)
+
+
+def leaf(pki: Pki, *names: str, days_left: int = 300) -> tuple[x509.Certificate, ...]:
+    """The chain a server sends for a leaf naming *names* (leaf, intermediate), valid at NOW."""
+    issued = pki.issue(names, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=days_left))
+    return issued.chain
