@@ -128,6 +128,14 @@ def test_conn04_a_revoked_certificate_fails_with_its_replacement(pki: Pki) -> No
     )
 
 
+@pytest.mark.parametrize("status", ["unreachable", "unknown", "error"])
+def test_conn04_an_unanswered_or_unknown_status_fails(pki: Pki, status: str) -> None:
+    result = RevocationResult("ocsp", status, OCSP.url, "timed out")  # type: ignore[arg-type]
+    finding = judge(revocation(pki, result), "CONN-04", MAIL)
+    assert not finding.passed
+    assert finding.observed == f"ocsp: {status} at http://pki.contoso.lab/ocsp (timed out)"
+
+
 def test_conn04_a_good_crl_with_an_unanswered_ocsp_url_fails(pki: Pki) -> None:
     crl = RevocationResult("crl", "good", "http://pki.contoso.lab/crl/intermediate.crl", "")
     finding = judge(revocation(pki, crl), "CONN-04", MAIL)
