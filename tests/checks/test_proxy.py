@@ -1,0 +1,105 @@
+"""PROXY-01/02 on hand-built facts: the WinHTTP proxy as the inventory declares it, and a bypass
+list that covers every Exchange server, each failure with the netsh command for the real server
+(every existing entry kept); direct access needs no bypass list; unread WinHTTP is an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from cas_conformance.checks import FactsUnavailable, NotApplicable
+from cas_conformance.facts import ExchangeServer, SectionError
+from cas_conformance.world import World
+from tests.checks.world_builder import SP3, Cas, judge, world
+
+PROXY = "winhttp_proxy=proxy.contoso.lab:8080"
+
+
+def one(**cas: object) -> World:
+    return world(Cas("CAS01", **cas))  # type: ignore[arg-type]
+
+
+# --- PROXY-01 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxy", "host_vars"),
+    [
+        ("proxy.contoso.lab:8080", PROXY),
+        ("http=proxy.contoso.lab:8080;https=proxy.contoso.lab:8080", PROXY),
+        (None, ""),
+    ],
+)
+def test_proxy01_the_declared_proxy_or_direct_access_passes(proxy: str | None, host_vars: str) -> None:
+    finding = judge(one(proxy=proxy, host_vars=host_vars), "PROXY-01", "cas01")
+    assert finding.passed, finding.message()
+
+
+def test_proxy01_direct_access_where_a_proxy_is_declared_fails_with_netsh() -> None:
+    finding = judge(one(proxy=None, host_vars=PROXY), "PROXY-01", "cas01")
+    assert not finding.passed
+    assert finding.object == "WinHTTP proxy of CAS01"
+    assert finding.observed == "direct access (no proxy server)"
+    assert finding.remediation == (
+        'netsh winhttp set proxy proxy-server="http=proxy.contoso.lab:8080" bypass-list="<local>;*.contoso.lab"'
+        "   # on CAS01, elevated"
+    )
+
+
+def test_proxy01_a_proxy_where_none_is_declared_fails_with_reset() -> None:
+    finding = judge(one(), "PROXY-01", "cas01")
+    assert not finding.passed and finding.expected == "direct access (winhttp_proxy = none)"
+    assert finding.remediation == "netsh winhttp reset proxy   # on CAS01, elevated"
+
+
+def test_proxy01_does_not_apply_to_exchange_2013() -> None:
+    with pytest.raises(NotApplicable, match="migration in progress"):
+        judge(one(version="Version 15.0 (Build 1497.2)"), "PROXY-01", "cas01")
+
+
+def test_proxy01_unread_winhttp_is_an_error() -> None:
+    with pytest.raises(FactsUnavailable, match="WinHTTP proxy failed: denied"):
+        judge(one(errors=(SectionError("winhttp", "denied"),)), "PROXY-01", "cas01")
+
+
+def test_proxy01_unreported_winhttp_is_an_error() -> None:
+    with pytest.raises(FactsUnavailable, match="did not report the WinHTTP proxy"):
+        judge(one(extra={"winhttp": None}), "PROXY-01", "cas01")
+
+
+# --- PROXY-02 ---------------------------------------------------------------------------------
+
+
+def test_proxy02_a_bypass_covering_every_server_passes() -> None:
+    w = world(Cas("CAS01", host_vars=PROXY), Cas("MBX01", client_access=False))
+    finding = judge(w, "PROXY-02", "cas01")
+    assert finding.passed, finding.message()
+
+
+def test_proxy02_an_uncovered_server_fails_and_the_fix_keeps_existing_entries() -> None:
+    w = world(Cas("CAS01", host_vars=PROXY, bypass=("*.fabrikam.com",)), Cas("MBX01", client_access=False))
+    finding = judge(w, "PROXY-02", "cas01")
+    assert not finding.passed
+    assert finding.object == "WinHTTP bypass list of CAS01"
+    assert finding.observed == "*.fabrikam.com; not covered: cas01.contoso.lab, mbx01.contoso.lab"
+    assert finding.remediation == (
+        'netsh winhttp set proxy proxy-server="http=proxy.contoso.lab:8080" '
+        'bypass-list="<local>;*.fabrikam.com;*.contoso.lab"   # on CAS01, elevated'
+    )
+
+
+def test_proxy02_direct_access_does_not_apply() -> None:
+    with pytest.raises(NotApplicable, match="CAS01 uses direct access"):
+        judge(one(proxy=None), "PROXY-02", "cas01")
+
+
+def test_proxy02_unread_winhttp_is_an_error() -> None:
+    with pytest.raises(FactsUnavailable, match="denied"):
+        judge(one(errors=(SectionError("winhttp", "denied"),)), "PROXY-02", "cas01")
+
+
+def test_proxy02_an_organisation_without_fqdns_is_an_error() -> None:
+    no_fqdn = ExchangeServer(
+        "CAS01", "", "contoso.lab/Configuration/Sites/HQ", ("ClientAccess",), True, False, SP3
+    )
+    with pytest.raises(FactsUnavailable, match="listed no server FQDNs"):
+        judge(one(extra={"servers": (no_fqdn,)}), "PROXY-02", "cas01")

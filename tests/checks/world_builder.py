@@ -1,0 +1,228 @@
+"""Hand-built facts for the check unit tests: an organisation of Exchange servers whose facts each
+test sets per server, turned into a World without any network (no lab, no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from cas_conformance.channels.dns import Resolver
+from cas_conformance.checks import CHECKS, Finding
+from cas_conformance.errors import CollectionError
+from cas_conformance.facts import (
+    ClientAccessArray,
+    CollectorMeta,
+    ExchangeCertificate,
+    ExchangeServer,
+    OutlookAnywhere,
+    RpcClientAccess,
+    SectionError,
+    ServerFacts,
+    VdirKind,
+    VirtualDirectory,
+    WinHttpSettings,
+)
+from cas_conformance.inventory import parse_inventory
+from cas_conformance.lab.pki import Pki
+from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.tls import TlsHandshake
+from cas_conformance.settings import host_settings, run_settings
+from cas_conformance.world import ServerRecord, World
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NEXT_YEAR = NOW.replace(year=2027)
+SP3 = "Version 14.3 (Build 123.4)"
+NAMES = ("mail.contoso.lab", "autodiscover.contoso.lab")
+_PATHS = {
+    VdirKind.OWA: ("owa", "/owa"),
+    VdirKind.ECP: ("ecp", "/ecp"),
+    VdirKind.EWS: ("EWS", "/EWS/Exchange.asmx"),
+    VdirKind.OAB: ("OAB", "/OAB"),
+    VdirKind.ACTIVESYNC: ("Microsoft-Server-ActiveSync", "/Microsoft-Server-ActiveSync"),
+}
+
+
+@dataclass
+class Cas:
+    """One Exchange server as a test wants it; every field has the healthy value."""
+
+    name: str
+    site: str = "HQ"
+    version: str = SP3
+    external_host: str = "mail.contoso.lab"
+    internal_host: str = ""  # default: the server's own FQDN
+    failback_url: str = ""  # the OWA virtual directory's FailbackUrl
+    oa_host: str | None = "mail.contoso.lab"  # None: Outlook Anywhere not enabled
+    oa_auth: str = "Basic"
+    encryption_required: bool = False
+    cert_names: tuple[str, ...] = NAMES
+    cert_thumbprint: str = "A" * 40
+    spare_certs: tuple[ExchangeCertificate, ...] = ()
+    proxy: str | None = "proxy.contoso.lab:8080"
+    bypass: tuple[str, ...] = ("<local>", "*.contoso.lab")
+    peer_group: str = ""
+    collected: bool = True
+    errors: tuple[SectionError, ...] = field(default=())
+    client_access: bool = True
+    #: inventory host variables, e.g. ``winhttp_proxy=proxy.contoso.lab:8080``
+    host_vars: str = ""
+    #: ServerFacts fields to set beyond the ones above (databases, services, registry, events...)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name.lower()}.contoso.lab"
+
+
+def certificate(
+    names: tuple[str, ...],
+    thumbprint: str,
+    services: tuple[str, ...] = ("IIS",),
+    status: str = "Valid",
+    not_after: datetime = NEXT_YEAR,
+) -> ExchangeCertificate:
+    return ExchangeCertificate(
+        thumbprint, f"CN={names[0]}", "CN=Contoso CA", names, services, status, NOW, not_after
+    )
+
+
+def _server(cas: Cas) -> ExchangeServer:
+    roles = ("ClientAccess", "HubTransport") if cas.client_access else ("Mailbox",)
+    return ExchangeServer(
+        cas.name,
+        cas.fqdn,
+        f"contoso.lab/Configuration/Sites/{cas.site}",
+        roles,
+        cas.client_access,
+        not cas.client_access,
+        cas.version,
+    )
+
+
+def _vdirs(cas: Cas) -> tuple[VirtualDirectory, ...]:
+    if not cas.client_access:
+        return ()
+    internal = cas.internal_host or cas.fqdn
+    return tuple(
+        VirtualDirectory(
+            kind,
+            f"{cas.name}\\{name} (Default Web Site)",
+            cas.name,
+            f"https://{internal}{path}",
+            f"https://{cas.external_host}{path}" if cas.external_host else "",
+            cas.failback_url if kind is VdirKind.OWA else "",
+        )
+        for kind, (name, path) in _PATHS.items()
+    )
+
+
+def _facts(cas: Cas, org: tuple[ExchangeServer, ...], arrays: tuple[ClientAccessArray, ...]) -> ServerFacts:
+    oa = (
+        (
+            OutlookAnywhere(
+                f"{cas.name}\\Rpc (Default Web Site)", cas.name, cas.oa_host, cas.oa_auth, ("Basic",), False
+            ),
+        )
+        if cas.oa_host is not None and cas.client_access
+        else ()
+    )
+    bypass = cas.bypass if cas.proxy else ()
+    facts = ServerFacts(
+        meta=CollectorMeta(1, cas.name, "2.0", NOW, "en-US"),
+        local_server=cas.name,
+        servers=org,
+        arrays=arrays,
+        rpc_client_access=RpcClientAccess(cas.name, cas.encryption_required) if cas.client_access else None,
+        vdirs=_vdirs(cas),
+        outlook_anywhere=oa,
+        winhttp=WinHttpSettings("", "", cas.proxy, bypass),
+        certificates=(certificate(cas.cert_names, cas.cert_thumbprint), *cas.spare_certs),
+        errors=cas.errors,
+    )
+    return replace(facts, **cas.extra)
+
+
+def a_record(name: str, *ips: str, status: str = "") -> DnsAnswer:
+    """A saved DNS answer: NOERROR with *ips*, or *status* (NXDOMAIN, ...) without records."""
+    return DnsAnswer(name, "A", status or ("NOERROR" if ips else "NXDOMAIN"), ips, resolver="saved facts")
+
+
+def world(
+    *servers: Cas,
+    arrays: dict[str, str] | None = None,
+    dns: tuple[DnsAnswer, ...] = (),
+    group_vars: str = "",
+    **fields: Any,
+) -> World:
+    """A World of *servers*; *arrays* maps a site to its CAS array FQDN (default: an array in HQ);
+    *dns* are the only answers its resolver knows; *group_vars* are ``[all:vars]`` lines; *fields*
+    set other World fields (names, endpoints, tls, http, revocation, smtp, autodiscover...)."""
+    arrays = {"HQ": "outlook.contoso.lab"} if arrays is None else arrays
+    org = tuple(_server(c) for c in servers)
+    array_facts = tuple(
+        ClientAccessArray(
+            fqdn.split(".")[0],
+            fqdn,
+            f"contoso.lab/Configuration/Sites/{site}",
+            tuple(c.name for c in servers if c.site == site and c.client_access),
+        )
+        for site, fqdn in arrays.items()
+    )
+    lines = [
+        " ".join(
+            part
+            for part in (c.fqdn, f"peer_group={c.peer_group}" if c.peer_group else "", c.host_vars)
+            if part
+        )
+        for c in servers
+    ]
+    text = "\n".join(lines) + "\n" + (f"[all:vars]\n{group_vars}\n" if group_vars else "")
+    inventory = parse_inventory(text, "unit.ini")
+    records = {}
+    for cas in servers:
+        rec = ServerRecord(cas.fqdn, host_settings(inventory, inventory.hosts[cas.fqdn], password=None))
+        if cas.collected:
+            rec.facts = _facts(cas, org, array_facts)
+        else:
+            rec.error = CollectionError(cas.fqdn, "winrm", "connection refused")
+        records[cas.fqdn] = rec
+    return World(
+        inventory, run_settings(inventory, password=None), records, Resolver.preload(dns), now=NOW, **fields
+    )
+
+
+def three(**changes: object) -> World:
+    """The HQ array of CAS01..CAS03, CAS03 changed by *changes*."""
+    return world(Cas("CAS01"), Cas("CAS02"), replace(Cas("CAS03"), **changes))  # type: ignore[arg-type]
+
+
+def case_ids(w: World, requirement: str) -> list[str]:
+    return [c.id for c in CHECKS[requirement].cases(w)]
+
+
+def judge(w: World, requirement: str, case_id: str) -> Finding:
+    """The finding of *requirement* on the case whose test id is *case_id* (through the registry,
+    as the suite calls it: NotApplicable and FactsUnavailable propagate)."""
+    spec = CHECKS[requirement]
+    cases = {c.id: c for c in spec.cases(w)}
+    assert case_id in cases, sorted(cases)
+    return spec.judge(w, cases[case_id])
+
+
+def handshake(
+    name: str, chain: tuple[x509.Certificate, ...] = (), error: str | None = None, address: str = "10.0.0.5"
+) -> TlsHandshake:
+    """A saved TLS handshake with *name*: the *chain* it sent (leaf first), or the *error*."""
+    pems = tuple(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
+    return TlsHandshake(name, address, 443, pems, None if error else "TLSv1.2", error)
+
+
+def leaf(pki: Pki, *names: str, days_left: int = 300) -> tuple[x509.Certificate, ...]:
+    """The chain a server sends for a leaf naming *names* (leaf, intermediate), valid at NOW."""
+    issued = pki.issue(names, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=days_left))
+    return issued.chain
