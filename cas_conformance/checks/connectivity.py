@@ -271,11 +271,12 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
         "EXCH server an RPC endpoint of the organisation"
     )
     fix = "check Get-OutlookAnywhere | fl ExternalHostname and Get-MailboxDatabase | fl RpcClientAccessServer"
+    subject = f"{result.url} for {world.probe_user}" if world.probe_user else result.url
     if result.error or result.status != 200:
         return Finding(
             "CONN-06",
             "",
-            result.url,
+            subject,
             False,
             result.error or f"HTTP {result.status}",
             expected,
@@ -284,7 +285,7 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
     try:
         root = ET.fromstring(result.body_excerpt)
     except ET.ParseError as exc:
-        return Finding("CONN-06", "", result.url, False, f"malformed XML: {exc}", expected, remediation=fix)
+        return Finding("CONN-06", "", subject, False, f"malformed XML: {exc}", expected, remediation=fix)
     servers = {}
     for protocol in root.iter(f"{_NS}Protocol"):
         kind = protocol.findtext(f"{_NS}Type") or ""
@@ -296,11 +297,13 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
         problems.append(f"EXCH server {servers['EXCH']} is not an RPC endpoint of the organisation")
     if not servers:
         problems.append("no Protocol sections in the response")
+    elif "EXCH" not in servers:  # Outlook's RPC endpoint: an Exchange 2010 answer for a mailbox has it
+        problems.append("no EXCH section (the RPC endpoint Outlook connects to) in the response")
     observed = "; ".join(problems) or ", ".join(f"{k} {v}" for k, v in sorted(servers.items()))
     return Finding(
         "CONN-06",
         "",
-        f"{result.url} for {world.probe_user}",
+        subject,
         not problems,
         observed,
         expected,

@@ -252,6 +252,28 @@ def test_conn06_a_foreign_outlook_anywhere_host_fails() -> None:
     assert "Get-OutlookAnywhere | fl ExternalHostname" in finding.remediation
 
 
+def test_conn06_a_response_without_the_rpc_endpoint_fails() -> None:
+    """Only EXPR (and an unknown type): Outlook gets no EXCH server to open the mailbox with."""
+    ns = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+    body = (
+        '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">'
+        f'<Response xmlns="{ns}"><Account><Protocol><Type>EXPR</Type><Server>{MAIL}</Server></Protocol>'
+        "<Protocol><Type>WEB</Type><Server></Server></Protocol></Account></Response></Autodiscover>"
+    )
+    finding = judge(
+        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
+        "CONN-06",
+        "contoso.lab",
+    )
+    assert not finding.passed
+    assert "no EXCH section" in finding.observed
+
+
+def test_conn06_an_error_names_the_same_object_as_a_verdict() -> None:
+    finding = judge(discovered(HttpProbe(AUTODISCOVER, "POST", 401, AUTODISCOVER)), "CONN-06", "contoso.lab")
+    assert finding.object == f"{AUTODISCOVER} for probe@contoso.lab"
+
+
 def test_conn06_an_http_error_and_malformed_xml_fail() -> None:
     assert not judge(
         discovered(HttpProbe(AUTODISCOVER, "POST", 401, AUTODISCOVER)), "CONN-06", "contoso.lab"
