@@ -19,12 +19,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 # After the default run, the same lab over Kerberos (fixtures/lab/kerberos.ini) where MIT Kerberos
-# and the `kerberos` extra are there (`make kerberos`, as root, installs them); skipped otherwise,
-# saying how to get it. Its reports go to reports/kerberos/.
+# and the `kerberos` extra are there (as root, `make check` installs them first with `make
+# kerberos`); skipped otherwise, saying how to get it. Its reports go to reports/kerberos/.
 KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab.kdc import kdc_programs; kdc_programs()
 
 check: $(VENV)/.installed
 	$(BIN)/pytest --inventory inventory.ini
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory kerberos; fi
 	@if $(BIN)/python -c "$(KRB5_PROBE)" 2>/dev/null; then \
 		$(BIN)/pytest --inventory fixtures/lab/kerberos.ini -q --reports-dir reports/kerberos \
 			--html reports/kerberos/report.html --junitxml reports/kerberos/junit.xml; \
