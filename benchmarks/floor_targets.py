@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from requests.adapters import HTTPAdapter
 
+from cas_conformance.channels import tls_client
+
 T = TypeVar("T")
 
 
@@ -55,14 +57,20 @@ class Targets:
 
 
 class NamedHostAdapter(HTTPAdapter):
-    """Connects to an address but speaks TLS to *name*: SNI and the certificate's name check."""
+    """Connects to an address but speaks TLS to *name*: SNI and the certificate's name check, with
+    TLS 1.0/1.1 accepted as the suite accepts them (the lab's WinRM listener offers TLS 1.0 only,
+    as Windows Server 2008 R2 does; urllib3's own default minimum is TLS 1.2)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
         super().__init__()
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        pool_kwargs.update(server_hostname=self._name, assert_hostname=self._name)
+        pool_kwargs.update(
+            server_hostname=self._name,
+            assert_hostname=self._name,
+            ssl_context=tls_client.client_context(verify=True),
+        )
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
