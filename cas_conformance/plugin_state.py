@@ -237,9 +237,13 @@ class RunState:
         return inventory
 
     def _record_lab_faults(self, faults: tuple[str, ...]) -> None:
-        """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's, in the
-        run's metadata: results.json, remediation.ps1 and the HTML environment table."""
-        meta = dataclasses.replace(run_metadata(self.config), lab_faults=faults)
+        """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's."""
+        self._record(("Lab faults", ", ".join(faults)), lab_faults=faults)
+
+    def _record(self, row: tuple[str, str], **fields: Any) -> None:
+        """Add *fields* to the run's metadata (results.json, remediation.ps1) and *row* (label,
+        text; left out when the text is empty) to the HTML report's Environment table."""
+        meta = dataclasses.replace(run_metadata(self.config), **fields)
         self.config.stash[metadata_key] = meta
         if self.reports is not None:
             self.reports.metadata = meta
@@ -248,8 +252,8 @@ class RunState:
         except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
             return
         table = self.config.stash.get(table_key, None)
-        if table is not None and faults:
-            table["Lab faults"] = ", ".join(faults)
+        if table is not None and row[1]:
+            table[row[0]] = row[1]
 
     # --- facts ------------------------------------------------------------------------------
     @property
@@ -280,18 +284,9 @@ class RunState:
         return self._world
 
     def _record_exchange_session(self, world: World) -> None:
-        """The Client Access server that served Exchange remote PowerShell, in the run metadata."""
-        meta = dataclasses.replace(run_metadata(self.config), exchange_powershell=world.exchange.via or None)
-        self.config.stash[metadata_key] = meta
-        if self.reports is not None:
-            self.reports.metadata = meta
-        try:
-            from pytest_metadata.plugin import metadata_key as table_key
-        except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
-            return
-        table = self.config.stash.get(table_key, None)
-        if table is not None and world.exchange.via:
-            table["Exchange remote PowerShell"] = world.exchange.via  # the HTML report's Environment
+        """The Client Access server that served Exchange remote PowerShell."""
+        via = world.exchange.via
+        self._record(("Exchange remote PowerShell", via), exchange_powershell=via or None)
 
     def canonical_server(self, name: str) -> str:
         """*name* (an Exchange server name, vdir identity or host) as its inventory host."""

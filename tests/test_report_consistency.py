@@ -17,6 +17,9 @@ def test_broken_lab_outputs_agree(pytester: pytest.Pytester) -> None:
     # the scenario's own faults (broken.toml), not only --lab-fault's
     assert results["run"]["lab_faults"], results["run"]
     assert "Lab faults" in run.html()
+    # the Client Access server that served Exchange remote PowerShell, in results.json and the HTML
+    assert results["run"]["exchange_powershell"], results["run"]
+    assert "Exchange remote PowerShell" in run.html()
     # OUT-01 names the database's server as the inventory does, in the terminal too
     out01 = run.test("test_rpc_client_access_server_is_client_access[DB01]")
     assert out01["server"] == "mbx01.contoso.lab"
