@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/scale.py [--sizes 1,200,2000] [--winrm-latency 2] [--forks 256]
 
 For each size N it starts the standalone lab (``python -m cas_conformance.lab serve --servers N``;
-each collection there takes --winrm-latency seconds, like loading the Exchange snap-in) and measures,
+each collection there takes --winrm-latency seconds, like a busy server answering) and measures,
 each in a process of its own (wall time, CPU seconds of the process and its children, peak RSS):
 
 - the suite: ``pytest --inventory <the lab's> --forks F`` with JUnit and a self-contained HTML report;

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m cas_conformance.l
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="each collector run takes this long (like loading the Exchange snap-in)",
+        help="each collector run takes this long (like a busy server answering)",
     )
     serve.add_argument(
         "--kerberos",
