@@ -21,6 +21,8 @@ from floor_targets import NamedHostAdapter, Server, Targets, bounded, report
 from winrm.exceptions import WinRMOperationTimeoutError
 from winrm.protocol import Protocol
 
+from cas_conformance.channels.dialer import SESSION_BUILD_LOCK
+
 
 def _command(choice: str) -> tuple[str, list[str], bytes | None]:
     if choice != "collector":
@@ -48,7 +50,8 @@ def run_one(targets: Targets, server: Server, command: tuple[str, list[str], byt
         proxy=None,
     )
     transport: Any = protocol.transport
-    session = transport.build_session()
+    with SESSION_BUILD_LOCK:  # requests' no_proxy juggling in build_session races between threads
+        session = transport.build_session()
     session.mount("https://", NamedHostAdapter(server.fqdn))
     name, arguments, stdin = command
     shell = protocol.open_shell(codepage=65001)
