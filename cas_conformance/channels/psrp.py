@@ -7,7 +7,7 @@ RBAC roles allow), so this module sends cmdlets with parameters and nothing else
 to ``Select-Object -Property`` (the one PowerShell cmdlet of that runspace it uses: an
 ``ExchangeCertificate`` only shows its properties that way). pypsrp deserializes the answers;
 :class:`RemoteObject` gives them one plain shape (pypsrp 0.9 leaves a ``MultiValuedProperty``'s
-list as XML text, so each item of it is handed to pypsrp's deserializer again).
+list as XML text, so the pool's serializer reads such a list's items in the same pass).
 
 Connections go through the run's :class:`~cas_conformance.channels.dialer.Dialer` (``connect_to``
 rules, the inventory's resolvers), never through environment proxies. TLS accepts 1.0 and 1.1 where
@@ -142,40 +142,44 @@ class CmdletOutcome:
         return self.objects
 
 
-def _from_library(value: Any, serializer: Serializer | None = None) -> Any:
-    """pypsrp's deserialized value in :class:`RemoteObject` form (primitives stay as they are).
+class _ListSerializer(Serializer):
+    """pypsrp's serializer, but a ``<LST>`` that is an object's own content (a MultiValuedProperty's
+    items) comes back as the list of its items, deserialized in the same pass, instead of as its
+    XML text (pypsrp 0.9 recognises a list only by a .NET list type name it knows). Being the same
+    pass, an item's references to type-name lists (``<TNRef>``) and to objects (``<Ref>``) defined
+    earlier in the object resolve as everywhere else, and nothing is parsed twice."""
 
-    A top-level object is deserialized again from its own XML by a fresh pypsrp serializer that
-    knows every type-name list of the document first, so the items of a ``<LST>`` pypsrp left as
-    text can be deserialized by it too (their type names may be defined anywhere in the object).
-    """
+    def deserialize(self, element: Any, metadata: Any = None, clear: bool = True) -> Any:
+        if metadata is None and isinstance(element, ET.Element) and element.tag == "LST":
+            if clear:
+                self._clear()
+            return [self.deserialize(item, clear=False) for item in element]
+        return super().deserialize(element, metadata, clear=clear)
+
+
+def _from_library(value: Any) -> Any:
+    """pypsrp's deserialized value in :class:`RemoteObject` form (primitives stay as they are)."""
     if not hasattr(value, "adapted_properties"):
         return value
-    if serializer is None:
-        xml_text = getattr(value, "_xml", None)
-        if xml_text:
-            serializer = _serializer_for(ET.fromstring(xml_text))
-            value = serializer.deserialize(ET.fromstring(xml_text), clear=False)
-        else:
-            serializer = Serializer()
-    properties = {
-        k: _from_library(v, serializer) for k, v in {**value.adapted_properties, **value.extended_properties}.items()
-    }
+    properties = {k: _from_library(v) for k, v in {**value.adapted_properties, **value.extended_properties}.items()}
     items: list[Any] = []
     scalar = None
     for entry in value.property_sets:
-        if isinstance(entry, str) and entry.lstrip().startswith("<LST"):
-            items.extend(_from_library(serializer.deserialize(e, clear=False), serializer) for e in ET.fromstring(entry))
+        if isinstance(entry, list):
+            items.extend(_from_library(item) for item in entry)
         else:
-            scalar = _from_library(entry, serializer)
+            scalar = _from_library(entry)
     return RemoteObject(tuple(value.types), value.to_string, properties, tuple(items), scalar)
 
 
-def _serializer_for(root: ET.Element) -> Serializer:
-    serializer = Serializer()
-    for tn in root.iter("TN"):
-        serializer.tn[tn.attrib["RefId"]] = [t.text for t in tn]
-    return serializer
+def _runspace_pool(wsman: WSMan, max_runspaces: int) -> RunspacePool:
+    """A runspace pool whose answers are read by :class:`_ListSerializer` (pypsrp gives the pool's
+    serializer to its fragmenter, which deserializes every message received)."""
+    pool = RunspacePool(wsman, configuration_name=CONFIGURATION, max_runspaces=max_runspaces)
+    serializer = _ListSerializer()
+    pool._serializer = serializer
+    pool._fragmenter.serializer = serializer
+    return pool
 
 
 class ExchangeSession:
@@ -225,7 +229,7 @@ class ExchangeSession:
         session.verify = (t.ca_trust_path or True) if t.cert_validation else False
         transport.session = session
         self._wsman = wsman
-        pool = RunspacePool(wsman, configuration_name=CONFIGURATION, max_runspaces=max(1, t.max_concurrency))
+        pool = _runspace_pool(wsman, max(1, t.max_concurrency))
         with self._failures("opening the session"):
             pool.open()
         self._pool = pool
