@@ -197,11 +197,16 @@ class ConnectionAuthenticator:
     its Kerberos auth is on) and accepts Kerberos under both schemes: a ``Negotiate`` token that is not
     raw NTLM (SPNEGO, or a raw Kerberos AP-REQ as pykerberos sends) goes to the Kerberos acceptor.
     NTLM and Kerberos authenticate the connection: later requests on it carry no Authorization header.
+    With *ntlm* false (Exchange's ``/PowerShell``, whose kerbauth module takes Kerberos only) an NTLM
+    token under ``Negotiate`` gets the 401 with the offers, as a bad token does.
     """
 
-    def __init__(self, users: LabUsers, tls: bool, kerberos: KerberosKeytab | None = None) -> None:
+    def __init__(
+        self, users: LabUsers, tls: bool, kerberos: KerberosKeytab | None = None, *, ntlm: bool = True
+    ) -> None:
         self._users = users
         self._tls = tls
+        self._ntlm_allowed = ntlm
         self._ntlm = NtlmConnectionAuth(users.ntlm_store)
         self._kerberos_keytab = kerberos
         self._kerberos: KerberosConnectionAuth | None = None  # created on the first Kerberos token
@@ -252,7 +257,7 @@ class ConnectionAuthenticator:
         except (binascii.Error, ValueError):
             return AuthOutcome(None, self.offers)
         if scheme == "negotiate" and (token.startswith(_NTLM_SIGNATURE) or self._kerberos_keytab is None):
-            return self._ntlm_step(token)
+            return self._ntlm_step(token) if self._ntlm_allowed else AuthOutcome(None, self.offers)
         if self._kerberos_keytab is None:
             return AuthOutcome(None, self.offers)
         return self._kerberos_step(token, scheme)
@@ -330,6 +335,43 @@ def decrypt_message(context: SealingContext, body: bytes, protocol: str = ENCRYP
     if len(plain) != int(match.group(1)):
         raise EncryptionError("decrypted length does not match OriginalContent Length")
     return plain
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A request body after :func:`open_request`: the SOAP text (None: answer *status* instead)."""
+
+    body: bytes | None
+    sealed: bool = False
+    status: int = 200
+    #: the refusal is a 401 that repeats the connection's offers (an unsealed message over HTTP)
+    challenge: bool = False
+    close: bool = False
+
+
+def open_request(context: SealingContext | None, protocol: str, content_type: str, body: bytes, *, tls: bool) -> Opened:
+    """What a Windows listener makes of one authenticated request body: a sealed one is unwrapped
+    with the connection's *context*; over plain HTTP an unsealed message is refused with a 401
+    (``AllowUnencrypted = false``, WinRM's default and IIS-hosted WinRM's too); the empty body
+    pywinrm and pypsrp send to set up encryption is accepted (answered 200 empty)."""
+    if is_encrypted(content_type):
+        if context is None:
+            return Opened(None, status=400)
+        try:
+            return Opened(decrypt_message(context, body, protocol), sealed=True)
+        except EncryptionError as exc:
+            log.debug("encrypted WS-Management message rejected: %s", exc)
+            return Opened(None, status=400, close=True)
+    if body and not tls:
+        return Opened(None, status=401, challenge=True)
+    return Opened(body)
+
+
+def seal_reply(context: SealingContext | None, protocol: str, answer: bytes, *, sealed: bool) -> tuple[bytes, str]:
+    """The reply body and Content-Type: sealed with *context* when the request was."""
+    if sealed and context is not None:
+        return encrypt_message(context, answer, protocol), encrypted_content_type(protocol)
+    return answer, "application/soap+xml;charset=UTF-8"
 
 
 def encrypt_message(context: SealingContext, plain: bytes, protocol: str = ENCRYPTED_PROTOCOL) -> bytes:

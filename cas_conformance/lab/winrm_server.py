@@ -32,15 +32,7 @@ from urllib.parse import urlsplit
 from cas_conformance.errors import LabError
 from cas_conformance.lab import wsman
 from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
-from cas_conformance.lab.ntlm_acceptor import (
-    ConnectionAuthenticator,
-    EncryptionError,
-    LabUsers,
-    decrypt_message,
-    encrypt_message,
-    encrypted_content_type,
-    is_encrypted,
-)
+from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers, open_request, seal_reply
 from cas_conformance.lab.winrs_shells import (
     CMD_LINE_LIMIT,
     TOO_LONG,
@@ -110,30 +102,19 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
         context = self.auth.context
         protocol = self.auth.encryption_protocol
         mutual = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
-        encrypted = is_encrypted(self.headers.get("Content-Type", ""))
-        if encrypted:
-            if context is None:
-                self._reply(400, b"")
-                return
-            try:
-                body = decrypt_message(context, body, protocol)
-            except EncryptionError as exc:
-                log.debug("encrypted WinRM message rejected: %s", exc)
-                self._reply(400, b"", close=True)
-                return
-        elif body and self.lab.tls_context is None:
-            # AllowUnencrypted=false: over HTTP every SOAP message must be sealed.
-            self._reply(401, b"", extra=[("WWW-Authenticate", value) for value in self.auth.offers])
+        opened = open_request(
+            context, protocol, self.headers.get("Content-Type", ""), body, tls=self.lab.tls_context is not None
+        )
+        if opened.body is None:
+            offers = [("WWW-Authenticate", value) for value in self.auth.offers] if opened.challenge else []
+            self._reply(opened.status, b"", extra=offers, close=opened.close)
             return
-        if not body:
+        if not opened.body:
             self._reply(200, b"", extra=mutual)  # pywinrm's empty message that sets up encryption
             return
-        status, answer = self._process(body, outcome.user)
-        if encrypted and context is not None:
-            sealed = encrypt_message(context, answer, protocol)
-            self._reply(status, sealed, encrypted_content_type(protocol), extra=mutual)
-        else:
-            self._reply(status, answer, "application/soap+xml;charset=UTF-8", extra=mutual)
+        status, answer = self._process(opened.body, outcome.user)
+        reply, content_type = seal_reply(context, protocol, answer, sealed=opened.sealed)
+        self._reply(status, reply, content_type, extra=mutual)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
