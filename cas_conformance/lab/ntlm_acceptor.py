@@ -40,6 +40,7 @@ from spnego._ntlm_raw.crypto import ntowfv1
 from cas_conformance.errors import LabError
 
 if TYPE_CHECKING:
+    from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth
     from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosKeytab
 
 log = logging.getLogger(__name__)
@@ -198,15 +199,25 @@ class ConnectionAuthenticator:
     raw NTLM (SPNEGO, or a raw Kerberos AP-REQ as pykerberos sends) goes to the Kerberos acceptor.
     NTLM and Kerberos authenticate the connection: later requests on it carry no Authorization header.
     With *ntlm* false (Exchange's ``/PowerShell``, whose kerbauth module takes Kerberos only) an NTLM
-    token under ``Negotiate`` gets the 401 with the offers, as a bad token does.
+    token under ``Negotiate`` gets the 401 with the offers, as a bad token does. With *credssp* (the
+    WinRM HTTPS listener, CredSSP enabled on the service) HTTPS also offers and accepts ``CredSSP``
+    (:mod:`cas_conformance.lab.credssp_acceptor`), whose logon holds the delegated credentials.
     """
 
     def __init__(
-        self, users: LabUsers, tls: bool, kerberos: KerberosKeytab | None = None, *, ntlm: bool = True
+        self,
+        users: LabUsers,
+        tls: bool,
+        kerberos: KerberosKeytab | None = None,
+        *,
+        ntlm: bool = True,
+        credssp: bool = False,
     ) -> None:
         self._users = users
         self._tls = tls
         self._ntlm_allowed = ntlm
+        self._credssp_allowed = credssp and tls
+        self._credssp: CredSSPConnectionAuth | None = None  # created on the first CredSSP token
         self._ntlm = NtlmConnectionAuth(users.ntlm_store)
         self._kerberos_keytab = kerberos
         self._kerberos: KerberosConnectionAuth | None = None  # created on the first Kerberos token
@@ -215,7 +226,19 @@ class ConnectionAuthenticator:
     @property
     def offers(self) -> tuple[str, ...]:
         schemes = ("Negotiate", "Kerberos") if self._kerberos_keytab is not None else ("Negotiate",)
+        if self._credssp_allowed:
+            schemes = (*schemes, "CredSSP")
         return (*schemes, 'Basic realm="WSMAN"') if self._tls else schemes
+
+    @property
+    def delegated(self) -> bool:
+        """Whether the connection's logon can authenticate onward: the client delegated its
+        credentials (CredSSP) or its ticket-granting ticket (Kerberos with delegation)."""
+        if self._credssp is not None and self._credssp.user is not None:
+            return self._credssp.delegated
+        if self._kerberos is not None and self._kerberos.context is not None and self._kerberos.user is not None:
+            return bool(self._kerberos.context.delegated)
+        return False
 
     @property
     def ntlm_context(self) -> spnego.ContextProxy | None:
@@ -235,6 +258,8 @@ class ConnectionAuthenticator:
         return KERBEROS_ENCRYPTED_PROTOCOL if self._scheme == "kerberos" else ENCRYPTED_PROTOCOL
 
     def _user(self) -> str | None:
+        if self._credssp is not None and self._credssp.user is not None:
+            return self._credssp.user
         if self._kerberos is not None and self._kerberos.user is not None:
             return str(self._kerberos.user)
         return self._ntlm.user
@@ -250,21 +275,49 @@ class ConnectionAuthenticator:
             if user is not None and password is not None and self._users.password_matches(user, password):
                 return AuthOutcome(user)
             return AuthOutcome(None, self.offers)
-        if scheme not in ("negotiate", "kerberos"):
+        if scheme not in ("negotiate", "kerberos") and not (scheme == "credssp" and self._credssp_allowed):
             return AuthOutcome(None, self.offers)
         try:
             token = base64.b64decode(value.strip(), validate=True)
         except (binascii.Error, ValueError):
             return AuthOutcome(None, self.offers)
+        if scheme == "credssp":
+            return self._credssp_step(token)
         if scheme == "negotiate" and (token.startswith(_NTLM_SIGNATURE) or self._kerberos_keytab is None):
             return self._ntlm_step(token) if self._ntlm_allowed else AuthOutcome(None, self.offers)
         if self._kerberos_keytab is None:
             return AuthOutcome(None, self.offers)
         return self._kerberos_step(token, scheme)
 
+    def _forget(self) -> None:
+        """Drop the connection's earlier authentication (a new handshake of any scheme began)."""
+        self._ntlm.context = self._ntlm.user = None
+        if self._kerberos is not None:
+            self._kerberos.context = self._kerberos.user = None
+        if self._credssp is not None and self._credssp.user is not None:
+            self._credssp = None
+
+    def _credssp_step(self, token: bytes) -> AuthOutcome:
+        from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth, CredSSPRejected
+
+        if self._credssp is None or self._credssp.user is not None:
+            self._forget()
+            self._credssp = CredSSPConnectionAuth(self._users.ntlm_store)
+        try:
+            answer = self._credssp.step(token)
+        except CredSSPRejected:
+            self._credssp = None
+            return AuthOutcome(None, self.offers)
+        encoded = f"CredSSP {base64.b64encode(answer).decode('ascii')}" if answer else None
+        if self._credssp.user is None:
+            return AuthOutcome(None, (encoded or "CredSSP",))
+        self._scheme = "credssp"
+        return AuthOutcome(self._credssp.user, answer=encoded)
+
     def _ntlm_step(self, token: bytes) -> AuthOutcome:
         if self._kerberos is not None:
             self._kerberos.context = self._kerberos.user = None
+        self._credssp = None
         try:
             challenge = self._ntlm.step(token)
         except NtlmRejected:
@@ -279,6 +332,7 @@ class ConnectionAuthenticator:
 
         assert self._kerberos_keytab is not None
         self._ntlm.context = self._ntlm.user = None
+        self._credssp = None
         if self._kerberos is None:
             self._kerberos = KerberosConnectionAuth(self._kerberos_keytab)
         try:

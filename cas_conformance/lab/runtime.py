@@ -330,8 +330,8 @@ class Lab:
         if fault == "":
             credentials = {self.user: self.password}
             keytab = self.kdc.keytab if self.kdc is not None else None
-            return WinRMServer(
-                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab
+            return WinRMServer(  # CredSSP enabled on the service (HTTPS): the second hop can be made
+                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab, credssp=True
             )
         if fault == "winrm-wrong-credentials":
             other = {self.user: secrets.token_urlsafe(16)}

@@ -76,7 +76,9 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
     def __init__(self, sock: socket.socket, peer: tuple[str, int], lab: WinRMServer) -> None:
         self.lab = lab
         assert lab.users is not None
-        self.auth = ConnectionAuthenticator(lab.users, tls=lab.tls_context is not None, kerberos=lab.kerberos)
+        self.auth = ConnectionAuthenticator(
+            lab.users, tls=lab.tls_context is not None, kerberos=lab.kerberos, credssp=lab.credssp
+        )
         super().__init__(sock, peer, None)  # type: ignore[arg-type]  # no socketserver in use
 
     def version_string(self) -> str:
@@ -151,6 +153,7 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
             client_ip=self.client_address[0],
             user=user,
             address=f"{self.lab.scheme}://{self.headers.get('Host', host)}/wsman",
+            delegated=self.auth.delegated,
         )
         relates_to = ""
         try:
@@ -212,7 +215,8 @@ class WinRMServer:
 
     *credentials* maps user names (``labadmin`` or ``CONTOSO\\labadmin``, matched case-insensitively)
     to passwords. With *keytab* (the lab KDC's, see :mod:`cas_conformance.lab.kdc`) Kerberos is
-    accepted too. :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
+    accepted too. With *credssp* the HTTPS listener also takes CredSSP (as after
+    ``Enable-WSManCredSSP -Role Server``). :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
     """
 
     def __init__(
@@ -224,6 +228,7 @@ class WinRMServer:
         port: int = 0,
         tls_context: ssl.SSLContext | None = None,
         keytab: Path | None = None,
+        credssp: bool = False,
     ) -> None:
         if not addresses:
             raise LabError("WinRMServer needs at least one address")
@@ -232,6 +237,7 @@ class WinRMServer:
         self.addresses = list(addresses)
         self.port = port
         self.tls_context = tls_context
+        self.credssp = credssp and tls_context is not None  # CredSSP over HTTPS only
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
         self._keytab = keytab

@@ -4,6 +4,7 @@ over HTTP refused; ``ansible_winrm_kinit_mode = manual`` with the user's own tic
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
+from cas_conformance.channels.winrm import _protocol
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.runtime import Lab
@@ -146,3 +148,28 @@ def test_managed_mode_without_a_password_is_an_error(kerberos_lab: Lab) -> None:
     settings = dataclasses.replace(_settings(kerberos_lab), password=None)
     with pytest.raises(CollectionError, match="no password"):
         PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
+
+
+@pytest.mark.parametrize("delegate", [False, True], ids=["no-delegation", "delegation"])
+def test_a_delegated_kerberos_ticket_gets_the_snap_in_past_the_double_hop(
+    kerberos_lab: Lab, delegate: bool
+) -> None:
+    """The WinRM logon can reach the domain controller only with the user's forwarded ticket."""
+    from tests.lab.test_collector_failures import OLD_WAY
+
+    extra = "ansible_winrm_kerberos_delegation = yes\n" if delegate else ""
+    inventory = parse_inventory(kerberos_lab.inventory_text() + extra, str(kerberos_lab.workdir / "lab.ini"))
+    settings = host_settings(inventory, inventory.hosts[CAS], password=Secret(kerberos_lab.password))
+    assert settings.transport == "kerberos" and settings.kerberos.delegation is delegate
+    protocol = _protocol(settings, _dialer(kerberos_lab))
+    encoded = base64.b64encode(OLD_WAY.encode("utf-16-le")).decode()
+    shell = protocol.open_shell(codepage=65001)
+    try:
+        command = protocol.run_command(shell, "powershell.exe", ["-NoProfile", "-EncodedCommand", encoded])
+        out, err, code = protocol.get_command_output(shell, command)
+    finally:
+        protocol.close_shell(shell)
+    if delegate:
+        assert (code, err) == (0, b"") and b"CAS01" in out
+    else:
+        assert code == 1 and b"Active Directory server dc01.contoso.lab is not available" in err
