@@ -34,7 +34,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels import tls_client
+from cas_conformance.channels import kerberos, tls_client
 from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings, Secret
@@ -344,4 +344,7 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
         return f"cannot connect to {where}: {why}"
     if isinstance(exc, WinRMError):
         return f"WinRM error from {where}: {exc}"
+    if target.auth in ("kerberos", "negotiate") and kerberos.is_kerberos_failure(exc):
+        who = target.user or "the credential cache's principal"
+        return kerberos.describe_failure(exc, who, f"HTTP/{target.host}")
     return f"{exc.__class__.__name__}: {exc}"

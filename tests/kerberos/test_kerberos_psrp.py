@@ -138,6 +138,7 @@ def test_manual_kinit_mode_needs_no_password(
     assert target.password is None
     with pytest.raises(CollectionError) as caught:  # no ticket yet
         ExchangeSession(target, _dialer(kerberos_lab)).open()
+    assert "no ticket in the credential cache" in caught.value.reason and "run kinit first" in caught.value.reason
     assert kerberos_lab.password not in str(caught.value)
     assert kerberos_lab.kdc.kinit("labadmin", kerberos_lab.password, ccache).returncode == 0
     with ExchangeSession(target, _dialer(kerberos_lab)) as session:
@@ -173,3 +174,12 @@ def test_a_delegated_kerberos_ticket_gets_the_snap_in_past_the_double_hop(
         assert (code, err) == (0, b"") and b"CAS01" in out
     else:
         assert code == 1 and b"Active Directory server dc01.contoso.lab is not available" in err
+
+
+def test_a_wrong_password_is_named_as_such(kerberos_lab: Lab, client_config: None) -> None:
+    settings = dataclasses.replace(_settings(kerberos_lab), password=Secret("not-" + kerberos_lab.password))
+    target = PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
+    with pytest.raises(CollectionError) as caught:
+        ExchangeSession(target, _dialer(kerberos_lab)).open()
+    assert "Kerberos authentication of labadmin@CONTOSO.LAB failed: wrong password" in caught.value.reason
+    assert kerberos_lab.password not in str(caught.value)
