@@ -4,7 +4,6 @@ over HTTP refused; ``ansible_winrm_kinit_mode = manual`` with the user's own tic
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from pathlib import Path
 
@@ -156,20 +155,13 @@ def test_a_delegated_kerberos_ticket_gets_the_snap_in_past_the_double_hop(
     kerberos_lab: Lab, delegate: bool
 ) -> None:
     """The WinRM logon can reach the domain controller only with the user's forwarded ticket."""
-    from tests.lab.test_collector_failures import OLD_WAY
+    from tests.lab.test_collector_failures import OLD_WAY, _run
 
     extra = "ansible_winrm_kerberos_delegation = yes\n" if delegate else ""
     inventory = parse_inventory(kerberos_lab.inventory_text() + extra, str(kerberos_lab.workdir / "lab.ini"))
     settings = host_settings(inventory, inventory.hosts[CAS], password=Secret(kerberos_lab.password))
     assert settings.transport == "kerberos" and settings.kerberos.delegation is delegate
-    protocol = _protocol(settings, _dialer(kerberos_lab))
-    encoded = base64.b64encode(OLD_WAY.encode("utf-16-le")).decode()
-    shell = protocol.open_shell(codepage=65001)
-    try:
-        command = protocol.run_command(shell, "powershell.exe", ["-NoProfile", "-EncodedCommand", encoded])
-        out, err, code = protocol.get_command_output(shell, command)
-    finally:
-        protocol.close_shell(shell)
+    out, err, code = _run(_protocol(settings, _dialer(kerberos_lab)), OLD_WAY)
     if delegate:
         assert (code, err) == (0, b"") and b"CAS01" in out
     else:

@@ -3,7 +3,6 @@ OS facts, and its delegated credentials carry the old snap-in path past the doub
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +18,7 @@ from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 from tests.lab.conftest import HEALTHY
-from tests.lab.test_collector_failures import OLD_WAY
+from tests.lab.test_collector_failures import OLD_WAY, _run
 
 HOST = "cas01.contoso.lab"
 
@@ -48,16 +47,7 @@ def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:
 def _snapin(lab: Lab, transport: str) -> tuple[bytes, bytes, int]:
     settings, dialer = _settings(lab, transport)
     assert settings.transport == transport and settings.scheme == "https"
-    protocol = _protocol(settings, dialer)
-    encoded = base64.b64encode(OLD_WAY.encode("utf-16-le")).decode()
-    shell = protocol.open_shell(codepage=65001)
-    try:
-        command = protocol.run_command(shell, "powershell.exe", ["-NoProfile", "-EncodedCommand", encoded])
-        out, err, code = protocol.get_command_output(shell, command)
-        protocol.cleanup_command(shell, command)
-    finally:
-        protocol.close_shell(shell)
-    return out, err, code
+    return _run(_protocol(settings, dialer), OLD_WAY)
 
 
 def test_the_lab_inventory_with_credssp_collects_the_os_facts(lab: Lab) -> None:
