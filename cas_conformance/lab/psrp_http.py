@@ -44,7 +44,6 @@ from cas_conformance.lab.psrp_server import PsrpShells
 from cas_conformance.lab.wsman import WsmanFault
 
 PATH = "/powershell"
-SOAP = "application/soap+xml;charset=UTF-8"
 
 
 @dataclass(frozen=True)
