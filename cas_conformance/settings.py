@@ -316,6 +316,17 @@ class _Reader:
 
 def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
     dns_domain = reader.get("dns_domain", _dns_name, domain_default)
+    powershell_auth = reader.get("exchange_powershell_auth", _choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos")
+    powershell_scheme = reader.get("exchange_powershell_scheme", _choice(*SCHEMES), "https")
+    if powershell_auth == "basic" and powershell_scheme != "https":
+        var = "exchange_powershell_scheme" if "exchange_powershell_scheme" in reader.values else "exchange_powershell_auth"
+        raise reader.inventory.error(
+            reader.host,
+            var,
+            f"invalid {var}: exchange_powershell_auth = basic needs exchange_powershell_scheme = https (Basic "
+            "over plain HTTP would send the password in clear text; over http use kerberos, the /PowerShell "
+            "virtual directory's default)",
+        )
     return RunSettings(
         dns_domain=dns_domain,
         dns_servers=reader.get("dns_servers", _dns_servers, ()),
@@ -329,10 +340,8 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
         eventlog_lookback_days=reader.get("eventlog_lookback_days", _days(1), 7),
         polling_registry_key=reader.get("polling_registry_key", _registry_key, DEFAULT_POLLING_REGISTRY_KEY),
         exchange_powershell_hosts=reader.get("exchange_powershell_hosts", _dns_names, ()),
-        exchange_powershell_auth=reader.get(
-            "exchange_powershell_auth", _choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos"
-        ),
-        exchange_powershell_scheme=reader.get("exchange_powershell_scheme", _choice(*SCHEMES), "https"),
+        exchange_powershell_auth=powershell_auth,
+        exchange_powershell_scheme=powershell_scheme,
         exchange_powershell_port=reader.get("exchange_powershell_port", _port, None),
     )
 
@@ -391,7 +400,12 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         peer_group=reader.get("peer_group", _peer_group, None),
         failback_addresses=reader.get("failback_addresses", _ip_addresses, ()),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
-        kerberos=kerberos_settings(reader) if transport == "kerberos" else KerberosSettings(),
+        # Kerberos variables count for the WinRM collector and for Exchange remote PowerShell
+        kerberos=(
+            kerberos_settings(reader)
+            if "kerberos" in (transport, common.exchange_powershell_auth)
+            else KerberosSettings()
+        ),
         **{f.name: getattr(common, f.name) for f in fields(common)},
     )
 

@@ -116,6 +116,21 @@ def configure(hosts: Iterable[KerberosSettings]) -> str | None:
         return value
 
 
+def is_kerberos_failure(exc: BaseException) -> bool:
+    """Whether *exc* comes from the Kerberos libraries (pyspnego, python-gssapi, krb5)."""
+    return type(exc).__module__.split(".")[0] in ("spnego", "gssapi", "krb5")
+
+
+def describe_failure(exc: BaseException, who: str, target: str) -> str:
+    """A Kerberos library failure in words that say what to fix (never a password)."""
+    if type(exc).__name__ == "NoCredentialError" and "cache" in str(exc).lower():
+        return (
+            f"Kerberos authentication of {who} failed: no ticket in the credential cache (with "
+            "ansible_winrm_kinit_mode = manual, run kinit first; KRB5CCNAME names the cache)"
+        )
+    return _reason(exc, who, target)
+
+
 def _reason(exc: BaseException, who: str, target: str) -> str:
     code = None
     for candidate in (exc, getattr(exc, "base_error", None), exc.__cause__, exc.__context__):

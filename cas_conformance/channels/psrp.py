@@ -34,7 +34,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels import tls_client
+from cas_conformance.channels import kerberos, tls_client
 from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
 from cas_conformance.errors import CasConformanceWarning, CollectionError
 from cas_conformance.settings import HostSettings, Secret
@@ -49,8 +49,9 @@ class PsrpTarget:
     """Where and how to open the session: one Client Access server's ``/PowerShell``."""
 
     host: str
-    user: str
-    password: Secret = field(repr=False)
+    #: None (with no password): Kerberos with the ticket in the user's own credential cache
+    user: str | None
+    password: Secret | None = field(repr=False)
     scheme: str = "https"
     port: int | None = None
     auth: str = "basic"
@@ -69,14 +70,24 @@ class PsrpTarget:
     @classmethod
     def for_host(cls, settings: HostSettings, host: str, *, auth: str = "basic", scheme: str = "https") -> PsrpTarget:
         """*host*'s ``/PowerShell`` with the account, trust and time limits of *settings* (the
-        inventory's WinRM variables; the whole exchange stays inside ``winrm_timeout``)."""
-        if settings.password is None:
+        inventory's WinRM variables; the whole exchange stays inside ``winrm_timeout``).
+
+        Kerberos with ``ansible_winrm_kinit_mode = manual`` uses the ticket of the user's own
+        ``kinit`` (their default credential cache, ``KRB5CCNAME``): no password is needed or used.
+        Basic over plain HTTP is refused here, before anything is sent (the password would travel
+        in clear text)."""
+        if auth == "basic" and scheme != "https":
+            raise CollectionError(
+                host, CHANNEL, "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)"
+            )
+        manual = auth == "kerberos" and settings.kerberos.kinit_mode == "manual"
+        if settings.password is None and not manual:
             raise CollectionError(host, CHANNEL, "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass")
-        if not settings.user:
+        if not settings.user and not manual:
             raise CollectionError(host, CHANNEL, "no user name: set ansible_user in the inventory")
         operation = max(1, min(20, int(settings.winrm_timeout // 2)))
         return cls(
-            host, settings.user, settings.password, scheme=scheme, auth=auth,
+            host, settings.user or None, None if manual else settings.password, scheme=scheme, auth=auth,
             cert_validation=settings.cert_validation, ca_trust_path=settings.ca_trust_path or settings.tls_ca_bundle,
             connect_timeout=min(15.0, settings.winrm_timeout), operation_timeout=operation,
             read_timeout=float(operation + 10),
@@ -188,7 +199,9 @@ class ExchangeSession:
 
     def __init__(self, target: PsrpTarget, dialer: Dialer) -> None:
         if target.auth == "basic" and target.scheme != "https":
-            raise CollectionError(target.host, CHANNEL, "Basic authentication is only allowed over HTTPS")
+            raise CollectionError(
+                target.host, CHANNEL, "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)"
+            )
         self.target = target
         self.tls_versions = tls_client.TlsVersions()
         self._dialer = self.tls_versions.observing(dialer)
@@ -211,7 +224,7 @@ class ExchangeSession:
             ssl=t.scheme == "https",
             auth=t.auth,
             username=t.user,
-            password=t.password.reveal(),
+            password=t.password.reveal() if t.password is not None else None,
             cert_validation=t.cert_validation,
             connection_timeout=int(t.connect_timeout),
             read_timeout=int(t.read_timeout),
@@ -314,8 +327,9 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
     where = target.url
     if isinstance(exc, AuthenticationError):
         return (
-            f"authentication failed (HTTP 401) for {target.user} with {target.auth} at {where}: check the user "
-            f"name and password, and that the /PowerShell virtual directory allows {target.auth}"
+            f"authentication failed (HTTP 401) for {target.user or 'the credential cache principal'} with "
+            f"{target.auth} at {where}: check the user name and password, and that the /PowerShell virtual "
+            f"directory allows {target.auth} (by default it takes Kerberos only)"
         )
     if isinstance(exc, WinRMTransportError):
         hint = " (is Exchange remote PowerShell at /PowerShell?)" if exc.code == 404 else ""
@@ -334,4 +348,7 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
         return f"cannot connect to {where}: {why}"
     if isinstance(exc, WinRMError):
         return f"WinRM error from {where}: {exc}"
+    if target.auth in ("kerberos", "negotiate") and kerberos.is_kerberos_failure(exc):
+        who = target.user or "the credential cache's principal"
+        return kerberos.describe_failure(exc, who, f"HTTP/{target.host}")
     return f"{exc.__class__.__name__}: {exc}"

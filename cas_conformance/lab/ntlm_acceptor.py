@@ -40,6 +40,7 @@ from spnego._ntlm_raw.crypto import ntowfv1
 from cas_conformance.errors import LabError
 
 if TYPE_CHECKING:
+    from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth
     from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosKeytab
 
 log = logging.getLogger(__name__)
@@ -197,11 +198,26 @@ class ConnectionAuthenticator:
     its Kerberos auth is on) and accepts Kerberos under both schemes: a ``Negotiate`` token that is not
     raw NTLM (SPNEGO, or a raw Kerberos AP-REQ as pykerberos sends) goes to the Kerberos acceptor.
     NTLM and Kerberos authenticate the connection: later requests on it carry no Authorization header.
+    With *ntlm* false (Exchange's ``/PowerShell``, whose kerbauth module takes Kerberos only) an NTLM
+    token under ``Negotiate`` gets the 401 with the offers, as a bad token does. With *credssp* (the
+    WinRM HTTPS listener, CredSSP enabled on the service) HTTPS also offers and accepts ``CredSSP``
+    (:mod:`cas_conformance.lab.credssp_acceptor`), whose logon holds the delegated credentials.
     """
 
-    def __init__(self, users: LabUsers, tls: bool, kerberos: KerberosKeytab | None = None) -> None:
+    def __init__(
+        self,
+        users: LabUsers,
+        tls: bool,
+        kerberos: KerberosKeytab | None = None,
+        *,
+        ntlm: bool = True,
+        credssp: bool = False,
+    ) -> None:
         self._users = users
         self._tls = tls
+        self._ntlm_allowed = ntlm
+        self._credssp_allowed = credssp and tls
+        self._credssp: CredSSPConnectionAuth | None = None  # created on the first CredSSP token
         self._ntlm = NtlmConnectionAuth(users.ntlm_store)
         self._kerberos_keytab = kerberos
         self._kerberos: KerberosConnectionAuth | None = None  # created on the first Kerberos token
@@ -210,7 +226,19 @@ class ConnectionAuthenticator:
     @property
     def offers(self) -> tuple[str, ...]:
         schemes = ("Negotiate", "Kerberos") if self._kerberos_keytab is not None else ("Negotiate",)
+        if self._credssp_allowed:
+            schemes = (*schemes, "CredSSP")
         return (*schemes, 'Basic realm="WSMAN"') if self._tls else schemes
+
+    @property
+    def delegated(self) -> bool:
+        """Whether the connection's logon can authenticate onward: the client delegated its
+        credentials (CredSSP) or its ticket-granting ticket (Kerberos with delegation)."""
+        if self._credssp is not None and self._credssp.user is not None:
+            return self._credssp.delegated
+        if self._kerberos is not None and self._kerberos.context is not None and self._kerberos.user is not None:
+            return bool(self._kerberos.context.delegated)
+        return False
 
     @property
     def ntlm_context(self) -> spnego.ContextProxy | None:
@@ -230,6 +258,8 @@ class ConnectionAuthenticator:
         return KERBEROS_ENCRYPTED_PROTOCOL if self._scheme == "kerberos" else ENCRYPTED_PROTOCOL
 
     def _user(self) -> str | None:
+        if self._credssp is not None and self._credssp.user is not None:
+            return self._credssp.user
         if self._kerberos is not None and self._kerberos.user is not None:
             return str(self._kerberos.user)
         return self._ntlm.user
@@ -245,21 +275,49 @@ class ConnectionAuthenticator:
             if user is not None and password is not None and self._users.password_matches(user, password):
                 return AuthOutcome(user)
             return AuthOutcome(None, self.offers)
-        if scheme not in ("negotiate", "kerberos"):
+        if scheme not in ("negotiate", "kerberos") and not (scheme == "credssp" and self._credssp_allowed):
             return AuthOutcome(None, self.offers)
         try:
             token = base64.b64decode(value.strip(), validate=True)
         except (binascii.Error, ValueError):
             return AuthOutcome(None, self.offers)
+        if scheme == "credssp":
+            return self._credssp_step(token)
         if scheme == "negotiate" and (token.startswith(_NTLM_SIGNATURE) or self._kerberos_keytab is None):
-            return self._ntlm_step(token)
+            return self._ntlm_step(token) if self._ntlm_allowed else AuthOutcome(None, self.offers)
         if self._kerberos_keytab is None:
             return AuthOutcome(None, self.offers)
         return self._kerberos_step(token, scheme)
 
+    def _forget(self) -> None:
+        """Drop the connection's earlier authentication (a new handshake of any scheme began)."""
+        self._ntlm.context = self._ntlm.user = None
+        if self._kerberos is not None:
+            self._kerberos.context = self._kerberos.user = None
+        if self._credssp is not None and self._credssp.user is not None:
+            self._credssp = None
+
+    def _credssp_step(self, token: bytes) -> AuthOutcome:
+        from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth, CredSSPRejected
+
+        if self._credssp is None or self._credssp.user is not None:
+            self._forget()
+            self._credssp = CredSSPConnectionAuth(self._users.ntlm_store)
+        try:
+            answer = self._credssp.step(token)
+        except CredSSPRejected:
+            self._credssp = None
+            return AuthOutcome(None, self.offers)
+        encoded = f"CredSSP {base64.b64encode(answer).decode('ascii')}" if answer else None
+        if self._credssp.user is None:
+            return AuthOutcome(None, (encoded or "CredSSP",))
+        self._scheme = "credssp"
+        return AuthOutcome(self._credssp.user, answer=encoded)
+
     def _ntlm_step(self, token: bytes) -> AuthOutcome:
         if self._kerberos is not None:
             self._kerberos.context = self._kerberos.user = None
+        self._credssp = None
         try:
             challenge = self._ntlm.step(token)
         except NtlmRejected:
@@ -274,6 +332,7 @@ class ConnectionAuthenticator:
 
         assert self._kerberos_keytab is not None
         self._ntlm.context = self._ntlm.user = None
+        self._credssp = None
         if self._kerberos is None:
             self._kerberos = KerberosConnectionAuth(self._kerberos_keytab)
         try:
@@ -330,6 +389,43 @@ def decrypt_message(context: SealingContext, body: bytes, protocol: str = ENCRYP
     if len(plain) != int(match.group(1)):
         raise EncryptionError("decrypted length does not match OriginalContent Length")
     return plain
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A request body after :func:`open_request`: the SOAP text (None: answer *status* instead)."""
+
+    body: bytes | None
+    sealed: bool = False
+    status: int = 200
+    #: the refusal is a 401 that repeats the connection's offers (an unsealed message over HTTP)
+    challenge: bool = False
+    close: bool = False
+
+
+def open_request(context: SealingContext | None, protocol: str, content_type: str, body: bytes, *, tls: bool) -> Opened:
+    """What a Windows listener makes of one authenticated request body: a sealed one is unwrapped
+    with the connection's *context*; over plain HTTP an unsealed message is refused with a 401
+    (``AllowUnencrypted = false``, WinRM's default and IIS-hosted WinRM's too); the empty body
+    pywinrm and pypsrp send to set up encryption is accepted (answered 200 empty)."""
+    if is_encrypted(content_type):
+        if context is None:
+            return Opened(None, status=400)
+        try:
+            return Opened(decrypt_message(context, body, protocol), sealed=True)
+        except EncryptionError as exc:
+            log.debug("encrypted WS-Management message rejected: %s", exc)
+            return Opened(None, status=400, close=True)
+    if body and not tls:
+        return Opened(None, status=401, challenge=True)
+    return Opened(body)
+
+
+def seal_reply(context: SealingContext | None, protocol: str, answer: bytes, *, sealed: bool) -> tuple[bytes, str]:
+    """The reply body and Content-Type: sealed with *context* when the request was."""
+    if sealed and context is not None:
+        return encrypt_message(context, answer, protocol), encrypted_content_type(protocol)
+    return answer, "application/soap+xml;charset=UTF-8"
 
 
 def encrypt_message(context: SealingContext, plain: bytes, protocol: str = ENCRYPTED_PROTOCOL) -> bytes:

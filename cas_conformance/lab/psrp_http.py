@@ -3,10 +3,27 @@
 IIS hosts it on every CAS, on the default web site's bindings (http 80 and https 443); the
 ``Microsoft.Exchange`` session configuration is the only one it serves. Requests are WS-Management
 SOAP over HTTP POST (:mod:`cas_conformance.lab.psrp_server` handles them). Authentication is a
-plug-in (:data:`Authenticator`): the lab ships Basic, which Exchange offers only where an
-administrator enabled it (``Set-PowerShellVirtualDirectory -BasicAuthentication $true``) and
-which this endpoint accepts only over HTTPS, as WinRM refuses unencrypted Basic; the virtual
-directory's default, Kerberos (exchange-facts 8.1), plugs in the same way.
+plug-in (:data:`Authenticator`):
+
+- Kerberos, the virtual directory's default (:class:`NegotiateAuthenticator`): IIS shows every
+  authentication method of ``Default Web Site/PowerShell`` disabled, because Exchange's own native
+  module, kerbauth.dll, authenticates the requests, with Kerberos, and the EMS connects over plain
+  HTTP, port 80 (myuclab.nl/kerbauth-dll-failed-to-load; TechNet wiki 31066 "Exchange Server 2013
+  PowerShell Implicit Remoting over the Internet using IIS ARR": "all the authentication mechanisms
+  are 'Disabled'", on-premises "Authentication is on Kerberos and protocol is HTTP"). Over HTTP the
+  messages are sealed with the Kerberos context (MS-WSMV message encryption, what WinRM requires
+  while ``AllowUnencrypted`` is false); the lab seals with the WinRM listener's own code
+  (:func:`~cas_conformance.lab.ntlm_acceptor.open_request`/``seal_reply``).
+- NTLM is refused (401 with the offers, as for a bad token). kerbauth takes Kerberos only; field
+  reports agree that remote PowerShell to a load-balanced name, where Kerberos cannot work, fails
+  rather than falling back (timmcmic/DLConversion#32), and the advice to pass ``-Authentication
+  Negotiate`` to get NTLM instead (cunninghamp/Test-ExchangeServerHealth.ps1#39) concerns later
+  versions. What exactly a 2010 server answers to an NTLM token is not documented publicly: the lab
+  answers the same 401 as to any token it cannot take [inferred].
+- Basic (:class:`BasicAuthenticator`; also inside :class:`NegotiateAuthenticator` over HTTPS),
+  which Exchange offers only where an administrator enabled it
+  (``Set-PowerShellVirtualDirectory -BasicAuthentication $true``), and which this endpoint accepts
+  only over HTTPS, as WinRM refuses unencrypted Basic.
 """
 
 from __future__ import annotations
@@ -22,11 +39,11 @@ from typing import TypeAlias
 
 from cas_conformance.lab import wsman
 from cas_conformance.lab.https_server import HttpHandler, HttpRequest, HttpResponse
+from cas_conformance.lab.ntlm_acceptor import ENCRYPTED_PROTOCOL, SealingContext, open_request, seal_reply
 from cas_conformance.lab.psrp_server import PsrpShells
 from cas_conformance.lab.wsman import WsmanFault
 
 PATH = "/powershell"
-SOAP = "application/soap+xml;charset=UTF-8"
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,10 @@ class AuthResult:
     challenges: tuple[str, ...] = ()
     #: WWW-Authenticate of a success (Kerberos mutual authentication)
     answer: str | None = None
+    #: the connection's security context (MS-WSMV message encryption over HTTP), if it has one
+    context: SealingContext | None = None
+    #: the MIME protocol sealed messages on this connection carry
+    protocol: str = ENCRYPTED_PROTOCOL
 
 
 #: (request, over TLS?) -> AuthResult
@@ -72,10 +93,10 @@ class BasicAuthenticator:
 
 
 class NegotiateAuthenticator:
-    """Kerberos (the /PowerShell virtual directory's default, Exchange's kerbauth module), NTLM and
-    Basic over HTTPS, as the WinRM listeners take them: one
+    """Kerberos (the /PowerShell virtual directory's default, Exchange's kerbauth module) and Basic
+    over HTTPS, NTLM refused: one
     :class:`~cas_conformance.lab.ntlm_acceptor.ConnectionAuthenticator` per TCP connection (the
-    connection is what Negotiate authenticates; later requests on it carry no header)."""
+    connection is what Kerberos authenticates; later requests on it carry no header)."""
 
     def __init__(self, credentials: Mapping[str, str], keytab: str | None) -> None:
         from cas_conformance.lab.ntlm_acceptor import LabUsers
@@ -96,10 +117,12 @@ class NegotiateAuthenticator:
         with self._lock:
             auth = self._connections.get(key)
             if not isinstance(auth, ConnectionAuthenticator) or not request.peer[1]:
-                auth = ConnectionAuthenticator(self._users, tls, kerberos=self._keytab)
+                auth = ConnectionAuthenticator(self._users, tls, kerberos=self._keytab, ntlm=False)
                 self._connections[key] = auth
         outcome = auth.authenticate(request.headers.get("Authorization"))
-        return AuthResult(outcome.user, outcome.challenges, outcome.answer)
+        if outcome.user is None:
+            return AuthResult(None, outcome.challenges)
+        return AuthResult(outcome.user, auth.offers, outcome.answer, auth.context, auth.encryption_protocol)
 
 
 def not_found(request: HttpRequest) -> HttpResponse:
@@ -146,13 +169,23 @@ class PowerShellDirectory:
             headers = [("WWW-Authenticate", c) for c in outcome.challenges]
             return HttpResponse(401, [*headers, ("Content-Type", "text/html")], b"")
         answer = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
+        opened = open_request(
+            outcome.context, outcome.protocol, request.headers.get("Content-Type", ""), request.body, tls=tls
+        )
+        if opened.body is None:  # a sealed message that does not open, or an unsealed one over HTTP
+            offers = [("WWW-Authenticate", c) for c in outcome.challenges] if opened.challenge else []
+            close = [("Connection", "close")] if opened.close else []
+            return HttpResponse(opened.status, [*offers, *close, ("Content-Type", "text/html")], b"")
+        if not opened.body:  # pypsrp's empty message that sets up encryption
+            return HttpResponse(200, answer, b"")
         scheme = "https" if tls else "http"
         address = f"{scheme}://{request.headers.get('Host', host)}/PowerShell"
         relates_to = ""
         try:
-            parsed = wsman.parse_request(request.body)
+            parsed = wsman.parse_request(opened.body)
             relates_to = parsed.message_id
-            body = self.shells.dispatch(parsed, host, outcome.user, address)
+            status, body = 200, self.shells.dispatch(parsed, host, outcome.user, address)
         except WsmanFault as fault:
-            return HttpResponse(500, [("Content-Type", SOAP)], wsman.fault_response(fault, relates_to, host))
-        return HttpResponse(200, [*answer, ("Content-Type", SOAP)], body)
+            status, body = 500, wsman.fault_response(fault, relates_to, host)
+        reply, content_type = seal_reply(outcome.context, outcome.protocol, body, sealed=opened.sealed)
+        return HttpResponse(status, [*answer, ("Content-Type", content_type)], reply)

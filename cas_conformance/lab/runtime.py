@@ -221,8 +221,8 @@ class Lab:
         )
         self._start_winrm()
 
-        # /PowerShell on every CAS, http and https: Basic over HTTPS, and with the KDC Kerberos
-        # (the virtual directory's default) through the same acceptor as WinRM's
+        # /PowerShell on every CAS, http and https: Basic over HTTPS, and with the KDC Kerberos (the
+        # virtual directory's default; over http sealed) through the same acceptor as WinRM's
         negotiate = (
             NegotiateAuthenticator({self.user: self.password}, str(self.kdc.keytab)) if self.kdc is not None else None
         )
@@ -330,8 +330,8 @@ class Lab:
         if fault == "":
             credentials = {self.user: self.password}
             keytab = self.kdc.keytab if self.kdc is not None else None
-            return WinRMServer(
-                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab
+            return WinRMServer(  # CredSSP enabled on the service (HTTPS): the second hop can be made
+                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab, credssp=True
             )
         if fault == "winrm-wrong-credentials":
             other = {self.user: secrets.token_urlsafe(16)}
@@ -426,11 +426,15 @@ class Lab:
             "tls_ca_bundle": str(self.ca_bundle),
             "dns_domain": s.domain,
             "smtp_domains": ",".join(s.smtp_domains),
-            # the lab's /PowerShell, on a site of its own: Kerberos where the lab runs its KDC, else
-            # Basic over HTTPS
-            "exchange_powershell_auth": "kerberos" if self.kdc is not None else "basic",
-            "exchange_powershell_port": str(POWERSHELL_PORT),
         }
+        if self.kdc is not None:  # /PowerShell as Exchange sets it up: Kerberos over http://<fqdn>/PowerShell/
+            variables |= {"exchange_powershell_auth": "kerberos", "exchange_powershell_scheme": "http"}
+        else:  # Basic over HTTPS, on a site of its own
+            variables |= {
+                "exchange_powershell_auth": "basic",
+                "exchange_powershell_scheme": "https",
+                "exchange_powershell_port": str(POWERSHELL_PORT),
+            }
         if self.kdc is not None:
             variables["kerberos_config"] = str(self.kdc.krb5_conf)
         variables.update(s.declared)

@@ -9,10 +9,16 @@ Modelled on what bites real servers reached from a Linux runner (exchange-facts 
   which reads Active Directory over LDAP from a domain controller, gets the snap-in's error that no
   domain controller can be reached. The wording follows the Exchange 2010 directory-access
   exception (``ADTransientException``, "Active Directory server ... is not available") [UNCONFIRMED:
-  exact text not found in a public transcript]; the failure itself is documented for SharePoint's
-  snap-in over WinRM (Microsoft's SharePoint team blog, "PowerShell remoting for SharePoint",
-  2010: "Cannot access the local farm" until CredSSP) and for the AD module in a remote session
-  (EvotecIT/PSSharedGoods#31: "Unable to contact the server ... Active Directory Web Services").
+  no public transcript of Exchange 2010 snap-in cmdlets failing over WinRM was found; searched
+  GitHub issues and web pages for the snap-in with Invoke-Command/WinRM and "is not available",
+  "ADTransientException", "Could not find any available domain controller"]; the failure itself is
+  documented for SharePoint's snap-in over WinRM (Microsoft's SharePoint team blog, "PowerShell
+  remoting for SharePoint", 2010: "Cannot access the local farm" until CredSSP), for the AD module
+  in a remote session (EvotecIT/PSSharedGoods#31: "Unable to contact the server ... Active
+  Directory Web Services") and for AD-reading modules generally (Crypt32/PSPKI#12, #171: "double
+  hop ... use CredSSP authentication or mark remote machine as trusted for delegation"). A logon
+  that can make the second hop (CredSSP, or Kerberos with a delegated ticket) reaches the domain
+  controller: the snap-in's cmdlet then runs (``CommandRequest.delegated``).
 - **PowerShell 2.0 reads redirected stdin itself** as pipeline input, so a script that reads
   ``[Console]::In.ReadToEnd()`` gets nothing (rackspace-monitoring-agent PR #403; StackStorm/st2#1695):
   here stdin is always consumed by the host and never reaches the script.
@@ -168,7 +174,9 @@ class CollectorHandler:
             return CommandResult("", b"", 0)
         called = _EXCHANGE_CMDLET.search(script)
         if SNAPIN.lower() in script.lower() and called is not None:
-            return CommandResult("", double_hop_error(server, self.host.scenario, called.group(0)), 1)
+            if not request.delegated:
+                return CommandResult("", double_hop_error(server, self.host.scenario, called.group(0)), 1)
+            return CommandResult(self._snapin_answer(called.group(0)), "", 0)
         params = collector_parameters(script)
         if params is None:
             first = script.strip().split(None, 1)[0] if script.strip() else "?"
@@ -177,6 +185,14 @@ class CollectorHandler:
         if latency:
             self.host.stopping.wait(latency)  # a busy server (cut short by stop())
         return CommandResult(self._faulty(server.network_fault, self.output(server, params)), "", 0)
+
+    def _snapin_answer(self, cmdlet: str) -> str:
+        """A delegated logon reaches the domain controller, so the snap-in's cmdlet runs. The lab
+        models the second hop, not the snap-in's formatting: Get-ExchangeServer names the
+        organisation's servers (one per line), other cmdlets print nothing."""
+        if cmdlet.lower() != "get-exchangeserver":
+            return ""
+        return "".join(f"{x.name}\r\n" for x in self.host.scenario.servers)
 
     def output(self, server: LabServer, params: ScriptParameters) -> str:
         """What the collector prints on *server* (once per server and parameters)."""

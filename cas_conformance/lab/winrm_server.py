@@ -32,15 +32,7 @@ from urllib.parse import urlsplit
 from cas_conformance.errors import LabError
 from cas_conformance.lab import wsman
 from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
-from cas_conformance.lab.ntlm_acceptor import (
-    ConnectionAuthenticator,
-    EncryptionError,
-    LabUsers,
-    decrypt_message,
-    encrypt_message,
-    encrypted_content_type,
-    is_encrypted,
-)
+from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers, open_request, seal_reply
 from cas_conformance.lab.winrs_shells import (
     CMD_LINE_LIMIT,
     TOO_LONG,
@@ -84,7 +76,9 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
     def __init__(self, sock: socket.socket, peer: tuple[str, int], lab: WinRMServer) -> None:
         self.lab = lab
         assert lab.users is not None
-        self.auth = ConnectionAuthenticator(lab.users, tls=lab.tls_context is not None, kerberos=lab.kerberos)
+        self.auth = ConnectionAuthenticator(
+            lab.users, tls=lab.tls_context is not None, kerberos=lab.kerberos, credssp=lab.credssp
+        )
         super().__init__(sock, peer, None)  # type: ignore[arg-type]  # no socketserver in use
 
     def version_string(self) -> str:
@@ -110,30 +104,19 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
         context = self.auth.context
         protocol = self.auth.encryption_protocol
         mutual = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
-        encrypted = is_encrypted(self.headers.get("Content-Type", ""))
-        if encrypted:
-            if context is None:
-                self._reply(400, b"")
-                return
-            try:
-                body = decrypt_message(context, body, protocol)
-            except EncryptionError as exc:
-                log.debug("encrypted WinRM message rejected: %s", exc)
-                self._reply(400, b"", close=True)
-                return
-        elif body and self.lab.tls_context is None:
-            # AllowUnencrypted=false: over HTTP every SOAP message must be sealed.
-            self._reply(401, b"", extra=[("WWW-Authenticate", value) for value in self.auth.offers])
+        opened = open_request(
+            context, protocol, self.headers.get("Content-Type", ""), body, tls=self.lab.tls_context is not None
+        )
+        if opened.body is None:
+            offers = [("WWW-Authenticate", value) for value in self.auth.offers] if opened.challenge else []
+            self._reply(opened.status, b"", extra=offers, close=opened.close)
             return
-        if not body:
+        if not opened.body:
             self._reply(200, b"", extra=mutual)  # pywinrm's empty message that sets up encryption
             return
-        status, answer = self._process(body, outcome.user)
-        if encrypted and context is not None:
-            sealed = encrypt_message(context, answer, protocol)
-            self._reply(status, sealed, encrypted_content_type(protocol), extra=mutual)
-        else:
-            self._reply(status, answer, "application/soap+xml;charset=UTF-8", extra=mutual)
+        status, answer = self._process(opened.body, outcome.user)
+        reply, content_type = seal_reply(context, protocol, answer, sealed=opened.sealed)
+        self._reply(status, reply, content_type, extra=mutual)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -170,6 +153,7 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
             client_ip=self.client_address[0],
             user=user,
             address=f"{self.lab.scheme}://{self.headers.get('Host', host)}/wsman",
+            delegated=self.auth.delegated,
         )
         relates_to = ""
         try:
@@ -231,7 +215,8 @@ class WinRMServer:
 
     *credentials* maps user names (``labadmin`` or ``CONTOSO\\labadmin``, matched case-insensitively)
     to passwords. With *keytab* (the lab KDC's, see :mod:`cas_conformance.lab.kdc`) Kerberos is
-    accepted too. :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
+    accepted too. With *credssp* the HTTPS listener also takes CredSSP (as after
+    ``Enable-WSManCredSSP -Role Server``). :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
     """
 
     def __init__(
@@ -243,6 +228,7 @@ class WinRMServer:
         port: int = 0,
         tls_context: ssl.SSLContext | None = None,
         keytab: Path | None = None,
+        credssp: bool = False,
     ) -> None:
         if not addresses:
             raise LabError("WinRMServer needs at least one address")
@@ -251,6 +237,7 @@ class WinRMServer:
         self.addresses = list(addresses)
         self.port = port
         self.tls_context = tls_context
+        self.credssp = credssp and tls_context is not None  # CredSSP over HTTPS only
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
         self._keytab = keytab

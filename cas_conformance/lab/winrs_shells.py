@@ -41,6 +41,8 @@ class CommandRequest:
     stdin: bytes
     codepage: int
     environment: Mapping[str, str]
+    #: the logon holds credentials another machine accepts (CredSSP, or Kerberos with delegation)
+    delegated: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class RequestContext:
     client_ip: str
     user: str
     address: str  # the endpoint URL as the client addressed it
+    delegated: bool = False  # the connection's logon can make a second hop
 
 
 def codec_for(codepage: int) -> str:
@@ -243,6 +246,7 @@ class ShellService:
             stdin=bytes(command.stdin),
             codepage=shell.codepage,
             environment=shell.environment,
+            delegated=ctx.delegated,
         )
         worker = threading.Thread(
             target=self._run, args=(shell.codec, command, call), name=f"winrm-cmd-{ctx.host}", daemon=True
