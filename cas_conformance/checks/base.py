@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -114,6 +114,16 @@ _CMD_SPECIAL = re.compile(r"[&|<>^\"%!]")
 
 def one_line(value: str) -> str:
     return _CONTROL.sub("?", value)
+
+
+NAMED_AT_MOST = 10
+
+
+def some_names(names: Sequence[str], at_most: int = NAMED_AT_MOST) -> str:
+    """A list of names for a report line, bounded: the first *at_most* and how many more, so a
+    line about the whole organisation stays the same size however large it is."""
+    shown = ", ".join(names[:at_most])
+    return shown + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
 
 
 def ps_string(value: str) -> str:

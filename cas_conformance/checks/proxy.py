@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_quoted, one_line
+from cas_conformance.checks.base import (
+    FactsUnavailable,
+    Finding,
+    NotApplicable,
+    check,
+    cmd_quoted,
+    one_line,
+    some_names,
+)
 from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
@@ -70,8 +78,8 @@ def bypass_fix_command(proxy: str, bypass: tuple[str, ...], fqdns: tuple[str, ..
     """netsh that keeps every existing entry, adds ``<local>`` and, for each FQDN the list does not
     cover yet, the reference's ``*.<second-level>.<first-level>`` entry."""
     entries = _with_local(bypass)
-    for fqdn in fqdns:
-        if covering_entry(entries, fqdn) is None:
+    for fqdn in uncovered(entries, fqdns):
+        if covering_entry(entries, fqdn) is None:  # an entry added for an earlier one may cover it
             entries.append(recommended_entry(fqdn))
     return _netsh_set_proxy(proxy, entries)
 
@@ -156,19 +164,20 @@ def winhttp_bypass_covers_exchange_servers(world: World, key: str) -> Finding:
     missing = uncovered(winhttp.bypass_list, fqdns)
     passed = not missing
     proxy = rec.settings.winhttp_proxy or sorted(_proxy_entries(winhttp.proxy))[0]
+    servers = f"{len(fqdns)} server{'s' if len(fqdns) != 1 else ''}: {some_names(fqdns)}"
     return Finding(
         "PROXY-02",
         key,
         f"WinHTTP bypass list of {local.name}",
         passed,
         (";".join(winhttp.bypass_list) or "(none)")
-        + ("" if passed else f"; not covered: {', '.join(missing)}"),
-        f"covers every Exchange server of the organisation ({', '.join(fqdns)}) under WinHTTP's "
+        + ("" if passed else f"; not covered ({len(missing)}): {some_names(missing)}"),
+        f"covers every Exchange server of the organisation ({servers}) under WinHTTP's "
         "matching (';' or space separated, any case, '*' spans dots, <local> = dotless names only)",
         why=""
         if passed
         else "the Management Shell and Console reach Remote PowerShell on "
-        f"{', '.join(missing)} through the proxy and fail",
+        f"{some_names(missing)} through the proxy and fail",
         notes=_notes(winhttp),
         remediation=bypass_fix_command(proxy, winhttp.bypass_list, fqdns)
         + f"   # on {one_line(local.name)}, elevated",

@@ -56,8 +56,11 @@ def covering_entry(entries: Iterable[str], name: str) -> str | None:
 
 def uncovered(entries: Sequence[str], names: Iterable[str]) -> list[str]:
     """The names no entry covers, in the order given, each once."""
-    missing: list[str] = []
-    for name in names:
-        if covering_entry(entries, name) is None and name not in missing:
-            missing.append(name)
-    return missing
+    return list(_uncovered(tuple(entries), tuple(names)))
+
+
+@lru_cache(maxsize=64)
+def _uncovered(entries: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
+    # Every server of an organisation is asked about every server's name, most with the same
+    # list: one answer per distinct list keeps that linear in the organisation's size.
+    return tuple(dict.fromkeys(name for name in names if covering_entry(entries, name) is None))

@@ -80,7 +80,7 @@ def test_proxy02_an_uncovered_server_fails_and_the_fix_keeps_existing_entries() 
     finding = judge(w, "PROXY-02", "cas01")
     assert not finding.passed
     assert finding.object == "WinHTTP bypass list of CAS01"
-    assert finding.observed == "*.fabrikam.com; not covered: cas01.contoso.lab, mbx01.contoso.lab"
+    assert finding.observed == "*.fabrikam.com; not covered (2): cas01.contoso.lab, mbx01.contoso.lab"
     assert finding.remediation == (
         'netsh winhttp set proxy proxy-server="http=proxy.contoso.lab:8080" '
         'bypass-list="<local>;*.fabrikam.com;*.contoso.lab"   # on CAS01, elevated'
@@ -103,3 +103,13 @@ def test_proxy02_an_organisation_without_fqdns_is_an_error() -> None:
     )
     with pytest.raises(FactsUnavailable, match="listed no server FQDNs"):
         judge(one(extra={"servers": (no_fqdn,)}), "PROXY-02", "cas01")
+
+
+def test_proxy02_names_a_bounded_list_however_large_the_organisation() -> None:
+    """Each server's line is about every server: at 2,000 servers it must not list them all."""
+    servers = [Cas(f"EX{i:04d}", client_access=False) for i in range(1, 41)]
+    w = world(Cas("CAS01", host_vars=PROXY, bypass=("*.fabrikam.com",)), *servers)
+    finding = judge(w, "PROXY-02", "cas01")
+    assert "(41 servers: cas01.contoso.lab, ex0001.contoso.lab," in finding.expected
+    assert finding.expected.count(".contoso.lab") == 10 and "and 31 more" in finding.expected
+    assert finding.observed.endswith("and 31 more") and "not covered (41)" in finding.observed

@@ -212,7 +212,7 @@ def test_owa_03_failure_says_which_addresses_were_accepted() -> None:
 def test_proxy_02_failure_names_the_servers_not_covered_and_keeps_existing_entries() -> None:
     with _lab("winhttp-bypass-misses-a-server") as run:
         (finding,) = [v for v in run.verdicts if v.requirement == "PROXY-02" and v.outcome == "failed"]
-        assert "not covered: mbx01.contoso.lab" in finding.detail
+        assert "not covered (1): mbx01.contoso.lab" in finding.detail
         assert 'bypass-list="<local>;cas01.contoso.lab;cas02.contoso.lab;ex01.contoso.lab;*.contoso.lab"' in (
             finding.detail
         )
