@@ -15,9 +15,6 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from cas_conformance.channels.http import HttpProbe
-from cas_conformance.channels.revocation import RevocationResult
-from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.endpoints import all_endpoints, published_hosts
 from cas_conformance.evidence.model import Endpoint as Endpoint
 from cas_conformance.evidence.model import Evidence
@@ -36,6 +33,9 @@ from cas_conformance.facts import (
 )
 from cas_conformance.inventory import Inventory
 from cas_conformance.records.dns import DnsAnswer, is_ip_literal
+from cas_conformance.records.http import HttpProbe
+from cas_conformance.records.revocation import RevocationResult
+from cas_conformance.records.smtp import SmtpProbe
 from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import RunSettings
 

@@ -17,9 +17,6 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from cas_conformance.channels.http import HttpProbe
-from cas_conformance.channels.revocation import RevocationResult
-from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.errors import CollectionError, FactsUnavailable
 from cas_conformance.facts import (
     EXCHANGE_SERVER_SECTIONS,
@@ -30,6 +27,9 @@ from cas_conformance.facts import (
 )
 from cas_conformance.inventory import Inventory
 from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.http import HttpProbe
+from cas_conformance.records.revocation import RevocationResult
+from cas_conformance.records.smtp import SmtpProbe
 from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import HostSettings, RunSettings
 
