@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any
 
 import requests
@@ -71,10 +70,6 @@ def warn(options: GatherOptions, host: str, text: str) -> None:
         warnings.warn(CasConformanceWarning(text), stacklevel=3)
     else:
         options.progress("warning", host, text)
-
-
-def _union(declared: Sequence[Needs]) -> Needs:
-    return reduce(lambda a, b: a | b, declared, Needs())
 
 
 def _sessions(resolver: Resolver, run: RunSettings, forks: int, captured: dict[str, TlsHandshake]) -> tuple[requests.Session, requests.Session]:
@@ -158,7 +153,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         def joined(record: ServerRecord) -> ServerRecord:
             """A server's OS facts joined with its Exchange facts; its endpoints probed at once."""
             record = os_evidence.joined(record, exchange_evidence())
-            declared = _union([declare(record) for declare in options.server_needs])
+            declared = Needs.union(declare(record) for declare in options.server_needs)
             early.append(declared)
             probes.add(declared.probe)
             return record
@@ -175,7 +170,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         facts = Evidence(inventory, run, exchange=exchange_evidence(), os=records)
         # What the checks will read of the network, from the Exchange and OS facts.
         before_network = World(facts)
-        needs = _union([*early, *(declare(before_network) for declare in options.needs)])
+        needs = Needs.union([*early, *(declare(before_network) for declare in options.needs)])
         ctx = Fetching(run, pool, resolver, dialer, session, auth_session, probes, captured, options.environ, options.progress)
         parts: dict[str, Any] = {}
         for kind in KINDS:

@@ -11,7 +11,7 @@ import pytest
 from cas_conformance.checks import FactsUnavailable
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS
 from cas_conformance.evaluate import evaluate
-from cas_conformance.evidence.model import DnsEvidence, Needs, frozen_map, question
+from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map, question
 from cas_conformance.facts import MailboxDatabase
 from cas_conformance.records.dns import DnsAnswer
 from cas_conformance.world import World
@@ -21,13 +21,8 @@ FAILBACK = "https://failback.contoso.lab/owa"
 
 
 def _declared(w: World) -> Needs:
-    needs = Needs()
-    for declare in NEEDS:
-        needs |= declare(w)
-    for record in w.servers.values():
-        for server_declare in SERVER_NEEDS:
-            needs |= server_declare(record)
-    return needs
+    per_server = [declare(r) for r in w.servers.values() for declare in SERVER_NEEDS]
+    return Needs.union([*(declare(w) for declare in NEEDS), *per_server])
 
 
 def _org() -> World:
@@ -81,3 +76,14 @@ def test_a_server_declares_its_endpoints_as_its_facts_arrive() -> None:
     record = world(Cas("CAS01")).servers["cas01.contoso.lab"]
     urls = {e.url for declare in SERVER_NEEDS for e in declare(record).probe}
     assert {"https://mail.contoso.lab/owa", "https://cas01.contoso.lab/owa"} <= urls
+
+
+def test_needs_unite_without_duplicates_first_endpoint_kept() -> None:
+    first = Endpoint("https://mail.contoso.lab/owa", "owa", ("Basic",), "CAS01\\owa", "cas01.contoso.lab")
+    again = Endpoint("https://mail.contoso.lab/owa", "owa")
+    a = Needs(resolve=frozenset({("mail.contoso.lab", "A")}), probe=(first,), smtp=frozenset({"contoso.lab"}))
+    b = Needs(resolve=frozenset({("contoso.lab", "MX")}), handshake=frozenset({"mail.contoso.lab"}), probe=(again,))
+    both = a | b
+    assert both == Needs.union([a, b])
+    assert both.resolve == {("mail.contoso.lab", "A"), ("contoso.lab", "MX")} and both.probe == (first,)
+    assert both.handshake == {"mail.contoso.lab"} and both.smtp == {"contoso.lab"} and not both.autodiscover
