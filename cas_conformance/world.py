@@ -1,26 +1,27 @@
-"""Everything one run gathered, and the questions checks ask of it.
+"""The questions checks ask of one run's Evidence.
 
-A ``World`` is filled once per run (by ``gather`` from the network, or from a saved facts file)
-and then only read: checks are pure functions of it.
+A ``World`` is built once from the frozen :class:`~cas_conformance.evidence.model.Evidence` (by
+``gather`` from the network, or from a saved facts file) and only read: checks are pure functions
+of it. It opens no socket: a DNS question no check declared is an error, never a query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from cas_conformance.channels.dns import DnsAnswer, Resolver, is_ip_literal
-from cas_conformance.channels.http import HttpProbe
-from cas_conformance.channels.revocation import RevocationResult
-from cas_conformance.channels.smtp import SmtpProbe
-from cas_conformance.channels.tls import TlsHandshake
-from cas_conformance.errors import CollectionError, FactsUnavailable
+from cas_conformance.endpoints import all_endpoints, published_hosts
+from cas_conformance.evidence.model import Endpoint as Endpoint
+from cas_conformance.evidence.model import Evidence
+from cas_conformance.evidence.model import Needs as Needs
+from cas_conformance.evidence.model import ServerRecord as ServerRecord
+from cas_conformance.evidence.model import host_of as host_of
+from cas_conformance.evidence.model import resolve as resolve
 from cas_conformance.facts import (
     ClientAccessArray,
     ExchangeOrganisationFacts,
@@ -31,45 +32,12 @@ from cas_conformance.facts import (
     ServerFacts,
 )
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings import HostSettings, RunSettings
-
-
-@dataclass
-class ServerRecord:
-    """One inventory host reached over WinRM: its facts, or why there are none."""
-
-    host: str
-    settings: HostSettings
-    facts: ServerFacts | None = None
-    error: CollectionError | None = None
-    raw_output: str | None = None
-    seconds: float = 0.0
-
-    def require(self) -> ServerFacts:
-        if self.facts is None:
-            reason = self.error.reason if self.error else "not collected"
-            channel = self.error.channel if self.error else "winrm"
-            raise FactsUnavailable(f"{self.host}: could not collect facts over {channel}: {reason}")
-        return self.facts
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A URL the connectivity checks probe, with what its virtual directory is configured for."""
-
-    url: str
-    kind: str  # owa, ews, activesync, autodiscover, rpc, oab
-    auth: tuple[str, ...] = ()
-    source: str = "published"  # the virtual directory's identity, or "published"
-    server: str = ""  # the inventory host whose virtual directory it is
-
-    @property
-    def host(self) -> str:
-        return (urlsplit(self.url).hostname or "").lower()
-
-
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower() if url else ""
+from cas_conformance.records.dns import DnsAnswer, is_ip_literal
+from cas_conformance.records.http import HttpProbe
+from cas_conformance.records.revocation import RevocationResult
+from cas_conformance.records.smtp import SmtpProbe
+from cas_conformance.records.tls import TlsHandshake
+from cas_conformance.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -82,25 +50,83 @@ class _OrgView:
     pf_servers: frozenset[str]
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class World:
-    inventory: Inventory
-    run: RunSettings
-    servers: dict[str, ServerRecord]
-    resolver: Resolver
-    names: tuple[str, ...] = ()
-    endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    tls: dict[str, TlsHandshake] = field(default_factory=dict)
-    revocation: dict[str, RevocationResult] = field(default_factory=dict)
-    http: dict[str, HttpProbe] = field(default_factory=dict)
-    smtp: dict[str, SmtpProbe] = field(default_factory=dict)
-    autodiscover: dict[str, HttpProbe] = field(default_factory=dict)
-    trust_roots: list[x509.Certificate] = field(default_factory=list)
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    probe_user: str | None = None
-    #: what Exchange remote PowerShell answered (kept beside the joined facts for the facts file)
-    exchange: ExchangeOrganisationFacts = field(default_factory=ExchangeOrganisationFacts)
-    exchange_servers: dict[str, ExchangeServerFacts] = field(default_factory=dict)
+    evidence: Evidence
+
+    # --- the evidence, as the checks read it ------------------------------------------------
+    @property
+    def inventory(self) -> Inventory:
+        return self.evidence.inventory
+
+    @property
+    def run(self) -> RunSettings:
+        return self.evidence.run
+
+    @property
+    def now(self) -> datetime:
+        return self.evidence.now
+
+    @property
+    def servers(self) -> Mapping[str, ServerRecord]:
+        return self.evidence.os
+
+    @property
+    def exchange(self) -> ExchangeOrganisationFacts:
+        return self.evidence.exchange.organisation
+
+    @property
+    def exchange_servers(self) -> Mapping[str, ExchangeServerFacts]:
+        return self.evidence.exchange.servers
+
+    @property
+    def tls(self) -> Mapping[str, TlsHandshake]:
+        return self.evidence.tls.handshakes
+
+    @property
+    def trust_roots(self) -> tuple[x509.Certificate, ...]:
+        return self.evidence.tls.trust_roots
+
+    @property
+    def revocation(self) -> Mapping[str, RevocationResult]:
+        return self.evidence.revocation
+
+    @property
+    def http(self) -> Mapping[str, HttpProbe]:
+        return self.evidence.http.probes
+
+    @property
+    def autodiscover(self) -> Mapping[str, HttpProbe]:
+        return self.evidence.http.autodiscover
+
+    @property
+    def probe_user(self) -> str | None:
+        return self.evidence.http.probe_user
+
+    @property
+    def smtp(self) -> Mapping[str, SmtpProbe]:
+        return self.evidence.smtp
+
+    def dns(self, name: str, rdtype: str = "A") -> DnsAnswer:
+        """The answer gathered for a question a check declared (FactsUnavailable otherwise)."""
+        return self.evidence.dns.answer(name, rdtype)
+
+    # --- what the facts publish (pure functions of the Exchange/OS evidence and inventory) ----
+    @cached_property
+    def smtp_domains(self) -> tuple[str, ...]:
+        """The mail domains: ``smtp_domains``, else the servers' DNS domains."""
+        return tuple(self.run.smtp_domains) or tuple(
+            sorted({r.settings.dns_domain for r in self.servers.values() if r.settings.dns_domain})
+        )
+
+    @cached_property
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        return all_endpoints(self.servers.values(), self.inventory, self.smtp_domains)
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Every published name: the endpoints' hosts and the inventory's ``[published]`` hosts."""
+        return tuple(sorted({e.host for e in self.endpoints.values()} | set(published_hosts(self.inventory))))
 
     # --- organisation-wide view, merged from every server that answered -------------------
     def collected(self) -> list[ServerFacts]:
@@ -129,8 +155,8 @@ class World:
 
     @cached_property
     def _org(self) -> _OrgView:
-        """The organisation merged once from every collected server (the World is read-only
-        once the servers are collected, and checks ask these questions thousands of times)."""
+        """The organisation merged once from every collected server (checks ask these questions
+        thousands of times)."""
         collected = self.collected()
         servers = _merge(s.servers for s in collected)
         by_name: dict[str, ExchangeServer] = {}
@@ -165,9 +191,6 @@ class World:
             return host
         short = host.split(".", 1)[0]
         return short if self._short_names.get(short.lower(), 0) == 1 else host
-
-    def dns(self, name: str, rdtype: str = "A") -> DnsAnswer:
-        return self.resolver.resolve(name, rdtype)
 
 
 _Named = TypeVar("_Named", ExchangeServer, MailboxDatabase, PublicFolderDatabase)

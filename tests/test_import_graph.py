@@ -31,3 +31,16 @@ def test_checks_import_no_collector_and_no_winrm_channel() -> None:
                              "cas_conformance.gather"))
         }
         assert not bad, f"checks/{path.name} imports {sorted(bad)}"
+
+
+def test_the_world_and_the_evidence_model_hold_data_only() -> None:
+    """What the checks read (the World, the Evidence and the endpoints derived from its facts)
+    imports no channel, collector, gathering or fetching code: data and pure questions only."""
+    readers = (PACKAGE / "world.py", PACKAGE / "endpoints.py", PACKAGE / "evidence" / "model.py")
+    for path in readers:
+        bad = {
+            n for n in _imports(path)
+            if n.startswith(("cas_conformance.channels", "cas_conformance.collector", "cas_conformance.gather"))
+            or (n.startswith("cas_conformance.evidence") and n != "cas_conformance.evidence.model")
+        }
+        assert not bad, f"{path.name} imports {sorted(bad)}"

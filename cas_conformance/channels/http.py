@@ -12,7 +12,6 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,55 +19,10 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from cas_conformance.errors import CollectionError
+from cas_conformance.records.http import HttpProbe as HttpProbe
 
 EXCERPT_BYTES = 4096
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-@dataclass(frozen=True)
-class HttpProbe:
-    """What one request (and its same-host redirects) to ``url`` got back."""
-
-    url: str
-    method: str
-    status: int | None
-    final_url: str
-    redirects: tuple[tuple[int, str], ...] = ()
-    www_authenticate: tuple[str, ...] = ()
-    location: str | None = None
-    content_type: str | None = None
-    body_excerpt: str = ""
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "method": self.method,
-            "status": self.status,
-            "final_url": self.final_url,
-            "redirects": [[code, target] for code, target in self.redirects],
-            "www_authenticate": list(self.www_authenticate),
-            "location": self.location,
-            "content_type": self.content_type,
-            "body_excerpt": self.body_excerpt,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HttpProbe:
-        status = data.get("status")
-        return cls(
-            url=str(data["url"]),
-            method=str(data["method"]),
-            status=None if status is None else int(status),
-            final_url=str(data.get("final_url", data["url"])),
-            redirects=tuple((int(code), str(target)) for code, target in data.get("redirects", ())),
-            www_authenticate=tuple(str(s) for s in data.get("www_authenticate", ())),
-            location=data.get("location"),
-            content_type=data.get("content_type"),
-            body_excerpt=str(data.get("body_excerpt", "")),
-            error=data.get("error"),
-        )
 
 
 def auth_schemes(challenges: list[str]) -> tuple[str, ...]:

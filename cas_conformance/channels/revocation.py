@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
 import requests
 from cryptography import x509
@@ -29,32 +29,12 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from cas_conformance.chain_verdict import is_issued_by, signature_valid
+from cas_conformance.records.revocation import Method as Method
+from cas_conformance.records.revocation import RevocationResult as RevocationResult
+from cas_conformance.records.revocation import Status as Status
 
-Method = Literal["ocsp", "crl", "none"]
-Status = Literal["good", "revoked", "unknown", "unreachable", "error"]
 MAX_RESPONSE_BYTES = 1_000_000
 CLOCK_SKEW = dt.timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class RevocationResult:
-    method: Method
-    status: Status
-    url: str | None
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "status": self.status, "url": self.url, "detail": self.detail}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RevocationResult:
-        method, status = data["method"], data["status"]
-        if method not in get_args(Method) or status not in get_args(Status):
-            raise ValueError(f"not a revocation result: method {method!r}, status {status!r}")
-        url = data["url"]
-        return cls(
-            cast(Method, method), cast(Status, status), None if url is None else str(url), str(data["detail"])
-        )
 
 
 class _Failed(Exception):

@@ -10,50 +10,11 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.errors import CollectionError
-
-
-@dataclass(frozen=True)
-class SmtpProbe:
-    host: str
-    port: int
-    banner_code: int | None = None
-    banner: str = ""
-    extensions: tuple[str, ...] = ()
-    starttls_offered: bool = False
-    starttls_ok: bool = False
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "port": self.port,
-            "banner_code": self.banner_code,
-            "banner": self.banner,
-            "extensions": list(self.extensions),
-            "starttls_offered": self.starttls_offered,
-            "starttls_ok": self.starttls_ok,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SmtpProbe:
-        code = data.get("banner_code")
-        return cls(
-            host=str(data["host"]),
-            port=int(data["port"]),
-            banner_code=None if code is None else int(code),
-            banner=str(data.get("banner", "")),
-            extensions=tuple(str(e) for e in data.get("extensions", ())),
-            starttls_offered=bool(data.get("starttls_offered", False)),
-            starttls_ok=bool(data.get("starttls_ok", False)),
-            error=data.get("error"),
-        )
+from cas_conformance.records.smtp import SmtpProbe as SmtpProbe
 
 
 class _DialerSMTP(smtplib.SMTP):

@@ -11,7 +11,7 @@ from cas_conformance.catalogue import Requirement, requirement
 from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
-    from cas_conformance.world import World
+    from cas_conformance.world import Needs, ServerRecord, World
 
 
 class NotApplicable(Exception):
@@ -100,6 +100,28 @@ def check(requirement_id: str, cases: Enumerate) -> Callable[[Evaluate], Evaluat
         return evaluate
 
     return register
+
+
+#: What a check will read of the network evidence, from the Exchange/OS evidence: once for the
+#: run (``needs``), and for each server as its facts arrive (``server_needs``, so its endpoints are
+#: probed while slower servers are still being collected). gather fetches the union; a name a
+#: check reads without declaring it is an error (FactsUnavailable), never a new query.
+RunNeeds = Callable[["World"], "Needs"]
+ServerNeeds = Callable[["ServerRecord"], "Needs"]
+NEEDS: list[RunNeeds] = []
+SERVER_NEEDS: list[ServerNeeds] = []
+
+
+def needs(declare: RunNeeds) -> RunNeeds:
+    """Register *declare* (world -> Needs) beside the checks that read what it names."""
+    NEEDS.append(declare)
+    return declare
+
+
+def server_needs(declare: ServerNeeds) -> ServerNeeds:
+    """Register *declare* (one collected server's record -> Needs)."""
+    SERVER_NEEDS.append(declare)
+    return declare
 
 
 # --- putting values from servers into copy-paste-ready commands --------------------------------

@@ -15,13 +15,36 @@ from cas_conformance.checks.base import (
     NotApplicable,
     check,
     cmd_word,
+    needs,
     one_line,
     ps_string,
+    server_needs,
 )
 from cas_conformance.checks.subjects import endpoints, names, smtp_domains
+from cas_conformance.endpoints import server_endpoints
 from cas_conformance.records.dns import DnsAnswer
 from cas_conformance.records.tls import TlsHandshake
-from cas_conformance.world import Endpoint, World
+from cas_conformance.world import Endpoint, Needs, ServerRecord, World, resolve
+
+
+@server_needs
+def _server_probes(record: ServerRecord) -> Needs:
+    """CONN-05 reads the probe of each URL a server publishes: probed as its facts arrive."""
+    return Needs(probe=tuple(server_endpoints(record)))
+
+
+@needs
+def _connectivity_needs(world: World) -> Needs:
+    """Every published name resolved and handshaken (CONN-01..04), every endpoint probed
+    (CONN-05), each mail domain's MX greeted (CONN-07) and asked by the test mailbox (CONN-06)."""
+    domains = frozenset(world.smtp_domains)
+    return Needs(
+        resolve=resolve("A", world.names) | resolve("MX", domains),
+        handshake=frozenset(world.names),
+        probe=tuple(world.endpoints.values()),
+        smtp=domains,
+        autodiscover=domains if world.run.probe_credentials else frozenset(),
+    )
 
 
 def _placeholder_guard(world: World, key: str) -> None:

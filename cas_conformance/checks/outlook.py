@@ -9,12 +9,19 @@ from cas_conformance.checks.base import (
     NotApplicable,
     check,
     cmd_word,
+    needs,
     one_line,
     ps_string,
     ps_word,
 )
 from cas_conformance.facts import ExchangeServer, MailboxDatabase
-from cas_conformance.world import World
+from cas_conformance.world import Needs, World, resolve
+
+
+@needs
+def _rpc_endpoint_needs(world: World) -> Needs:
+    """OUT-02 reads the A record of every database's RpcClientAccessServer."""
+    return Needs(resolve=resolve("A", (db.rpc_client_access_server for db in world.databases())))
 
 _OUT01_EXPECTED = "the FQDN of a Client Access server or of a Client Access array"
 

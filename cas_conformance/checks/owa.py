@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from cas_conformance.chain_verdict import verify_chain
 from cas_conformance.checks import subjects
-from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, cmd_word, ps_string
+from cas_conformance.checks.base import (
+    FactsUnavailable,
+    Finding,
+    NotApplicable,
+    check,
+    cmd_word,
+    needs,
+    ps_string,
+)
+from cas_conformance.endpoints import failback_hosts
 from cas_conformance.facts import VirtualDirectory
-from cas_conformance.world import ServerRecord, World, host_of
+from cas_conformance.world import Needs, ServerRecord, World, host_of, resolve
+
+
+@needs
+def _failback_needs(world: World) -> Needs:
+    """OWA-03/04 read each FailbackUrl host's A record and certificate, and the A record of the
+    server hosting the virtual directory."""
+    failback = failback_hosts(world.servers.values())
+    hosting = (s.fqdn for s in world.org_servers())
+    return Needs(resolve=resolve("A", failback) | resolve("A", hosting), handshake=frozenset(failback))
 
 
 def _vdir(world: World, key: str) -> tuple[ServerRecord, VirtualDirectory]:

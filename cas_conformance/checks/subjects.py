@@ -196,7 +196,4 @@ def endpoints(world: World) -> list[Case]:
 
 
 def smtp_domains(world: World) -> list[Case]:
-    domains = list(world.run.smtp_domains) or sorted(
-        {r.settings.dns_domain for r in world.servers.values() if r.settings.dns_domain}
-    )
-    return [Case(d, safe_id(d)) for d in domains]
+    return [Case(d, safe_id(d)) for d in world.smtp_domains]

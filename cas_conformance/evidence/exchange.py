@@ -11,7 +11,7 @@ cmdlets only, run by Exchange itself with the account's RBAC roles (exchange-fac
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,9 +19,11 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, CmdletOutcome, ExchangeSession, PsrpTarget, RemoteObject
 from cas_conformance.errors import CollectionError
 from cas_conformance.evidence import codec
+from cas_conformance.evidence.kind import Kind, Loading
+from cas_conformance.evidence.model import ExchangeEvidence as ExchangeEvidence
+from cas_conformance.evidence.model import frozen_map
 from cas_conformance.facts import (
     EXCHANGE_ORG_SECTIONS,
-    EXCHANGE_SERVER_SECTIONS,
     ClientAccessArray,
     ClientAccessServer,
     ExchangeCertificate,
@@ -75,17 +77,6 @@ class ExchangePlan:
     forks: int = 8
 
 
-@dataclass(frozen=True)
-class ExchangeEvidence:
-    organisation: ExchangeOrganisationFacts
-    servers: Mapping[str, ExchangeServerFacts] = field(default_factory=dict)
-
-    def for_server(self, host: str) -> ExchangeServerFacts:
-        return self.servers.get(host) or ExchangeServerFacts(
-            errors=tuple(SectionError(s, "not asked") for s in EXCHANGE_SERVER_SECTIONS)
-        )
-
-
 # --- fetch -------------------------------------------------------------------------------------
 
 
@@ -111,7 +102,7 @@ def _unreachable(reason: str, attempts: tuple[str, ...]) -> ExchangeEvidence:
     organisation = ExchangeOrganisationFacts(
         errors=tuple(SectionError(s, reason) for s in EXCHANGE_ORG_SECTIONS), attempts=attempts
     )
-    return ExchangeEvidence(organisation, {})
+    return ExchangeEvidence(organisation, frozen_map())
 
 
 def _read(session: ExchangeSession, via: str, plan: ExchangePlan, attempts: tuple[str, ...]) -> ExchangeEvidence:
@@ -125,7 +116,7 @@ def _read(session: ExchangeSession, via: str, plan: ExchangePlan, attempts: tupl
     by_host: dict[str, list[tuple[str, CmdletOutcome]]] = {h: [] for h in plan.servers}
     for (host, section, _), outcome in zip(asked, answers, strict=True):
         by_host[host].append((section, outcome))
-    return ExchangeEvidence(organisation, {h: _server_facts(via, h, got) for h, got in by_host.items()})
+    return ExchangeEvidence(organisation, frozen_map((h, _server_facts(via, h, got)) for h, got in by_host.items()))
 
 
 def _org_server(organisation: ExchangeOrganisationFacts, host: str) -> ExchangeServer | None:
@@ -369,16 +360,17 @@ def save(evidence: ExchangeEvidence) -> dict[str, Any]:
     }
 
 
-def load(data: Mapping[str, Any]) -> ExchangeEvidence:
+def load(data: Mapping[str, Any], loading: Loading | None = None) -> ExchangeEvidence:
     if data.get("schema") != SCHEMA:
         raise ValueError(f"Exchange evidence of schema {data.get('schema')!r} (this suite reads {SCHEMA})")
     return ExchangeEvidence(
         codec.load(ExchangeOrganisationFacts, data["organisation"]),
-        {h: codec.load(ExchangeServerFacts, f) for h, f in data["servers"].items()},
+        frozen_map((h, codec.load(ExchangeServerFacts, f)) for h, f in data["servers"].items()),
     )
 
 
-
+#: fetched by gather first (one session, while the OS collector runs)
+KIND = Kind("exchange", save, load)
 
 def plan(run_hosts: Sequence[str], hosts: Mapping[str, HostSettings], forks: int) -> ExchangePlan | None:
     """The session's Client Access servers (``exchange_powershell_hosts``, else the inventory's

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
+from typing import Any
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
@@ -18,14 +20,62 @@ from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError, CollectorFormatError
-from cas_conformance.facts import ServerFacts
-from cas_conformance.settings import HostSettings, RunSettings
-from cas_conformance.world import ServerRecord
+from cas_conformance.evidence.kind import Kind, Loading
+from cas_conformance.evidence.model import ExchangeEvidence, ServerRecord, frozen_map
+from cas_conformance.facts import ServerFacts, join_facts
+from cas_conformance.settings import HostSettings, RunSettings, host_settings
 
 
-def load(raw_output: str, host: str) -> ServerFacts:
+def parse(raw_output: str, host: str) -> ServerFacts:
     """A saved collector output read again (CollectorFormatError when it is not format 3)."""
     return parse_collector_output(raw_output, host)
+
+
+def joined(record: ServerRecord, exchange: ExchangeEvidence) -> ServerRecord:
+    """*record* with its OS facts joined to the organisation's and its own Exchange facts."""
+    if record.facts is None:
+        return record
+    facts = join_facts(record.facts, exchange.organisation, exchange.for_server(record.host))
+    return replace(record, facts=facts)
+
+
+def save(part: Mapping[str, ServerRecord]) -> dict[str, Any]:
+    """Each server's raw collector output (parsed again on load, so a suite upgrade re-reads the
+    evidence) or why there is none."""
+    return {
+        name: {
+            "raw_output": rec.raw_output,
+            "error": None if rec.error is None else {"channel": rec.error.channel, "reason": rec.error.reason},
+            "seconds": round(rec.seconds, 3),
+        }
+        for name, rec in part.items()
+    }
+
+
+def load(data: Any, loading: Loading) -> Mapping[str, ServerRecord]:
+    exchange: ExchangeEvidence = loading.parts["exchange"]
+    inventory = loading.inventory
+    servers: dict[str, ServerRecord] = {}
+    for name, entry in data.items():
+        rec = ServerRecord(
+            name,
+            host_settings(inventory, inventory.hosts[name], password=loading.password),
+            seconds=float(entry.get("seconds", 0.0)),
+        )
+        if entry.get("error"):
+            rec = replace(rec, error=CollectionError(name, entry["error"]["channel"], entry["error"]["reason"]))
+        elif entry.get("raw_output") is not None:
+            rec = replace(rec, raw_output=entry["raw_output"])
+            try:
+                rec = joined(replace(rec, facts=parse(entry["raw_output"], name)), exchange)
+            except CollectorFormatError as exc:
+                rec = replace(rec, error=CollectionError(name, "collector output", str(exc)))
+        servers[name] = rec
+    return frozen_map(servers)
+
+
+#: fetched by gather before the network kinds (the checks' needs are read from these facts)
+KIND = Kind("os", save, load)
 
 
 def _clixml_text(stderr: str) -> str:
@@ -67,14 +117,15 @@ def fetch(
     resolver: Resolver,
     forks: int,
     progress: Callable[[str, str, str], None],
-    on_collected: Callable[[ServerRecord], None] = lambda record: None,
+    on_collected: Callable[[ServerRecord], ServerRecord] = lambda record: record,
     warn: Callable[[str, str], None] | None = None,
-) -> dict[str, ServerRecord]:
+) -> Mapping[str, ServerRecord]:
     """Collect every server; *on_collected* gets each record that has facts, as it arrives, and
-    *warn* (host, text) each warning about a server."""
+    answers the record to keep (its facts joined with the Exchange facts); *warn* (host, text)
+    gets each warning about a server."""
     records = {name: ServerRecord(name, s) for name, s in settings.items()}
     if not records:
-        return records
+        return frozen_map(records)
     params = CollectorParameters(
         event_lookback_days=run.eventlog_lookback_days,
         polling_registry_key=run.polling_registry_key,
@@ -82,9 +133,9 @@ def fetch(
     try:
         command = collector_command(params)
     except ValueError as exc:  # parameters too long for one command line: every server says so
-        for record in records.values():
-            record.error = CollectionError(record.host, "collector", str(exc))
-        return records
+        return frozen_map(
+            (name, replace(rec, error=CollectionError(name, "collector", str(exc)))) for name, rec in records.items()
+        )
     started: dict[str, float] = {}
 
     def one(name: str) -> tuple[str, ServerFacts]:
@@ -107,15 +158,15 @@ def fetch(
         record = records[name]
         try:
             raw, facts = outcome()
-            record.raw_output = raw
-            record.facts = facts
+            record = replace(record, raw_output=raw, facts=facts)
         except CollectionError as exc:
-            record.error = exc
+            record = replace(record, error=exc)
         except Exception as exc:  # a crash in collection is an error on that host, never a pass
-            record.error = CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}")
-        record.seconds = time.monotonic() - started.get(name, time.monotonic())
+            record = replace(record, error=CollectionError(name, "winrm", f"{exc.__class__.__name__}: {exc}"))
+        record = replace(record, seconds=time.monotonic() - started.get(name, time.monotonic()))
         if record.facts is not None:
-            on_collected(record)
+            record = on_collected(record)
+        records[name] = record
         done_count += 1
         status = "ok" if record.facts is not None else f"error: {record.error.reason if record.error else ''}"
         progress("collect-done", name, f"{done_count}/{len(records)} {record.seconds:.1f}s {status}")
@@ -133,6 +184,6 @@ def fetch(
 
                 finish(name, late)
     pool.shutdown(wait=False, cancel_futures=True)
-    return records
+    return frozen_map(records)
 
 

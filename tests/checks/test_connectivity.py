@@ -12,19 +12,22 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.facts import MailboxDatabase
+from cas_conformance.facts import MailboxDatabase, VdirKind
 from cas_conformance.lab.pki import Pki
 from cas_conformance.records.dns import DnsAnswer
 from cas_conformance.world import Endpoint, World
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
 MAIL = "mail.contoso.lab"
+#: published by every world here: Autodiscover for the servers' mail domain
+AUTODISCOVER_NAME = "autodiscover.contoso.lab"
 OCSP = RevocationResult("ocsp", "good", "http://pki.contoso.lab/ocsp", "")
 
 
 def published(*cas: Cas, **fields: Any) -> World:
-    """CAS01 (or *cas*) publishing mail.contoso.lab, with the records in *fields*."""
-    return world(*(cas or (Cas("CAS01"),)), names=(MAIL,), **fields)
+    """CAS01 (or *cas*) whose virtual directories publish mail.contoso.lab only (the inventory
+    publishes it too), with the records in *fields*."""
+    return world(*(cas or (Cas("CAS01", internal_host=MAIL),)), published=(MAIL,), **fields)
 
 
 # --- CONN-01 ----------------------------------------------------------------------------------
@@ -32,7 +35,7 @@ def published(*cas: Cas, **fields: Any) -> World:
 
 def test_conn01_a_name_with_an_a_record_passes() -> None:
     w = published(dns=(a_record(MAIL, "10.0.0.5"),))
-    assert case_ids(w, "CONN-01") == [MAIL]
+    assert case_ids(w, "CONN-01") == [AUTODISCOVER_NAME, MAIL]
     finding = judge(w, "CONN-01", MAIL)
     assert finding.passed, finding.message()
     assert finding.observed == "NOERROR 10.0.0.5 (resolver saved facts)"
@@ -46,7 +49,7 @@ def test_conn01_an_unresolved_name_fails_with_the_record_to_add() -> None:
 
 def test_conn01_an_uncollected_server_is_an_error_case() -> None:
     w = published(Cas("CAS01", collected=False))
-    assert case_ids(w, "CONN-01") == [MAIL, "cas01"]
+    assert case_ids(w, "CONN-01") == [AUTODISCOVER_NAME, MAIL, "cas01"]
     with pytest.raises(FactsUnavailable, match="connection refused"):
         judge(w, "CONN-01", "cas01")
 
@@ -160,13 +163,17 @@ EWS_VDIR = Endpoint(
 
 
 def probed(url: str, endpoint: Endpoint, probe: HttpProbe | None) -> World:
-    return published(endpoints={url: endpoint}, http={url: probe} if probe else {})
+    """CAS01 publishing *endpoint* only (one virtual directory of its kind and methods)."""
+    cas = Cas("CAS01", internal_host=MAIL, oa_host=None, vdir_kinds=(VdirKind(endpoint.kind),), vdir_auth=endpoint.auth)
+    w = published(cas, http={url: probe} if probe else {})
+    assert sorted(w.endpoints) == sorted([url, f"https://{AUTODISCOVER_NAME}/Autodiscover/Autodiscover.xml"])
+    return w
 
 
 def test_conn05_ews_asking_for_the_configured_methods_passes() -> None:
     probe = HttpProbe(EWS, "GET", 401, EWS, www_authenticate=("Negotiate", "NTLM", "Basic"))
     w = probed(EWS, EWS_VDIR, probe)
-    assert case_ids(w, "CONN-05") == [f"{MAIL}/EWS/Exchange.asmx"]
+    assert case_ids(w, "CONN-05") == [f"{AUTODISCOVER_NAME}/Autodiscover/Autodiscover.xml", f"{MAIL}/EWS/Exchange.asmx"]
     finding = judge(w, "CONN-05", f"{MAIL}/EWS/Exchange.asmx")
     assert finding.passed, finding.message()
 

@@ -15,7 +15,7 @@ from cas_conformance.checks.base import cmd_quoted, ps_word
 from cas_conformance.checks.peer_groups import DRIFT_PROPERTY, peer_groups
 from cas_conformance.facts import SectionError
 from cas_conformance.world import World
-from tests.checks.drift_world import Cas, certificate, three, world
+from tests.checks.drift_world import Cas, certificate, three, with_servers, world
 
 DRIFT = ("DRIFT-01", "DRIFT-02", "DRIFT-03", "DRIFT-04", "DRIFT-05")
 
@@ -242,8 +242,7 @@ def test_groups_are_arrays_or_sites_and_peer_group_overrides_both() -> None:
 
 def test_array_members_missing_from_the_inventory_are_noted() -> None:
     full = world(Cas("CAS01"), Cas("CAS02"), Cas("CAS03"))
-    del full.servers["cas03.contoso.lab"]
-    full = World(full.inventory, full.run, full.servers, full.resolver, now=full.now)
+    full = with_servers(full, {h: r for h, r in full.servers.items() if h != "cas03.contoso.lab"})
     finding = judge(full, "DRIFT-02", "HQ-rpc-encryption")
     assert finding.passed and any(n.startswith("CAS03: member(s) of the array") for n in finding.notes)
 
@@ -282,8 +281,7 @@ def test_a_server_whose_own_record_is_missing_is_an_error_placeholder() -> None:
     w = three()
     rec = w.servers["cas03.contoso.lab"]
     assert rec.facts is not None
-    rec.facts = replace(rec.facts, local_server="GHOST")
-    w = World(w.inventory, w.run, w.servers, w.resolver, now=w.now)
+    w = with_servers(w, {**w.servers, rec.host: replace(rec, facts=replace(rec.facts, local_server="GHOST"))})
     cases = CHECKS["DRIFT-05"].cases(w)
     assert [c.id for c in cases] == ["HQ-exchange-build", "cas03"]
     assert cases[1].error and "GHOST, which Get-ExchangeServer did not list" in cases[1].error

@@ -97,9 +97,9 @@ def test_out02_an_endpoint_without_a_record_fails_with_the_dns_fix() -> None:
     assert "-ZoneName contoso.lab -Name outlook" in finding.remediation
 
 
-def test_out02_an_unasked_name_is_no_pass() -> None:
-    finding = judge(org(), "OUT-02", ARRAY)  # the resolver holds no answer for it
-    assert not finding.passed and finding.observed.startswith("ERROR")
+def test_out02_an_ungathered_name_is_an_error_naming_it_never_a_pass() -> None:
+    with pytest.raises(FactsUnavailable, match=f"DNS A of {ARRAY} was read but no check declared it"):
+        judge(org(), "OUT-02", ARRAY)  # the evidence holds no answer for it
 
 
 def test_out02_unread_databases_are_an_error() -> None:

@@ -1,5 +1,6 @@
-"""Hand-built facts for the check unit tests: an organisation of Exchange servers whose facts each
-test sets per server, turned into a World without any network (no lab, no sockets)."""
+"""Hand-built evidence for the check unit tests: an organisation of Exchange servers whose facts
+each test sets per server, turned into a frozen Evidence and its World without any network (no
+lab, no sockets)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cas_conformance.channels.dns import Resolver
 from cas_conformance.checks import CHECKS, Finding
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.model import (
+    DnsEvidence,
+    Evidence,
+    HttpEvidence,
+    TlsEvidence,
+    frozen_map,
+    question,
+)
 from cas_conformance.facts import (
     ClientAccessArray,
     CollectorMeta,
@@ -69,6 +77,9 @@ class Cas:
     collected: bool = True
     errors: tuple[SectionError, ...] = field(default=())
     client_access: bool = True
+    #: the virtual directories it has (default: OWA, ECP, EWS, OAB, ActiveSync), their auth methods
+    vdir_kinds: tuple[VdirKind, ...] = tuple(_PATHS)
+    vdir_auth: tuple[str, ...] = ()
     #: inventory host variables, e.g. ``winhttp_proxy=proxy.contoso.lab:8080``
     host_vars: str = ""
     #: ServerFacts fields to set beyond the ones above (databases, services, registry, events...)
@@ -116,8 +127,11 @@ def _vdirs(cas: Cas) -> tuple[VirtualDirectory, ...]:
             f"https://{internal}{path}",
             f"https://{cas.external_host}{path}" if cas.external_host else "",
             cas.failback_url if kind is VdirKind.OWA else "",
+            cas.vdir_auth,
+            cas.vdir_auth,
         )
         for kind, (name, path) in _PATHS.items()
+        if kind in cas.vdir_kinds
     )
 
 
@@ -157,11 +171,20 @@ def world(
     arrays: dict[str, str] | None = None,
     dns: tuple[DnsAnswer, ...] = (),
     group_vars: str = "",
-    **fields: Any,
+    published: tuple[str, ...] = (),
+    tls: Mapping[str, TlsHandshake] | None = None,
+    trust_roots: tuple[x509.Certificate, ...] = (),
+    http: Mapping[str, Any] | None = None,
+    autodiscover: Mapping[str, Any] | None = None,
+    probe_user: str | None = None,
+    **parts: Any,
 ) -> World:
     """A World of *servers*; *arrays* maps a site to its CAS array FQDN (default: an array in HQ);
-    *dns* are the only answers its resolver knows; *group_vars* are ``[all:vars]`` lines; *fields*
-    set other World fields (names, endpoints, tls, http, revocation, smtp, autodiscover...)."""
+    *dns* are the only answers gathered (each one declared, as if a check had asked for it; any
+    other question is an error); *group_vars* are ``[all:vars]`` lines; *published* the
+    inventory's ``[published]`` names; *tls*, *trust_roots*,
+    *http*, *autodiscover* and *probe_user* fill the TLS and HTTP evidence; *parts* set other
+    Evidence parts (revocation, smtp, exchange)."""
     arrays = {"HQ": "outlook.contoso.lab"} if arrays is None else arrays
     org = tuple(_server(c) for c in servers)
     array_facts = tuple(
@@ -182,18 +205,34 @@ def world(
         for c in servers
     ]
     text = "\n".join(lines) + "\n" + (f"[all:vars]\n{group_vars}\n" if group_vars else "")
+    if published:
+        text += "[published]\n" + "\n".join(published) + "\n"
     inventory = parse_inventory(text, "unit.ini")
     records = {}
     for cas in servers:
-        rec = ServerRecord(cas.fqdn, host_settings(inventory, inventory.hosts[cas.fqdn], password=None))
+        settings = host_settings(inventory, inventory.hosts[cas.fqdn], password=None)
         if cas.collected:
-            rec.facts = _facts(cas, org, array_facts)
+            records[cas.fqdn] = ServerRecord(cas.fqdn, settings, facts=_facts(cas, org, array_facts))
         else:
-            rec.error = CollectionError(cas.fqdn, "winrm", "connection refused")
-        records[cas.fqdn] = rec
-    return World(
-        inventory, run_settings(inventory, password=None), records, Resolver.preload(dns), now=NOW, **fields
+            error = CollectionError(cas.fqdn, "winrm", "connection refused")
+            records[cas.fqdn] = ServerRecord(cas.fqdn, settings, error=error)
+    answers = {question(a.name, a.rdtype): a for a in dns}
+    evidence = Evidence(
+        inventory,
+        run_settings(inventory, password=None),
+        now=NOW,
+        os=frozen_map(records),
+        dns=DnsEvidence(frozen_map(answers), frozenset(answers)),
+        tls=TlsEvidence(frozen_map(tls or {}), trust_roots),
+        http=HttpEvidence(frozen_map(http or {}), frozen_map(autodiscover or {}), probe_user),
+        **{name: frozen_map(value) if isinstance(value, dict) else value for name, value in parts.items()},
     )
+    return World(evidence)
+
+
+def with_servers(w: World, servers: Mapping[str, ServerRecord]) -> World:
+    """*w* with other server records (the rest of its evidence unchanged)."""
+    return World(replace(w.evidence, os=frozen_map(servers)))
 
 
 def three(**changes: object) -> World:

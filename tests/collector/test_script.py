@@ -95,7 +95,7 @@ def test_quoting_spells_non_ascii_as_char_codes() -> None:
     assert quote_powershell("\U0001f600") == "(''+[char]0xD83D+[char]0xDE00)"
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)  # a wall-clock deadline flakes on a loaded machine
 @given(
     st.integers(min_value=1, max_value=3650),
     st.one_of(st.sampled_from(HOSTILE), st.text(max_size=30)).map(lambda t: "HKLM:\\" + (t or "x")),

@@ -17,6 +17,7 @@ from cas_conformance.checks.proxy import winhttp_proxy_as_declared
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
 from cas_conformance.evaluate import Verdict, evaluate
+from cas_conformance.evidence.model import frozen_map
 from cas_conformance.facts import WinHttpSettings
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
@@ -226,9 +227,8 @@ def test_proxy_01_registry_flags_win_over_a_netsh_text_that_shows_the_stale_prox
         assert facts.winhttp is not None
         shown = "Current WinHTTP proxy settings:\n\n    Proxy Server(s) :  oldproxy.contoso.lab:3128\n"
         changed = dataclasses.replace(facts, winhttp=dataclasses.replace(facts.winhttp, netsh_text=shown))
-        world = dataclasses.replace(
-            run.world, servers={**run.world.servers, key: dataclasses.replace(rec, facts=changed)}
-        )
+        servers = frozen_map({**run.world.servers, key: dataclasses.replace(rec, facts=changed)})
+        world = World(dataclasses.replace(run.world.evidence, os=servers))
         finding = winhttp_proxy_as_declared(world, key)
         assert finding.passed
         assert "the stored proxy string oldproxy.contoso.lab:3128 is unused" in finding.observed

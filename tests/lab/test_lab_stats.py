@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cas_conformance.channels.dns import NOT_GATHERED
+from cas_conformance.errors import FactsUnavailable
 from cas_conformance.evaluate import evaluate
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
@@ -34,7 +34,7 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
     assert stats["winrm_stdin_bytes"] == {name: 0 for name in inventory.hosts}
     assert stats["dns_queries"] and max(stats["dns_queries"].values()) == 1, stats["dns_queries"]
     # every name the checks asked about was answered by the lab, not guessed
-    assert {f"{a.name.lower().rstrip('.')} {a.rdtype}" for a in world.resolver.answers()} == set(
+    assert {f"{a.name.lower().rstrip('.')} {a.rdtype}" for a in world.evidence.dns.answers.values()} == set(
         stats["dns_queries"]
     )
     # each TLS endpoint handshaken once: the probes' own connection gives the chain
@@ -119,18 +119,18 @@ def test_a_dead_first_client_access_server_falls_back_to_the_next() -> None:
 
 def test_the_checks_read_what_gathering_asked_and_send_nothing() -> None:
     """Once gathered, the World answers DNS from what was asked: every check of the catalogue
-    runs without one more question to the lab, and a name nobody asked about is an error answer
-    (fail closed), never a new query."""
+    runs without one more question to the lab, and a name no check declared is an error naming
+    it (fail closed), never a new query."""
     lab = start_lab(HEALTHY)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
         world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
         gathered = lab.stats()
         verdicts = evaluate(world)
-        unasked = world.dns("never-asked.contoso.lab", "A")
+        with pytest.raises(FactsUnavailable, match=r"DNS A of never-asked\.contoso\.lab .* no check declared"):
+            world.dns("never-asked.contoso.lab", "A")
         after = lab.stats()
     finally:
         lab.stop()
     assert verdicts and not [v for v in verdicts if v.outcome in ("failed", "error")]
     assert after == gathered
-    assert (unasked.status, unasked.detail) == ("ERROR", NOT_GATHERED)

@@ -28,7 +28,8 @@ def test_replay_gives_identical_outcomes_without_the_lab(pytester: pytest.Pytest
     live = run_suite(pytester, f"--save-facts={facts_path}", name="live")
     assert live.ret == 1
     facts = json.loads(facts_path.read_text())
-    assert facts["schema"] == "cas-conformance/facts/2"
+    assert facts["schema"] == "cas-conformance/facts/3"
+    assert sorted(facts["evidence"]) == ["dns", "exchange", "http", "os", "revocation", "smtp", "tls"]
 
     # The embedded lab stopped with the first run: its DNS server (UDP and TCP) is gone.
     host, port = _lab_dns(facts)
@@ -88,4 +89,14 @@ def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"schema": "cas-conformance/facts/1", "inventory": "", "servers": {}}))
     with pytest.raises(FactsFileError, match=r"old\.json: .*facts/1 is an old format .*gather the facts again"):
+        load_world(old)
+
+
+def test_a_facts_file_of_format_2_is_refused_clearly(tmp_path: Path) -> None:
+    """Format 2 kept every kind of evidence at the top level, in one shape: refused, saying why."""
+    from cas_conformance.facts_file import FactsFileError, load_world
+
+    old = tmp_path / "v2.json"
+    old.write_text(json.dumps({"schema": "cas-conformance/facts/2", "inventory": "", "servers": {}, "dns": []}))
+    with pytest.raises(FactsFileError, match=r"v2\.json: .*facts/2 is an old format .*each kind of evidence"):
         load_world(old)
