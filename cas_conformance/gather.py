@@ -125,7 +125,12 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         name: host_settings(inventory, inventory.hosts[name], password=options.password)
         for name in winrm_hosts(inventory)
     }
-    kerberos.configure(h.kerberos for h in hosts.values() if h.transport == "kerberos")  # before threads
+    # before threads; WinRM over Kerberos, or /PowerShell over Kerberos (its default) with NTLM for WinRM
+    kerberos.configure(
+        h.kerberos
+        for h in hosts.values()
+        if h.transport == "kerberos" or h.exchange_powershell_auth in ("kerberos", "negotiate")
+    )
     _warn_unchecked_winrm(options, hosts)
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
     dialer = Dialer(resolver, run.connect_to)

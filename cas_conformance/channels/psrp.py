@@ -238,7 +238,9 @@ class ExchangeSession:
             session = transport._build_session()
         session.trust_env = False
         session.proxies = {}
-        tls_client.mount(session, self._dialer, tls_client.client_context(verify=t.cert_validation))
+        tls_client.mount(
+            session, self._dialer, tls_client.client_context(verify=t.cert_validation, ca_path=t.ca_trust_path)
+        )
         session.verify = (t.ca_trust_path or True) if t.cert_validation else False
         transport.session = session
         self._wsman = wsman

@@ -157,7 +157,9 @@ def _protocol(
     protocol.transport.__class__ = _DialingTransport
     transport: Any = protocol.transport
     transport.dialer = tls_versions.observing(dialer) if tls_versions else dialer
-    transport.tls_context = tls_client.client_context(verify=settings.cert_validation)
+    transport.tls_context = tls_client.client_context(
+        verify=settings.cert_validation, ca_path=settings.ca_trust_path
+    )
     return protocol
 
 
