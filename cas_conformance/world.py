@@ -54,6 +54,9 @@ class _OrgView:
 class World:
     evidence: Evidence
 
+    def __repr__(self) -> str:
+        return f"World({self.evidence!r})"
+
     # --- the evidence, as the checks read it ------------------------------------------------
     @property
     def inventory(self) -> Inventory:

@@ -2,7 +2,14 @@
 
 Every server holds Mailbox, Client Access and Hub Transport in the array's site, hosts one
 database, publishes OWA under the shared external name with its own failback name, and carries the
-one published certificate (which therefore names every server).
+one published certificate. That certificate names the shared names and ``*.<domain>`` for the
+servers' own and failback names, as a large organisation's would: a certificate naming each of
+2,000 servers does not exist (certificate authorities cap a certificate's names at 100 to 250, Let's
+Encrypt at 100), and listing them all would make every per-member comparison (DRIFT-03) grow with
+the square of the organisation. Exchange 2010 takes wildcard certificates for its services; Outlook
+Anywhere then needs ``Set-OutlookProvider EXPR -CertPrincipalName msstd:*.<domain>`` (Microsoft's
+Exchange 2007 troubleshooting topic for RPC over HTTP with a wildcard certificate,
+https://technet.microsoft.com/en-us/library/cc535023(EXCHG.80).aspx).
 """
 
 from __future__ import annotations
@@ -40,12 +47,11 @@ def generated(base: Scenario, count: int) -> Scenario:
         servers.append(server)
         databases.append(LabDatabase(f"DB{i:0{width}d}", name, base.arrays[0].fqdn))
         names[server.failback_host] = name
-        cert_names += [server.failback_host, f"{name.lower()}.{domain}"]
     scenario.servers = servers
     scenario.databases = databases
     scenario.public_folder_databases = [LabDatabase("PF01", servers[0].name, "")]
     scenario.names = names
-    scenario.certificate_names = cert_names
+    scenario.certificate_names = [*cert_names, f"*.{domain}"]
     scenario.probe_database = databases[0].name
     scenario.name = f"{base.name}-{count}"
     return scenario

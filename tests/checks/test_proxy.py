@@ -113,3 +113,10 @@ def test_proxy02_names_a_bounded_list_however_large_the_organisation() -> None:
     assert "(41 servers: cas01.contoso.lab, ex0001.contoso.lab," in finding.expected
     assert finding.expected.count(".contoso.lab") == 10 and "and 31 more" in finding.expected
     assert finding.observed.endswith("and 31 more") and "not covered (41)" in finding.observed
+
+
+def test_world_shows_itself_in_a_line() -> None:
+    """A test's traceback prints its arguments: the World must not render the organisation."""
+    servers = [Cas(f"EX{i:04d}", client_access=False) for i in range(1, 41)]
+    text = repr(world(Cas("CAS01", host_vars=PROXY), *servers))
+    assert text.startswith("World(Evidence(41 servers,") and len(text) < 200, text
