@@ -34,7 +34,6 @@ __all__ = ["NOT_SAVED", "STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_s
 
 SYSTEM = "system"
 NOT_SAVED = "not in the saved facts"
-NOT_GATHERED = "not asked while the facts were gathered"
 _EDNS_PAYLOAD = 1232
 _MAX_CHASE = 8
 
@@ -113,13 +112,6 @@ class Resolver:
             done.set_result(answer)
             resolver._cache[(_norm(answer.name), answer.rdtype.upper())] = done
         return resolver
-
-    def frozen(self) -> Resolver:
-        """Every answer so far, replayed only: once gathering is over the checks read these, and a
-        question nobody asked while gathering is an error answer, never a new query on the wire."""
-        frozen = Resolver.preload(self.answers())
-        frozen._missing, frozen._replay_label = NOT_GATHERED, self.label
-        return frozen
 
     @property
     def label(self) -> str:
