@@ -418,10 +418,19 @@ def xdist_verdict(serial: Size, parallel: Cost) -> list[str]:
     if helps:
         lines.append("  -n 2 helps here: the tests and reports are CPU work a free core shortens")
     else:
+        rest = suite.wall - serial.gathered if serial.gathered == serial.gathered else None
+        why = (
+            f"the facts are gathered once, by the controller, before any worker starts ({serial.gathered:.1f} s "
+            f"of the {suite.wall:.1f} s), so -n can only share the remaining {rest:.1f} s of tests and reports"
+            if rest is not None
+            else "the facts are gathered once, by the controller, before any worker starts"
+        )
+        busy = machine is not None and machine > 0.9
         lines.append(
-            "  -n 2 does not help here: it needs a free core, and the suite's one process, the lab answering "
-            "it and this machine's other work already keep both busy; the workers add their own start-up, "
-            "the facts file's loading and the controller's report merging (CPU above)"
+            f"  -n 2 does not help here: {why}"
+            + ("; both cores were already busy" if busy else "")
+            + "; the workers add their own start-up, the facts file's loading and the controller's report "
+            "merging (CPU above)"
         )
     return lines
 
