@@ -149,6 +149,7 @@ class RunState:
         self._progress_lock = threading.Lock()
         self._started = 0
         self._collecting: dict[str, float] = {}
+        self._warned: dict[str, list[str]] = {}  # a warning's text after its server -> servers
         self.collapsed: list[Any] = []
         self.unknown: list[str] = []
         self._aliases: dict[str, str] | None = None
@@ -325,7 +326,7 @@ class RunState:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         with self._progress_lock:
             line = self._progress_line(event, subject, detail)
-            if reporter is not None:
+            if reporter is not None and line is not None:
                 reporter.write_line(line)
 
     def _still_collecting_line(self, now: float) -> str | None:
@@ -337,7 +338,7 @@ class RunState:
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
         return f"cas-conformance: still collecting {names}{more}"
 
-    def _progress_line(self, event: str, subject: str, detail: str) -> str:
+    def _progress_line(self, event: str, subject: str, detail: str) -> str | None:
         if event == "collect-start":
             self._collecting[subject] = time.monotonic()
             self._started += 1
@@ -355,14 +356,37 @@ class RunState:
                 return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
             return f"cas-conformance: collected {subject}: {detail}"
         if event == "warning":
-            return f"cas-conformance: WARNING: {detail}"
+            return self._warning_line(subject, detail)
         if event == "exchange-done":
             if subject:
                 return f"cas-conformance: Exchange facts read through Exchange remote PowerShell on {subject}"
             return f"cas-conformance: Exchange facts could not be read: {detail}"
         if event == "gathered":
-            return f"cas-conformance: all facts gathered in {detail}"
+            return "\n".join([*self._repeated_warnings(), f"cas-conformance: all facts gathered in {detail}"])
         return f"cas-conformance: {event.replace('-done', '')} done: {detail}"
+
+    def _warning_line(self, server: str, text: str) -> str | None:
+        """The first server's warning in full; the same warning of further servers is one line
+        naming them all once gathering is over (2,000 servers speaking TLS 1.0 only are two lines,
+        not 2,000)."""
+        prefix = f"{server}: "
+        if not server or not text.startswith(prefix):
+            return f"cas-conformance: WARNING: {text}"
+        servers = self._warned.setdefault(text[len(prefix) :].replace(server, "<server>"), [])
+        servers.append(server)
+        return f"cas-conformance: WARNING: {text}" if len(servers) == 1 else None
+
+    def _repeated_warnings(self) -> list[str]:
+        lines = []
+        for text, servers in self._warned.items():
+            if len(servers) > 1:
+                more = servers[1:]
+                lines.append(
+                    f"cas-conformance: WARNING: the same on {len(more)} more server{'s' if len(more) > 1 else ''} "
+                    f"({', '.join(more)}): {text}"
+                )
+        self._warned.clear()
+        return lines
 
     # --- reporting --------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
