@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from html import escape
 
 from cas_conformance.report.drift_groups import DriftGroup, DriftRow, drift_groups, unjudged
-from cas_conformance.report.html_summary import LABELS, SYMBOLS, legend
+from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend
 from cas_conformance.report.records import TestRecord
 
 STYLE = """

@@ -14,12 +14,12 @@ from typing import Any
 
 from cas_conformance.catalogue import REQUIREMENTS, Severity
 from cas_conformance.report.gate import Change, GateResult
+from cas_conformance.report.html_drift import drift_html
+from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend
 from cas_conformance.report.records import OUTCOMES, WORST_FIRST, TestRecord, worst
 from cas_conformance.report.waivers import WaiverUse
 
 NO_SERVER = "(organisation)"
-SYMBOLS = {"passed": "\u2713", "failed": "\u2717", "error": "\u26a0", "skipped": "\u2013", "waived": "W"}
-LABELS = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skip", "waived": "waived"}
 
 STYLE = """
 <style>
@@ -52,11 +52,6 @@ table.cas-matrix thead th { writing-mode: vertical-rl; transform: rotate(180deg)
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
-
-
-def legend() -> str:
-    items = "".join(f'<span class="cas-{o}">{_e(SYMBOLS[o])} {_e(LABELS[o])}</span>' for o in WORST_FIRST)
-    return f'<p class="cas-legend">{items}</p>'
 
 
 MAX_REASONS = 8
@@ -199,12 +194,6 @@ def waivers_html(uses: Sequence[WaiverUse], path: str | None) -> str:
 def files_html(files: Mapping[str, str]) -> str:
     items = "".join(f"<li>{_e(label)}: <code>{_e(path)}</code></li>" for label, path in files.items())
     return f'<div class="cas-section" id="cas-files"><h2>Other reports of this run</h2><ul>{items}</ul></div>'
-
-
-def drift_html(records: Sequence[TestRecord]) -> str:
-    from cas_conformance.report.html_drift import drift_html as render  # it imports this module
-
-    return render(records)
 
 
 def summary_html(
