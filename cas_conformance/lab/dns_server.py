@@ -9,17 +9,14 @@ session and each test sets up only what it needs.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
-import selectors
 import socket
 import struct
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Literal
 
 import dns.flags
@@ -33,7 +30,8 @@ import dns.rdatatype
 import dns.rrset
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.net import bind_tcp, ensure_loopback
+from cas_conformance.lab.listener import Connection, Listener
+from cas_conformance.lab.net import bind_tcp
 
 RecordType = Literal["A", "CNAME", "MX"]
 Fault = Literal["servfail", "timeout", "nxdomain"]
@@ -195,7 +193,7 @@ class Zone:
             return _Lookup(dns.rcode.SERVFAIL)  # a CNAME loop
 
 
-class DnsServer:
+class DnsServer(Listener):
     """Serve a :class:`Zone` over UDP and TCP on ``(address, port)``.
 
     ``stats`` counts questions received as ``"name TYPE"``; ``transports`` counts them by
@@ -203,29 +201,22 @@ class DnsServer:
     counted) until ``release()``, so a test can make many clients ask at the same moment.
     """
 
+    kind = "DNS"
+
     def __init__(self, address: str, zone: Zone, *, port: int = 0) -> None:
-        self.address = ensure_loopback(address)
+        super().__init__([address], port=port)
+        self.address = self.addresses[0]
         self.zone = zone
-        self._requested_port = port
         self._stats: Counter[str] = Counter()
         self._transports: Counter[str] = Counter()
         self._stats_changed = threading.Condition()
-        self._errors: list[BaseException] = []
         self._held: list[Callable[[], None]] | None = None
         self._hold_lock = threading.Lock()
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._conn_threads: set[threading.Thread] = set()
-        self._conns: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
         self._udp: socket.socket | None = None
-        self._tcp: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def _bind(self) -> None:
+    def _bind(self) -> list[socket.socket]:
+        """TCP first (its port is the server's), then UDP on the same port."""
         family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         last: OSError | None = None
         for _attempt in range(20):
@@ -241,50 +232,15 @@ class DnsServer:
                 if self._requested_port:
                     break
                 continue
-            self._tcp, self._udp, self.port = tcp, udp, port
-            return
+            self._udp = udp
+            return [tcp, udp]
         raise LabError(f"could not bind DNS on {self.address} UDP+TCP: {last}")
 
-    def start(self) -> DnsServer:
-        if self._thread is not None:
-            raise LabError("DnsServer already started")
-        self._bind()
-        self._thread = threading.Thread(target=self._serve, name=f"lab-dns-{self.port}", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        return self
-
-    def stop(self) -> None:
-        """Stop promptly, join every thread, then re-raise the first error a server thread hit."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._wake_w.send(b"x")
-        if self._thread is not None:
-            self._thread.join()
-        with self._conn_lock:
-            conns, threads = list(self._conns), list(self._conn_threads)
-        for conn in conns:
-            with contextlib.suppress(OSError):  # already closed by the peer: nothing to unblock
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join()
-        for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
-            if sock is not None:
-                sock.close()
-        self.check()
-
-    def check(self) -> None:
-        if self._errors:
-            raise LabError(f"lab DNS server failed: {self._errors[0]!r}") from self._errors[0]
-
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def _readable(self, sock: socket.socket) -> None:
+        if sock is self._udp:
+            self._guard(self._answer_udp)
+        else:
+            super()._readable(sock)
 
     # -- observation -----------------------------------------------------------------------------
     @property
@@ -326,26 +282,7 @@ class DnsServer:
         except OSError:
             pass  # the client went away before its answer: its problem, not the server's
         except Exception as exc:
-            self._errors.append(exc)
-
-    def _serve(self) -> None:
-        assert self._udp is not None and self._tcp is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self._udp, selectors.EVENT_READ, "udp")
-        selector.register(self._tcp, selectors.EVENT_READ, "tcp")
-        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._ready.set()
-        try:
-            while not self._stopping.is_set():
-                for key, _mask in selector.select():
-                    if key.data == "udp":
-                        self._guard(self._answer_udp)
-                    elif key.data == "tcp":
-                        self._start_conn()
-        except Exception as exc:
-            self._errors.append(exc)
-        finally:
-            selector.close()
+            self.record_error(exc)
 
     def _answer_udp(self) -> None:
         udp = self._udp
@@ -367,40 +304,19 @@ class DnsServer:
 
             self._send_or_hold(send)
 
-    def _start_conn(self) -> None:
-        assert self._tcp is not None
-        try:
-            conn, _peer = self._tcp.accept()
-        except OSError:
-            return  # the client gave up between SYN and accept: nothing to serve
-        thread = threading.Thread(target=self._serve_tcp, args=(conn,), name="lab-dns-tcp", daemon=True)
-        with self._conn_lock:
-            self._conns.add(conn)
-            self._conn_threads.add(thread)
-        thread.start()
-
-    def _serve_tcp(self, conn: socket.socket) -> None:
-        try:
-            while not self._stopping.is_set():
-                header = _recv_exact(conn, 2)
-                if header is None:
-                    return
-                wire = _recv_exact(conn, struct.unpack("!H", header)[0])
-                if wire is None:
-                    return
-                response = self._respond(wire, "tcp")
-                if response is not None:
-                    data = response[1].to_wire(max_size=65535)
-                    self._send_or_hold(functools.partial(conn.sendall, struct.pack("!H", len(data)) + data))
-        except OSError:
-            pass  # the client closed or reset the connection, or stop() shut it down
-        except Exception as exc:
-            self._errors.append(exc)
-        finally:
-            with self._conn_lock:
-                self._conns.discard(conn)
-                self._conn_threads.discard(threading.current_thread())
-            conn.close()
+    def _serve_connection(self, connection: Connection) -> None:
+        conn = connection.sock
+        while not self._stopping.is_set():
+            header = _recv_exact(conn, 2)
+            if header is None:
+                return
+            wire = _recv_exact(conn, struct.unpack("!H", header)[0])
+            if wire is None:
+                return
+            response = self._respond(wire, "tcp")
+            if response is not None:
+                data = response[1].to_wire(max_size=65535)
+                self._send_or_hold(functools.partial(conn.sendall, struct.pack("!H", len(data)) + data))
 
     def _send_or_hold(self, send: Callable[[], None]) -> None:
         with self._hold_lock:

@@ -13,7 +13,6 @@ exception is recorded; :meth:`HttpServer.check` (and :meth:`HttpServer.stop`) re
 from __future__ import annotations
 
 import logging
-import selectors
 import socket
 import ssl
 import threading
@@ -21,19 +20,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, TypeAlias, cast
 
 from requests.structures import CaseInsensitiveDict
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
+from cas_conformance.lab.listener import Connection, Listener
 
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 30.0
 HANDSHAKE_TIMEOUT = 10.0
-STOP_BUDGET = 5.0
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -62,7 +59,6 @@ class HttpResponse:
 
 
 HttpHandler: TypeAlias = Callable[[HttpRequest], HttpResponse]
-_Server = TypeVar("_Server", bound="HttpServer")
 
 
 def _host_without_port(value: str) -> str:
@@ -177,163 +173,33 @@ class _Exchange(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
 
-class HttpServer:
+class HttpServer(Listener):
     """Plain HTTP/1.1 on every address of *addresses*, all on one port (``port=0``: kernel's choice)."""
 
     kind = "HTTP"
 
     def __init__(self, addresses: Sequence[str], handler: HttpHandler, *, port: int = 0) -> None:
-        if not addresses:
-            raise LabError(f"the lab {self.kind} server needs at least one address")
-        self.addresses = tuple(ensure_loopback(a) for a in addresses)
+        super().__init__(list(addresses), port=port)
         self.handler = handler
-        self._requested_port = port
-        self._port: int | None = None
-        self._listeners: list[socket.socket] = []
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._errors: list[BaseException] = []
-        self._connections: set[socket.socket] = set()
-        self._threads: set[threading.Thread] = set()
-        self._accept_thread: threading.Thread | None = None
-        self._wake_r: socket.socket | None = None  # a socketpair that wakes the accept loop on stop
-        self._wake_w: socket.socket | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise LabError(
-                f"the lab {self.kind} server is not started: call start() or use it in a with block"
-            )
-        return self._port
-
-    def __enter__(self: _Server) -> _Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.stop()
-        else:
-            self._shutdown()
-
-    def start(self) -> None:
-        if self._accept_thread is not None:
-            raise LabError(f"the lab {self.kind} server was already started")
-        self._listeners = bind_tcp(list(self.addresses), self._requested_port)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._port = self._listeners[0].getsockname()[1]
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop,
-            args=(self._wake_r,),
-            name=f"lab-{self.kind.lower()}-{self._port}",
-            daemon=True,
-        )
-        self._accept_thread.start()
-        if not self._ready.wait(5.0):
-            self._shutdown()
-            raise LabError(f"the lab {self.kind} server on port {self._port} did not become ready")
-        self.check()
-
-    def stop(self) -> None:
-        """Stop accepting, close every connection, join the threads, then re-raise recorded errors."""
-        self._shutdown()
-        self.check()
 
     def check(self) -> None:
         """Re-raise (once) the first exception recorded in a server thread, as a LabError."""
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if errors:
-            first = errors[0]
-            raise LabError(f"lab {self.kind} server on port {self._port} failed: {first!r}") from first
-
-    def record_error(self, exc: BaseException) -> None:
-        log.error("lab %s server on port %s: %r", self.kind, self._port, exc)
-        with self._lock:
-            self._errors.append(exc)
-
-    def _shutdown(self) -> None:
-        if self._accept_thread is None or self._stopping.is_set():
-            return
-        self._stopping.set()
-        if self._wake_w is not None:
-            self._wake_w.send(b"x")
-        self._accept_thread.join(STOP_BUDGET)
-        with self._lock:
-            connections = list(self._connections)
-            threads = list(self._threads)
-        for conn in connections:
-            try:  # unblocks the thread reading it; the peer may have closed it already
-                socket.socket.shutdown(conn, socket.SHUT_RDWR)
-            except OSError as exc:
-                log.debug("shutdown of a lab connection: %s", exc)
-        join_within(threads, STOP_BUDGET)  # a handler still busy after the budget keeps its daemon thread
-        for sock in [*self._listeners, self._wake_r, self._wake_w]:
-            if sock is not None:
-                sock.close()
-
-    def _accept_loop(self, wake: socket.socket) -> None:
         try:
-            with selectors.DefaultSelector() as selector:
-                for listener in self._listeners:
-                    listener.setblocking(False)
-                    selector.register(listener, selectors.EVENT_READ)
-                selector.register(wake, selectors.EVENT_READ)
-                self._ready.set()
-                while not self._stopping.is_set():
-                    for key, _events in selector.select():
-                        if key.fileobj is wake:
-                            return
-                        self._accept(cast(socket.socket, key.fileobj))
-        except Exception as exc:
-            self.record_error(exc)
-        finally:
-            self._ready.set()
-
-    def _accept(self, listener: socket.socket) -> None:
-        try:
-            conn, _peer = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        conn.setblocking(True)
-        # Headers and body may leave in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK hold every response back ~40 ms, as no real IIS does.
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        local_address = conn.getsockname()[0]
-        thread = threading.Thread(target=self._serve, args=(conn, local_address), daemon=True)
-        with self._lock:
-            if self._stopping.is_set():
-                conn.close()
-                return
-            self._connections.add(conn)
-            self._threads.add(thread)
-        thread.start()
-
-    def _serve(self, conn: socket.socket, local_address: str) -> None:
-        current = conn
-        try:
-            wrapped = self._wrap(conn)
-            if wrapped is not None:
-                current, sni = wrapped
-                _Exchange(current, self, sni, local_address)
-        except OSError as exc:  # resets, timeouts, failed handshakes: the client's doing
-            log.debug("lab %s connection on %s ended: %s", self.kind, local_address, exc)
-        except Exception as exc:
-            self.record_error(exc)
+            super().check()
         finally:
             with self._lock:
-                self._connections.discard(conn)
-                self._connections.discard(current)
-                self._threads.discard(threading.current_thread())
-            current.close()
+                self._errors.clear()
 
-    def _wrap(self, conn: socket.socket) -> tuple[socket.socket, str | None] | None:
-        """The socket to speak HTTP on and the SNI; None to drop the connection."""
-        return conn, None
+    def _serve_connection(self, connection: Connection) -> None:
+        # Headers and body may leave in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK hold every response back ~40 ms, as no real IIS does.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sni = self._handshake(connection)
+        _Exchange(connection.sock, self, sni, connection.local_address)
+
+    def _handshake(self, connection: Connection) -> str | None:
+        """Secure *connection* if the server speaks TLS and return the SNI; OSError drops it."""
+        return None
 
 
 class HttpsServer(HttpServer):
@@ -381,24 +247,15 @@ class HttpsServer(HttpServer):
         sock.context = context
         return None
 
-    def _wrap(self, conn: socket.socket) -> tuple[socket.socket, str | None] | None:
-        with self._lock:
-            if self._stopping.is_set():
-                return None
-            tls = self._base.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-            self._connections.add(tls)
+    def _handshake(self, connection: Connection) -> str | None:
+        tls = connection.upgrade(
+            lambda raw: self._base.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        )
         tls.settimeout(HANDSHAKE_TIMEOUT)
         self._sni.name = None
-        try:
-            tls.do_handshake()
-        except (ssl.SSLError, OSError) as exc:
-            log.debug("lab TLS handshake on port %s failed: %s", self._port, exc)
-            with self._lock:
-                self._connections.discard(tls)
-            tls.close()
-            return None
+        tls.do_handshake()  # a failure (ssl.SSLError is an OSError) drops the connection
         sni = cast("str | None", self._sni.name)
         with self._lock:
             self.stats[f"{sni or ''}:{self.port}"] += 1
         tls.settimeout(None)
-        return tls, sni
+        return sni

@@ -15,23 +15,19 @@ importable from here.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import selectors
 import socket
 import ssl
-import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab import wsman
-from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
+from cas_conformance.lab.listener import Connection, Listener
 from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers, open_request, seal_reply
 from cas_conformance.lab.winrs_shells import (
     CMD_LINE_LIMIT,
@@ -63,7 +59,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_BODY = 10 * 1024 * 1024  # larger request bodies get 413
-_JOIN_TIMEOUT = 5.0
 
 
 class _WsmanHTTPHandler(BaseHTTPRequestHandler):
@@ -210,7 +205,7 @@ def offer_tls_up_to(context: ssl.SSLContext, newest: str) -> ssl.SSLContext:
     return context
 
 
-class WinRMServer:
+class WinRMServer(Listener):
     """A WinRM listener (HTTPS when *tls_context* is given, else HTTP) on every address in *addresses*.
 
     *credentials* maps user names (``labadmin`` or ``CONTOSO\\labadmin``, matched case-insensitively)
@@ -218,6 +213,8 @@ class WinRMServer:
     accepted too. With *credssp* the HTTPS listener also takes CredSSP (as after
     ``Enable-WSManCredSSP -Role Server``). :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
     """
+
+    kind = "WinRM"
 
     def __init__(
         self,
@@ -230,104 +227,46 @@ class WinRMServer:
         keytab: Path | None = None,
         credssp: bool = False,
     ) -> None:
-        if not addresses:
-            raise LabError("WinRMServer needs at least one address")
-        for address in addresses:
-            ensure_loopback(address)
-        self.addresses = list(addresses)
-        self.port = port
+        super().__init__(list(addresses), port=port)
         self.tls_context = tls_context
         self.credssp = credssp and tls_context is not None  # CredSSP over HTTPS only
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
         self._keytab = keytab
         self.kerberos: KerberosKeytab | None = None  # loaded from *keytab* at start
-        self._errors: list[BaseException] = []
-        self._errors_lock = threading.Lock()
-        self._shells = ShellService(handler, self._record_error)
+        self._shells = ShellService(handler, self.record_error)
         self.stats = self._shells.stats  # rsp:Command requests per Host name
         self.command_line_chars = self._shells.command_line_chars
         self.stdin_bytes = self._shells.stdin_bytes
         self.actions = self._shells.actions  # WS-Man requests per action name ("Create", "Receive", ...)
-        self._listeners: list[socket.socket] = []
-        self._connections: set[socket.socket] = set()
-        self._threads: set[threading.Thread] = set()
-        self._conn_lock = threading.Lock()
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._wakeup: tuple[socket.socket, socket.socket] | None = None
-        self._accept_thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return f"WinRMServer({self.scheme}, {self.addresses!r}, port={self.port})"
+        return f"WinRMServer({self.scheme}, {self.addresses!r}, port={self._port or self._requested_port})"
 
     @property
     def scheme(self) -> str:
         return "https" if self.tls_context is not None else "http"
 
-    def __enter__(self) -> WinRMServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        if exc_type is None:
-            self.check()
-
-    def start(self) -> None:
-        if self._accept_thread is not None:
-            raise LabError("WinRMServer already started")
+    def start(self) -> WinRMServer:
+        if self._loop is not None:
+            raise LabError("the lab WinRM server was already started")
         self.users = LabUsers(self._credentials)
         try:
             if self._keytab is not None:
                 from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
 
                 self.kerberos = KerberosKeytab(self._keytab)
-            self._listeners = bind_tcp(self.addresses, self.port)
+            return super().start()
         except BaseException:
             self.users.close()
             raise
-        self.port = self._listeners[0].getsockname()[1]
-        self._wakeup = socket.socketpair()
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="winrm-accept", daemon=True)
-        self._accept_thread.start()
-        if not self._ready.wait(_JOIN_TIMEOUT):
-            self.stop()
-            raise LabError("WinRM lab server did not become ready")
 
-    def stop(self) -> None:
-        """Stop accepting, cut open connections, wake waiting Receives; idempotent and prompt."""
-        if self._stopping.is_set() or self._accept_thread is None:
-            return
-        self._stopping.set()
-        assert self._wakeup is not None
-        self._wakeup[1].send(b"x")
-        self._accept_thread.join(_JOIN_TIMEOUT)
-        with self._conn_lock:
-            connections, threads = list(self._connections), list(self._threads)
-        for conn in connections:
-            with contextlib.suppress(OSError):  # already closed by its own thread
-                socket.socket.shutdown(conn, socket.SHUT_RDWR)  # plain shutdown, also for an SSLSocket
-        self._shells.stop()
-        join_within(threads, _JOIN_TIMEOUT)
-        for sock in [*self._listeners, *self._wakeup]:
-            sock.close()
+    def _release_waiters(self) -> None:
+        self._shells.stop()  # wakes the Receives waiting for output
+
+    def _stopped(self) -> None:
         if self.users is not None:
             self.users.close()
-
-    def check(self) -> None:
-        """Re-raise (as LabError) the first exception a server thread or the handler hit."""
-        with self._errors_lock:
-            first = self._errors[0] if self._errors else None
-        if first is not None:
-            raise LabError(f"WinRM lab server error: {type(first).__name__}: {first}") from first
-
-    def _record_error(self, exc: BaseException) -> None:
-        log.error("WinRM lab server error: %s", type(exc).__name__, exc_info=exc)
-        with self._errors_lock:
-            self._errors.append(exc)
 
     @property
     def shell_count(self) -> int:
@@ -337,53 +276,16 @@ class WinRMServer:
     def dispatch(self, request: WsmanRequest, ctx: RequestContext) -> bytes:
         return self._shells.dispatch(request, ctx)
 
-    def _accept_loop(self) -> None:
-        assert self._wakeup is not None
-        try:
-            with selectors.DefaultSelector() as selector:
-                for listener in self._listeners:
-                    listener.setblocking(False)
-                    selector.register(listener, selectors.EVENT_READ)
-                selector.register(self._wakeup[0], selectors.EVENT_READ)
-                self._ready.set()
-                while not self._stopping.is_set():
-                    for key, _events in selector.select():
-                        if key.fileobj is not self._wakeup[0] and not self._stopping.is_set():
-                            self._accept(cast(socket.socket, key.fileobj))
-        except Exception as exc:
-            self._record_error(exc)
-            self._ready.set()
-
-    def _accept(self, listener: socket.socket) -> None:
-        try:
-            conn, peer = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        conn.setblocking(True)
-        thread = threading.Thread(target=self._serve, args=(conn, peer), name="winrm-conn", daemon=True)
-        with self._conn_lock:
-            self._threads = {t for t in self._threads if t.is_alive()}
-            self._threads.add(thread)
-            self._connections.add(conn)
-        thread.start()
-
-    def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls_context is not None:
-                sock.settimeout(10.0)
-                wrapped = self.tls_context.wrap_socket(sock, server_side=True)
-                with self._conn_lock:
-                    self._connections.discard(sock)
-                    self._connections.add(wrapped)
-                sock = wrapped
-            if not self._stopping.is_set():
-                _WsmanHTTPHandler(sock, peer, self)
-        except OSError as exc:  # includes ssl.SSLError: clients that go away or fail the handshake
-            log.debug("WinRM connection from %s ended: %s", peer[0], type(exc).__name__)
-        except Exception as exc:
-            self._record_error(exc)
-        finally:
-            with self._conn_lock:
-                self._connections.discard(sock)
-            sock.close()
+    def _serve_connection(self, connection: Connection) -> None:
+        sock = connection.sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls_context is not None:
+            context = self.tls_context
+            sock.settimeout(10.0)
+            tls = connection.upgrade(
+                lambda raw: context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+            )
+            tls.do_handshake()
+            sock = tls
+        if not self._stopping.is_set():
+            _WsmanHTTPHandler(sock, connection.peer, self)
