@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from cas_conformance.evaluate import Verdict, evaluate
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
+from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,18 @@ def run_lab(faults: Sequence[str] = (), scenario: Path = HEALTHY) -> list[Verdic
         verdicts = evaluate(world)
         lab.check()
         return verdicts
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """The healthy scenario, started once per module that asks for it; the servers' own errors
+    (``Lab.check``) fail the module's last test."""
+    lab = start_lab(HEALTHY)
+    try:
+        yield lab
+        lab.check()
     finally:
         lab.stop()
 

@@ -3,8 +3,6 @@ OS facts, and its delegated credentials carry the old snap-in path past the doub
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from requests_credssp.exceptions import NTStatusException
 
@@ -13,24 +11,12 @@ from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol
 from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
-from tests.lab.conftest import HEALTHY
 from tests.lab.test_collector_failures import OLD_WAY, _run
 
 HOST = "cas01.contoso.lab"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    lab = start_lab(HEALTHY)
-    try:
-        yield lab
-        lab.check()
-    finally:
-        lab.stop()
 
 
 def _inventory_text(lab: Lab, transport: str) -> str:

@@ -20,23 +20,11 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget, RemoteObject
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import Secret, host_settings
-from tests.lab.conftest import HEALTHY
 
 CAS = "cas01.contoso.lab"
 ORG = "Microsoft.Exchange.Data.Directory"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    lab = start_lab(HEALTHY)
-    try:
-        yield lab
-        lab.check()
-    finally:
-        lab.stop()
 
 
 def _dialer(lab: Lab, name: str = CAS) -> Dialer:
