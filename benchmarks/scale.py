@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import resource
@@ -418,7 +419,7 @@ def xdist_verdict(serial: Size, parallel: Cost) -> list[str]:
     if helps:
         lines.append("  -n 2 helps here: the tests and reports are CPU work a free core shortens")
     else:
-        rest = suite.wall - serial.gathered if serial.gathered == serial.gathered else None
+        rest = None if math.isnan(serial.gathered) else suite.wall - serial.gathered
         why = (
             f"the facts are gathered once, by the controller, before any worker starts ({serial.gathered:.1f} s "
             f"of the {suite.wall:.1f} s), so -n can only share the remaining {rest:.1f} s of tests and reports"

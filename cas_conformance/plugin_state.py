@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from cas_conformance.checks import Case
+from cas_conformance.checks.base import some_names
 from cas_conformance.errors import CasConformanceError, InventoryError, LabError
 from cas_conformance.facts_file import load_world, save_world
 from cas_conformance.gather import GatherOptions, gather, winrm_hosts
@@ -334,9 +335,8 @@ class RunState:
             pending = [(name, now - t) for name, t in self._collecting.items()]
         if not pending:
             return None
-        names = ", ".join(f"{name} ({seconds:.0f} s)" for name, seconds in sorted(pending)[:10])
-        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-        return f"cas-conformance: still collecting {names}{more}"
+        names = some_names([f"{name} ({seconds:.0f} s)" for name, seconds in sorted(pending)])
+        return f"cas-conformance: still collecting {names}"
 
     def _progress_line(self, event: str, subject: str, detail: str) -> str | None:
         if event == "collect-start":
