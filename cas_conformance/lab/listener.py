@@ -171,6 +171,9 @@ class Listener:
             if self._stopping.is_set():
                 conn.close()
                 return
+            # a thread stays in the set until it has ended (it cannot remove itself: it would
+            # still be running, unjoined, after a stop), so the set is pruned here instead
+            self._threads = {t for t in self._threads if t.is_alive()}
             self._connections.add(connection)
             self._threads.add(thread)
         thread.start()
@@ -215,5 +218,4 @@ class Listener:
         finally:
             with self._lock:
                 self._connections.discard(connection)
-                self._threads.discard(threading.current_thread())
             connection.sock.close()
