@@ -267,6 +267,19 @@ _CMDLET = {
 _NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 
 
+def _autodiscover_error(root: ET.Element) -> str:
+    """An Error element's code and message ([MS-OXDSCLI] 2.2.4.1.1.3: 500 the address cannot be
+    found, 600 an improperly formatted request, ...), whatever namespace the server put it in."""
+    for element in root.iter():
+        if element.tag.rpartition("}")[2] != "Error":
+            continue
+        texts = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in element}
+        code = texts.get("ErrorCode") or texts.get("Status") or "?"
+        message = texts.get("Message") or "no message"
+        return f"Autodiscover answered error {code}: {message}"
+    return ""
+
+
 @check("CONN-06", smtp_domains)
 def autodiscover_authenticated(world: World, key: str) -> Finding:
     if not world.run.probe_credentials:
@@ -309,6 +322,9 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
         root = ET.fromstring(result.body_excerpt)
     except ET.ParseError as exc:
         return Finding("CONN-06", "", subject, False, f"malformed XML: {exc}", expected, remediation=fix)
+    error = _autodiscover_error(root)
+    if error:
+        return Finding("CONN-06", "", subject, False, error, expected, remediation=fix)
     servers = {}
     for protocol in root.iter(f"{_NS}Protocol"):
         kind = protocol.findtext(f"{_NS}Type") or ""

@@ -5,6 +5,7 @@ for each declared mail domain when the inventory names a test mailbox (``probe_c
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape
 
 import requests
 
@@ -14,10 +15,11 @@ from cas_conformance.evidence.model import STANDARD_PATHS, HttpEvidence, Needs, 
 
 
 def _autodiscover_request(email: str) -> bytes:
+    """Outlook's POX request for *email* (an address may hold ``&``, ``'`` and more: escaped)."""
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
-        f"<Request><EMailAddress>{email}</EMailAddress>"
+        f"<Request><EMailAddress>{escape(email)}</EMailAddress>"
         "<AcceptableResponseSchema>"
         "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
         "</AcceptableResponseSchema></Request></Autodiscover>"

@@ -1,11 +1,20 @@
 """What the lab's IIS answers: OWA's sign-in redirect, 401 challenges per virtual directory,
-Autodiscover (POX) for the test mailbox."""
+Autodiscover (POX) for the test mailbox.
+
+Autodiscover reads the request as Exchange does: a body that is not a well-formed request with an
+``EMailAddress`` gets error 600 ("Invalid Request. The XML request was improperly formatted."), an
+address other than the test mailbox's gets error 500 ("The e-mail address cannot be found."), both
+with HTTP 200: the codes of [MS-OXDSCLI] 2.2.4.1.1.3.1 ErrorCode (https://learn.microsoft.com/en-us/
+openspecs/exchange_server_protocols/ms-oxdscli/713ef4f4-83b2-4375-9d64-60c97ee5b166), the message
+as an Exchange 2010 CAS words it in an Outlook log ("Autodiscover - E-mail address cannot be found",
+https://learn.microsoft.com/en-us/archive/blogs/tips_from_the_inside/autodiscover-e-mail-address-cannot-be-found)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from html import escape
 
@@ -14,6 +23,7 @@ from cas_conformance.lab.scenario import Scenario
 
 _AUTODISCOVER_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 _OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+_REQUEST_NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006}"
 
 
 def _challenge(*schemes: str) -> HttpResponse:
@@ -31,6 +41,41 @@ def _basic_user(request: HttpRequest) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return user, password
+
+
+def _requested_address(body: bytes) -> str | None:
+    """The request's EMailAddress, or None when the body is not a well-formed POX request."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    if root.tag != f"{_REQUEST_NS}Autodiscover":
+        return None
+    address = root.findtext(f"{_REQUEST_NS}Request/{_REQUEST_NS}EMailAddress")
+    return address.strip() if address and address.strip() else None
+
+
+def _autodiscover_error(code: int, message: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="{_AUTODISCOVER_NS}">
+  <Response>
+    <Error Time="00:00:00.0000000" Id="2756139375">
+      <ErrorCode>{code}</ErrorCode>
+      <Message>{escape(message)}</Message>
+      <DebugData />
+    </Error>
+  </Response>
+</Autodiscover>
+""".encode()
+
+
+def _autodiscover_answer(scenario: Scenario, body: bytes) -> bytes:
+    address = _requested_address(body)
+    if address is None:
+        return _autodiscover_error(600, "Invalid Request")
+    if address.lower() != scenario.probe_mailbox.lower():
+        return _autodiscover_error(500, "The e-mail address cannot be found.")
+    return _autodiscover_xml(scenario)
 
 
 def _autodiscover_xml(scenario: Scenario) -> bytes:
@@ -114,7 +159,7 @@ def exchange_site(
                 and hmac.compare_digest(login[1].encode(), password.encode())
             ):
                 return HttpResponse(
-                    200, [("Content-Type", "text/xml; charset=utf-8")], _autodiscover_xml(scenario)
+                    200, [("Content-Type", "text/xml; charset=utf-8")], _autodiscover_answer(scenario, request.body)
                 )
             return _challenge("Negotiate", "NTLM", f'Basic realm="{host}"')
         return HttpResponse(

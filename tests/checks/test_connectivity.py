@@ -290,6 +290,22 @@ def test_conn06_an_http_error_and_malformed_xml_fail() -> None:
     assert not finding.passed and finding.observed.startswith("malformed XML")
 
 
+def test_conn06_an_autodiscover_error_response_fails_with_its_code_and_message() -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">'
+        '<Response><Error Time="16:56:32.6164027" Id="1054084152"><ErrorCode>500</ErrorCode>'
+        "<Message>The e-mail address cannot be found.</Message><DebugData /></Error></Response></Autodiscover>"
+    )
+    finding = judge(
+        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
+        "CONN-06",
+        "contoso.lab",
+    )
+    assert not finding.passed
+    assert finding.observed == "Autodiscover answered error 500: The e-mail address cannot be found."
+
+
 def test_conn06_without_a_test_mailbox_does_not_apply() -> None:
     with pytest.raises(NotApplicable, match="probe_credentials is not set"):
         judge(discovered(None, group_vars=""), "CONN-06", "contoso.lab")
