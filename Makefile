@@ -35,7 +35,8 @@ check: $(VENV)/.installed
 	fi
 
 test: $(VENV)/.installed-test browser kerberos
-	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks
+	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks conftest.py
+	$(BIN)/ruff format --check cas_conformance tests tests_cas benchmarks conftest.py
 	$(BIN)/pytest tests -n 2 -q
 
 # Debian's chromium and its driver, for the HTML report's browser tests (tests/browser). Installed
@@ -83,7 +84,8 @@ $(VENV)/.installed-kerberos: pyproject.toml | $(BIN)/python krb5-system
 		echo "make kerberos: pip install -e '.[kerberos]' failed (it builds against libkrb5-dev): the Kerberos tests fail in CI and skip elsewhere"; fi
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks
+	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks conftest.py
+	$(BIN)/ruff format --check cas_conformance tests tests_cas benchmarks conftest.py
 	$(BIN)/mypy cas_conformance
 
 clean:

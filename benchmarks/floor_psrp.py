@@ -38,8 +38,16 @@ PER_SERVER = (
 )
 # an ExchangeCertificate shows its properties over a remote session only through Select-Object
 CERTIFICATE_PROPERTIES = (
-    "Thumbprint", "Services", "Status", "Subject", "Issuer", "NotBefore", "NotAfter", "CertificateDomains",
-    "IsSelfSigned", "PublicKeySize",
+    "Thumbprint",
+    "Services",
+    "Status",
+    "Subject",
+    "Issuer",
+    "NotBefore",
+    "NotAfter",
+    "CertificateDomains",
+    "IsSelfSigned",
+    "PublicKeySize",
 )
 
 

@@ -65,7 +65,9 @@ class NamedHostAdapter(HTTPAdapter):
         self._name = name
         super().__init__()
 
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
         pool_kwargs.update(
             server_hostname=self._name,
             assert_hostname=self._name,

@@ -118,7 +118,9 @@ def _limit_memory(pid: int, limit: int) -> None:
             resource.prlimit(pid, resource.RLIMIT_AS, (limit, limit))
 
 
-def measure(command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float, memory: int) -> Cost:
+def measure(
+    command: list[str], *, env: dict[str, str], cwd: Path, log: Path, timeout: float, memory: int
+) -> Cost:
     """Run *command* to its end (killed, with its process group, after *timeout* s) and measure it."""
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
@@ -166,8 +168,14 @@ def _lab(servers: int, latency: float, workdir: Path, tag: str) -> LabProcess:
         workdir / f"lab-{tag}.ini",
         cwd=ROOT,
         args=[
-            "--servers", str(servers), "--winrm-latency", str(latency), "--password", PASSWORD,
-            "--stats-out", str(workdir / f"stats-{tag}.json"),
+            "--servers",
+            str(servers),
+            "--winrm-latency",
+            str(latency),
+            "--password",
+            PASSWORD,
+            "--stats-out",
+            str(workdir / f"stats-{tag}.json"),
         ],
         start_timeout=600,
     )
@@ -180,17 +188,26 @@ def _stats(workdir: Path, tag: str) -> dict[str, dict[str, int]]:
 
 def _hosts(lab: LabProcess) -> list[tuple[str, str, int]]:
     """(FQDN, address, WinRM HTTPS port) of every server, from what the lab printed."""
-    return [
-        (m.group(1), m.group(2), int(m.group(3))) for line in lab.lines if (m := _WINRM_LINE.match(line))
-    ]
+    return [(m.group(1), m.group(2), int(m.group(3))) for line in lab.lines if (m := _WINRM_LINE.match(line))]
 
 
 def suite_command(inventory: Path, forks: int, workdir: Path, tag: str, profile: Path | None) -> list[str]:
     runner = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else [sys.executable]
     return [
-        *runner, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--inventory", str(inventory),
-        "--forks", str(forks), f"--junitxml={workdir / f'junit-{tag}.xml'}",
-        f"--html={workdir / f'report-{tag}.html'}", "--self-contained-html", str(ROOT / "tests_cas"),
+        *runner,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--inventory",
+        str(inventory),
+        "--forks",
+        str(forks),
+        f"--junitxml={workdir / f'junit-{tag}.xml'}",
+        f"--html={workdir / f'report-{tag}.html'}",
+        "--self-contained-html",
+        str(ROOT / "tests_cas"),
     ]
 
 
@@ -201,7 +218,9 @@ def check_suite_stats(stats: dict[str, dict[str, int]], hosts: list[str]) -> lis
     if winrm != dict.fromkeys(hosts, 1):
         twice = sorted(h for h, n in winrm.items() if n != 1)[:5]
         missing = sorted(set(hosts) - set(winrm))[:5]
-        problems.append(f"collector commands: {len(winrm)} hosts asked, not once each (twice: {twice}, never: {missing})")
+        problems.append(
+            f"collector commands: {len(winrm)} hosts asked, not once each (twice: {twice}, never: {missing})"
+        )
     dns = stats.get("dns_queries", {})
     if not dns or max(dns.values()) != 1:
         problems.append(f"DNS: a name asked {max(dns.values(), default=0)} times")
@@ -222,11 +241,15 @@ def check_floor_stats(stats: dict[str, dict[str, int]], hosts: list[str]) -> lis
     problems = []
     winrm = stats.get("winrm_commands", {})  # by Host header: the floor connects by address
     if len(winrm) != len(hosts) or set(winrm.values()) != {1}:
-        problems.append(f"floor: {sum(winrm.values())} WinRM commands on {len(winrm)} hosts, one per server expected")
+        problems.append(
+            f"floor: {sum(winrm.values())} WinRM commands on {len(winrm)} hosts, one per server expected"
+        )
     psrp = stats.get("psrp_cmdlets", {})
     expected = _ORGANISATION_WIDE + _PER_SERVER * len(hosts)
     if sum(psrp.values()) != expected or max(psrp.values(), default=0) != 1:
-        problems.append(f"floor: {sum(psrp.values())} Exchange cmdlets answered, {expected} expected, each once")
+        problems.append(
+            f"floor: {sum(psrp.values())} Exchange cmdlets answered, {expected} expected, each once"
+        )
     return problems
 
 
@@ -266,7 +289,11 @@ def run_suite(size: Size, args: argparse.Namespace, workdir: Path, *, xdist: boo
         lab_before = _process_cpu(lab.process.pid)
         machine_before = _machine_jiffies()
         cost = measure(
-            command, env=_environment(), cwd=ROOT, log=workdir / f"{tag}.log", timeout=args.timeout,
+            command,
+            env=_environment(),
+            cwd=ROOT,
+            log=workdir / f"{tag}.log",
+            timeout=args.timeout,
             memory=int(args.memory_limit_gib * 2**30),
         )
         lab_after = _process_cpu(lab.process.pid)
@@ -280,7 +307,9 @@ def run_suite(size: Size, args: argparse.Namespace, workdir: Path, *, xdist: boo
         size.gathered = float(found.group(1)) if found else float("nan")
         size.lab_cpu = None if lab_before is None or lab_after is None else lab_after - lab_before
         if machine_before and machine_after and machine_after[1] > machine_before[1]:
-            size.machine_busy = (machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1])
+            size.machine_busy = (machine_after[0] - machine_before[0]) / (
+                machine_after[1] - machine_before[1]
+            )
         size.problems = check_suite_stats(stats, hosts) if cost.ok else [f"suite: {cost.note}"]
     return cost
 
@@ -327,26 +356,54 @@ def run_floor(size: Size, args: argparse.Namespace, workdir: Path, tests: int) -
         floor = {
             "pytest": measure(
                 [
-                    sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cas_conformance",
-                    f"--junitxml={workdir / f'junit-{tag}.xml'}", f"--html={workdir / f'report-{tag}.html'}",
-                    "--self-contained-html", str(folder),
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:cas_conformance",
+                    f"--junitxml={workdir / f'junit-{tag}.xml'}",
+                    f"--html={workdir / f'report-{tag}.html'}",
+                    "--self-contained-html",
+                    str(folder),
                 ],
-                env=env, cwd=workdir, log=workdir / f"{tag}-pytest.log", timeout=args.timeout, memory=memory,
+                env=env,
+                cwd=workdir,
+                log=workdir / f"{tag}-pytest.log",
+                timeout=args.timeout,
+                memory=memory,
             ),
             "pypsrp": measure(
                 [sys.executable, str(HERE / "floor_psrp.py"), str(targets), "--forks", str(args.forks)],
-                env=env, cwd=workdir, log=workdir / f"{tag}-psrp.log", timeout=args.timeout, memory=memory,
+                env=env,
+                cwd=workdir,
+                log=workdir / f"{tag}-psrp.log",
+                timeout=args.timeout,
+                memory=memory,
             ),
             "pywinrm": measure(
                 [
-                    sys.executable, str(HERE / "floor_winrm.py"), str(targets), "--forks", str(args.forks),
-                    "--command", args.os_command,
+                    sys.executable,
+                    str(HERE / "floor_winrm.py"),
+                    str(targets),
+                    "--forks",
+                    str(args.forks),
+                    "--command",
+                    args.os_command,
                 ],
-                env=env, cwd=workdir, log=workdir / f"{tag}-winrm.log", timeout=args.timeout, memory=memory,
+                env=env,
+                cwd=workdir,
+                log=workdir / f"{tag}-winrm.log",
+                timeout=args.timeout,
+                memory=memory,
             ),
         }
     size.floor = floor
-    problems = [f"floor {k}: {c.note}: {c.output.strip().splitlines()[-1:]}" for k, c in floor.items() if not c.ok]
+    problems = [
+        f"floor {k}: {c.note}: {c.output.strip().splitlines()[-1:]}" for k, c in floor.items() if not c.ok
+    ]
     if not problems:
         problems = check_floor_stats(_stats(workdir, tag), [h for h, _a, _p in hosts])
     size.problems = [*(size.problems or []), *problems]
@@ -383,12 +440,17 @@ def print_table(sizes: list[Size]) -> None:
             f"{_fmt(floor_cpu / s.servers if floor_cpu else None, '10.3f', 's')} {_fmt(ratio, '6.2f')}"
         )
         if suite and not suite.ok:
-            print(f"{'':>8} suite did not complete: {suite.note} (after {suite.wall:.0f} s, {suite.cpu:.0f} CPU s, "
-                  f"peak RSS {suite.rss_mib:.0f} MiB)")
+            print(
+                f"{'':>8} suite did not complete: {suite.note} (after {suite.wall:.0f} s, {suite.cpu:.0f} CPU s, "
+                f"peak RSS {suite.rss_mib:.0f} MiB)"
+            )
         for name, cost in (s.floor or {}).items():
             what = f" ({s.floor_tests} trivial tests)" if name == "pytest" else ""
-            print(f"{'':>8} floor {name:<8} wall {cost.wall:7.1f} s  CPU {cost.cpu:7.1f} s  RSS {cost.rss_mib:6.0f} MiB"
-                  + what + ("" if cost.ok else f"  ({cost.note})"))
+            print(
+                f"{'':>8} floor {name:<8} wall {cost.wall:7.1f} s  CPU {cost.cpu:7.1f} s  RSS {cost.rss_mib:6.0f} MiB"
+                + what
+                + ("" if cost.ok else f"  ({cost.note})")
+            )
 
 
 def _pick(sizes: list[Size]) -> tuple[Size, Size | None]:
@@ -412,7 +474,8 @@ def xdist_verdict(serial: Size, parallel: Cost) -> list[str]:
     helps = parallel.ok and parallel.wall < 0.9 * suite.wall
     lines = [
         f"pytest-xdist at {serial.servers} servers: -n 2 wall {parallel.wall:.1f} s, CPU {parallel.cpu:.1f} s "
-        f"(serial: wall {suite.wall:.1f} s, CPU {suite.cpu:.1f} s)" + ("" if parallel.ok else f": {parallel.note}"),
+        f"(serial: wall {suite.wall:.1f} s, CPU {suite.cpu:.1f} s)"
+        + ("" if parallel.ok else f": {parallel.note}"),
         f"  during the serial run this machine's {cores} cores were {_fmt(machine and 100 * machine, '.0f')}% busy: "
         f"the suite {100 * own:.0f}%, the lab {100 * lab:.0f}%, other processes {_fmt(others and 100 * others, '.0f')}%",
     ]
@@ -438,12 +501,22 @@ def xdist_verdict(serial: Size, parallel: Cost) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,200,2000", help="organisation sizes, comma-separated (default 1,200,2000)")
+    parser.add_argument(
+        "--sizes", default="1,200,2000", help="organisation sizes, comma-separated (default 1,200,2000)"
+    )
     parser.add_argument("--winrm-latency", type=float, default=2.0)
-    parser.add_argument("--forks", type=int, default=256, help="servers collected at the same time (suite and floor)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds each run may take (default 1800)")
-    parser.add_argument("--memory-limit-gib", type=float, default=12.0, help="address space of each run (0: none)")
-    parser.add_argument("--xdist-size", type=int, default=200, help="measure -n 2 at this size (0: not at all)")
+    parser.add_argument(
+        "--forks", type=int, default=256, help="servers collected at the same time (suite and floor)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds each run may take (default 1800)"
+    )
+    parser.add_argument(
+        "--memory-limit-gib", type=float, default=12.0, help="address space of each run (0: none)"
+    )
+    parser.add_argument(
+        "--xdist-size", type=int, default=200, help="measure -n 2 at this size (0: not at all)"
+    )
     parser.add_argument("--os-command", default="collector", help="what floor_winrm.py runs per server")
     parser.add_argument("--profile", type=Path, help="run the suite under cProfile, profiles in this folder")
     parser.add_argument("--keep", type=Path, help="keep logs, reports and lab stats in this folder")
@@ -458,8 +531,11 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     # the suite and the labs inherit it: four listeners per lab server, a connection per fork
     limit = raise_open_files_limit(4 * max(wanted) + 4 * args.forks + 1024)
-    print(f"open files limit {limit}, {os.cpu_count()} cores, winrm latency {args.winrm_latency:g} s, "
-          f"forks {args.forks}, floor OS command: {args.os_command}", flush=True)
+    print(
+        f"open files limit {limit}, {os.cpu_count()} cores, winrm latency {args.winrm_latency:g} s, "
+        f"forks {args.forks}, floor OS command: {args.os_command}",
+        flush=True,
+    )
     sizes: list[Size] = []
     parallel: Cost | None = None
     with tempfile.TemporaryDirectory(prefix="cas-conformance-scale-") as tmp:
@@ -470,8 +546,11 @@ def main() -> int:
             sizes.append(size)
             run_suite(size, args, workdir)
             assert size.suite is not None
-            print(f"{n} servers: suite {size.suite.wall:.1f} s wall, {size.suite.cpu:.1f} s CPU "
-                  f"{'' if size.suite.ok else size.suite.note}", flush=True)
+            print(
+                f"{n} servers: suite {size.suite.wall:.1f} s wall, {size.suite.cpu:.1f} s CPU "
+                f"{'' if size.suite.ok else size.suite.note}",
+                flush=True,
+            )
             if n == args.xdist_size and size.suite.ok:
                 parallel = run_suite(size, args, workdir, xdist=True)
             run_floor(size, args, workdir, _estimated_tests(size, sizes))
@@ -483,8 +562,10 @@ def main() -> int:
         for problem in s.problems or []:
             print(f"{s.servers} servers: {problem}")
         if not s.problems:
-            print(f"{s.servers} servers: every server collected exactly once, every name asked once, "
-                  "no Exchange cmdlet asked twice")
+            print(
+                f"{s.servers} servers: every server collected exactly once, every name asked once, "
+                "no Exchange cmdlet asked twice"
+            )
     if parallel is not None:
         serial = next(s for s in sizes if s.servers == args.xdist_size)
         print()

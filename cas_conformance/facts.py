@@ -349,7 +349,11 @@ def join_facts(
         winhttp=os_facts.winhttp,
         certificates=server.certificates,
         errors=(
-            *(e for e in os_facts.errors if e.section not in EXCHANGE_ORG_SECTIONS + EXCHANGE_SERVER_SECTIONS),
+            *(
+                e
+                for e in os_facts.errors
+                if e.section not in EXCHANGE_ORG_SECTIONS + EXCHANGE_SERVER_SECTIONS
+            ),
             *organisation.errors,
             *server.errors,
         ),

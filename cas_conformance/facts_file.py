@@ -74,7 +74,10 @@ def evidence_from_dict(data: dict[str, Any], *, password: Secret | None = None) 
     for kind in KINDS:
         parts[kind.name] = kind.load(data["evidence"][kind.name], Loading(inventory, password, parts))
     return Evidence(
-        inventory, run_settings(inventory, password=password), now=datetime.fromisoformat(data["now"]), **parts
+        inventory,
+        run_settings(inventory, password=password),
+        now=datetime.fromisoformat(data["now"]),
+        **parts,
     )
 
 

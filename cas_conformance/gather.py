@@ -72,7 +72,9 @@ def warn(options: GatherOptions, host: str, text: str) -> None:
         options.progress("warning", host, text)
 
 
-def _sessions(resolver: Resolver, run: RunSettings, forks: int, captured: dict[str, TlsHandshake]) -> tuple[requests.Session, requests.Session]:
+def _sessions(
+    resolver: Resolver, run: RunSettings, forks: int, captured: dict[str, TlsHandshake]
+) -> tuple[requests.Session, requests.Session]:
     """The unverified session of the behaviour probes (its connections' chains go to *captured*)
     and the identity-checked one of the authenticated Autodiscover probe."""
 
@@ -91,7 +93,9 @@ def _sessions(resolver: Resolver, run: RunSettings, forks: int, captured: dict[s
     # for all its probes (urllib3's default of ten pools closed busy hosts' connections, and each
     # later probe handshook again), while hosts long finished give theirs up, so open sockets stay
     # bounded by the forks, not by the organisation's size.
-    unverified = UnverifiedAdapter(Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=2 * forks)
+    unverified = UnverifiedAdapter(
+        Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=2 * forks
+    )
     session.mount("https://", unverified)
     session.mount("http://", unverified)
     session.verify = False
@@ -176,7 +180,18 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         # What the checks will read of the network, from the Exchange and OS facts.
         before_network = World(facts)
         needs = Needs.union([*early, *(declare(before_network) for declare in options.needs)])
-        ctx = Fetching(run, pool, resolver, dialer, session, auth_session, probes, captured, options.environ, options.progress)
+        ctx = Fetching(
+            run,
+            pool,
+            resolver,
+            dialer,
+            session,
+            auth_session,
+            probes,
+            captured,
+            options.environ,
+            options.progress,
+        )
         parts: dict[str, Any] = {}
         for kind in KINDS:
             if kind.fetch is not None:
@@ -191,5 +206,3 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
 def gather(inventory: Inventory, options: GatherOptions) -> World:
     """The World the checks read, from evidence gathered once (see :func:`gather_evidence`)."""
     return World(gather_evidence(inventory, options))
-
-

@@ -52,7 +52,20 @@ _IGNORED = re.compile(
     r"^\.|^host_vars$|^group_vars$|^vars_plugins$|"
     + "|".join(
         re.escape(ext) + "$"
-        for ext in (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry")
+        for ext in (
+            ".pyc",
+            ".pyo",
+            ".swp",
+            ".bak",
+            "~",
+            ".rpm",
+            ".md",
+            ".txt",
+            ".rst",
+            ".orig",
+            ".cfg",
+            ".retry",
+        )
     )
 )
 
@@ -67,10 +80,14 @@ def vault_decrypter(password: bytes | None) -> Decrypt | None:
             return decrypt(value.ciphertext, password)
         except VaultPasswordError:
             raise InventoryError(
-                origin.file, origin.line, f"{name}: the Vault password does not decrypt this value (wrong Vault password?)"
+                origin.file,
+                origin.line,
+                f"{name}: the Vault password does not decrypt this value (wrong Vault password?)",
             ) from None
         except VaultFormatError as exc:
-            raise InventoryError(origin.file, origin.line, f"{name}: not a valid Vault value: {exc}") from None
+            raise InventoryError(
+                origin.file, origin.line, f"{name}: not a valid Vault value: {exc}"
+            ) from None
 
     return run
 
@@ -109,7 +126,9 @@ def _read_directory(builder: Builder, folder: str, decrypter: Decrypt | None) ->
             _read_directory(builder, full, decrypter)
         elif _read_source(builder, full, decrypter) is not None:
             raise InventoryError(
-                full, None, "an inventory directory may hold INI and YAML inventories only: give this source on its own"
+                full,
+                None,
+                "an inventory directory may hold INI and YAML inventories only: give this source on its own",
             )
     return None
 
@@ -122,7 +141,11 @@ def _read_source(builder: Builder, path: str, decrypter: Decrypt | None) -> Inve
     text = read_text(path)
     if is_vault(text):  # a whole inventory file encrypted with ansible-vault
         if decrypter is None:
-            raise InventoryError(path, 1, "the inventory is Vault-encrypted: give --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE")
+            raise InventoryError(
+                path,
+                1,
+                "the inventory is Vault-encrypted: give --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE",
+            )
         text = decrypter(VaultValue(text), Origin(path, 1), os.path.basename(path))
     if ext in YAML_EXTENSIONS or not ext:
         try:

@@ -82,7 +82,9 @@ class Builder:
             try:
                 draft.priority = int(as_text(value))
             except ValueError:
-                raise InventoryError(origin.file, origin.line, "ansible_group_priority must be a whole number") from None
+                raise InventoryError(
+                    origin.file, origin.line, "ansible_group_priority must be a whole number"
+                ) from None
             return
         draft.vars[key] = (value, origin)
 
@@ -91,7 +93,9 @@ class Builder:
         cycle = [ALL, parent] if child == ALL else self.path_between(child, parent)
         if cycle:
             chain = " -> ".join([parent, *cycle])
-            raise InventoryError(origin.file, origin.line, f"group {parent!r} and its children form a cycle: {chain}")
+            raise InventoryError(
+                origin.file, origin.line, f"group {parent!r} and its children form a cycle: {chain}"
+            )
         draft = self.add_group(child, origin, declared=False)
         if child not in self.groups[parent].children:
             self.groups[parent].children.append(child)

@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="cas-conformance inventory",
         description="Print the effective inventory as ansible-inventory --list does (passwords masked).",
     )
-    parser.add_argument("--list", action="store_true", required=True, help="print the whole inventory as JSON")
+    parser.add_argument(
+        "--list", action="store_true", required=True, help="print the whole inventory as JSON"
+    )
     parser.add_argument(
         "--inventory", "-i", default="inventory.ini", metavar="PATH", help="inventory file or directory"
     )

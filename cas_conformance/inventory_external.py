@@ -44,7 +44,9 @@ def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[s
     command = ansible_inventory_command()
     if command is None:
         raise InventoryError(
-            path, None, "not an INI or YAML inventory; reading it needs ansible-core (ansible-inventory), not installed"
+            path,
+            None,
+            "not an INI or YAML inventory; reading it needs ansible-core (ansible-inventory), not installed",
         )
     env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
     try:
@@ -63,7 +65,9 @@ def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[s
         raise InventoryError(path, None, f"cannot run ansible-inventory: {exc.strerror or exc}") from None
     if done.returncode != 0:
         last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:] or ["no message"]
-        raise InventoryError(path, None, f"ansible-inventory failed (exit {done.returncode}): {last[0].strip()}")
+        raise InventoryError(
+            path, None, f"ansible-inventory failed (exit {done.returncode}): {last[0].strip()}"
+        )
     try:
         data = json.loads(done.stdout)
     except json.JSONDecodeError:

@@ -69,7 +69,9 @@ def vars_reader(base: str | None, decrypt: Decrypt | None) -> VarsReader:
             if is_vault(text):
                 if decrypt is None:
                     raise InventoryError(
-                        path, 1, "the file is Vault-encrypted: give --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE"
+                        path,
+                        1,
+                        "the file is Vault-encrypted: give --vault-password-file or ANSIBLE_VAULT_PASSWORD_FILE",
                     )
                 text = decrypt(VaultValue(text), Origin(path, 1), os.path.basename(path))
             layer.update(vars_layer(load_yaml(text, path), path))

@@ -82,7 +82,9 @@ def parse_host_entry(token: str, path: str, line: int | None) -> tuple[list[str]
         raise fail(f"invalid host {token!r}: a trailing ':' must be followed by a port")
     if not name:
         raise fail("empty host name")
-    if port is not None and not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+    if port is not None and not (
+        port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
+    ):
         raise fail(f"invalid port in host {token!r}: expected 1-65535")
     names = expand_ranges(name, path, line) if has_range(name) else [name]
     return names, None if port is None else int(port)

@@ -76,7 +76,10 @@ class IniReader:
         if kind != "vars":
             self.pending.pop(name, None)
         elif not known and name not in self.pending:
-            self.pending[name] = (number, f"[{name}:vars] names a group that is never defined (no [{name}] or [{name}:children])")
+            self.pending[name] = (
+                number,
+                f"[{name}:vars] names a group that is never defined (no [{name}] or [{name}:children])",
+            )
         self.group, self.kind = name, kind
 
     def vars_line(self, number: int, line: str) -> None:
@@ -115,7 +118,9 @@ class IniReader:
         for position, token in enumerate(tokens[1:], start=2):
             key, equals, value = token.partition("=")
             if not equals:
-                raise self.fail(number, f"expected key=value after the host name (word {position} has no '=')")
+                raise self.fail(
+                    number, f"expected key=value after the host name (word {position} has no '=')"
+                )
             _check_var_name(key, number, self.path, word=position)
             if key in inline:
                 raise self.fail(number, f"variable {key!r} is set twice on this line")
@@ -137,14 +142,18 @@ def _is_range_host(line: str) -> bool:
 
 def _check_group_name(name: str, number: int, path: str) -> None:
     if not _GROUP_NAME.fullmatch(name):
-        raise InventoryError(path, number, f"invalid group name {name!r}: use letters, digits, '_', '-' and '.'")
+        raise InventoryError(
+            path, number, f"invalid group name {name!r}: use letters, digits, '_', '-' and '.'"
+        )
 
 
 def _check_var_name(key: str, number: int, path: str, word: int | None = None) -> None:
     if not _VAR_NAME.fullmatch(key):
         where = f" (word {word})" if word is not None else ""
         raise InventoryError(
-            path, number, f"invalid variable name{where}: use letters, digits and '_', not starting with a digit"
+            path,
+            number,
+            f"invalid variable name{where}: use letters, digits and '_', not starting with a digit",
         )
 
 

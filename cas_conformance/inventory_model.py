@@ -24,7 +24,6 @@ UNGROUPED = "ungrouped"
 SECRET_KEY = re.compile(r"pass|secret|token", re.IGNORECASE)
 
 
-
 def is_secret_name(name: str) -> bool:
     """A variable whose value is never shown: ``ansible_password``, ``*_secret``, ``*token*``."""
     return SECRET_KEY.search(name) is not None

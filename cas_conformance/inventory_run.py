@@ -27,7 +27,9 @@ def vault_password(option: str | None, environ: Mapping[str, str]) -> bytes | No
     try:
         return read_password_file(os.path.expanduser(path))
     except OSError as exc:
-        raise InventoryError(path, None, f"{where}: cannot read the Vault password: {exc.strerror or exc}") from None
+        raise InventoryError(
+            path, None, f"{where}: cannot read the Vault password: {exc.strerror or exc}"
+        ) from None
     except ValueError as exc:
         raise InventoryError(path, None, f"{where}: {exc}") from None
 

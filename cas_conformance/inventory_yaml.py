@@ -111,7 +111,9 @@ class YamlReader:
             line = _line(body, key)
             if key not in SECTIONS:
                 raise InventoryError(
-                    self.path, line, f"unexpected key {key!r} in group {name!r}: only hosts, vars and children"
+                    self.path,
+                    line,
+                    f"unexpected key {key!r} in group {name!r}: only hosts, vars and children",
                 )
             if isinstance(section, str):
                 section = {section: None}

@@ -56,7 +56,16 @@ def is_rooted(config: pytest.Config) -> bool:
 
 
 # The plugin's options that make a run a conformance run (``--forks`` has a default, so it cannot).
-RUN_OPTIONS = ("inventory", "replay_facts", "baseline", "save_facts", "waivers", "reports_dir", "lab_fault", "gate")
+RUN_OPTIONS = (
+    "inventory",
+    "replay_facts",
+    "baseline",
+    "save_facts",
+    "waivers",
+    "reports_dir",
+    "lab_fault",
+    "gate",
+)
 
 
 def runs_the_suite(config: pytest.Config) -> bool:

@@ -319,7 +319,11 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
     powershell_auth = reader.get("exchange_powershell_auth", _choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos")
     powershell_scheme = reader.get("exchange_powershell_scheme", _choice(*SCHEMES), "https")
     if powershell_auth == "basic" and powershell_scheme != "https":
-        var = "exchange_powershell_scheme" if "exchange_powershell_scheme" in reader.values else "exchange_powershell_auth"
+        var = (
+            "exchange_powershell_scheme"
+            if "exchange_powershell_scheme" in reader.values
+            else "exchange_powershell_auth"
+        )
         raise reader.inventory.error(
             reader.host,
             var,
@@ -442,7 +446,9 @@ def resolve_password(
     places = sorted(
         (path, line or 0)
         for path, line in (
-            inventory.source_of(h, "ansible_password") for h in inventory.hosts.values() if "ansible_password" in h.vars
+            inventory.source_of(h, "ansible_password")
+            for h in inventory.hosts.values()
+            if "ansible_password" in h.vars
         )
     )
     if places:

@@ -26,9 +26,16 @@ def test_the_world_imports_no_check() -> None:
 def test_checks_import_no_collector_and_no_winrm_channel() -> None:
     for path in sorted((PACKAGE / "checks").glob("*.py")):
         bad = {
-            n for n in _imports(path)
-            if n.startswith(("cas_conformance.collector", "cas_conformance.channels.winrm", "cas_conformance.evidence",
-                             "cas_conformance.gather"))
+            n
+            for n in _imports(path)
+            if n.startswith(
+                (
+                    "cas_conformance.collector",
+                    "cas_conformance.channels.winrm",
+                    "cas_conformance.evidence",
+                    "cas_conformance.gather",
+                )
+            )
         }
         assert not bad, f"checks/{path.name} imports {sorted(bad)}"
 
@@ -39,8 +46,11 @@ def test_the_world_and_the_evidence_model_hold_data_only() -> None:
     readers = (PACKAGE / "world.py", PACKAGE / "endpoints.py", PACKAGE / "evidence" / "model.py")
     for path in readers:
         bad = {
-            n for n in _imports(path)
-            if n.startswith(("cas_conformance.channels", "cas_conformance.collector", "cas_conformance.gather"))
+            n
+            for n in _imports(path)
+            if n.startswith(
+                ("cas_conformance.channels", "cas_conformance.collector", "cas_conformance.gather")
+            )
             or (n.startswith("cas_conformance.evidence") and n != "cas_conformance.evidence.model")
         }
         assert not bad, f"{path.name} imports {sorted(bad)}"

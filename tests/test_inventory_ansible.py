@@ -28,14 +28,22 @@ pytestmark = pytest.mark.skipif(ANSIBLE is None, reason="ansible-core (the test 
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp / ".ansible-tmp"), "ANSIBLE_HOME": str(tmp / ".ansible")}
+    return {
+        **os.environ,
+        "ANSIBLE_LOCAL_TEMP": str(tmp / ".ansible-tmp"),
+        "ANSIBLE_HOME": str(tmp / ".ansible"),
+    }
 
 
 def ansible_list(source: Path, *extra: str) -> dict[str, object]:
     assert ANSIBLE is not None
     done = subprocess.run(
         [ANSIBLE, "-i", str(source), "--list", *extra],
-        capture_output=True, text=True, timeout=120, env=_env(source.parent), check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(source.parent),
+        check=True,
     )
     data = json.loads(done.stdout)
     meta = data["_meta"]
@@ -50,7 +58,11 @@ def ansible_list(source: Path, *extra: str) -> dict[str, object]:
 def ours(source: Path, *extra: str) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "cas_conformance", "inventory", "--list", "--inventory", str(source), *extra],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -191,7 +203,11 @@ def _vault_string(tmp_path: Path, name: str, value: str) -> str:
     vault = Path(ANSIBLE or "").with_name("ansible-vault")
     done = subprocess.run(
         [str(vault), "encrypt_string", "--vault-password-file", str(password), value, "--name", name],
-        capture_output=True, text=True, timeout=120, env=_env(tmp_path), check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(tmp_path),
+        check=True,
     )
     return done.stdout
 
@@ -223,13 +239,29 @@ def test_vault_encrypted_password_from_ansible_vault(tmp_path: Path) -> None:
 
 def test_wrong_or_missing_vault_password_is_a_usage_error_at_the_line(tmp_path: Path) -> None:
     encrypted = _vault_string(tmp_path, "ansible_password", "Vaulted-Pass1")
-    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    cas1.corp:\n", "group_vars/all.yml": "x: 1\n" + encrypted})
+    write(
+        tmp_path,
+        {"hosts.yml": "all:\n  hosts:\n    cas1.corp:\n", "group_vars/all.yml": "x: 1\n" + encrypted},
+    )
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-password\n")
-    run = [sys.executable, "-m", "cas_conformance", "inventory", "--list", "--inventory", str(tmp_path / "hosts.yml")]
-    done = subprocess.run([*run, "--vault-password-file", str(wrong)], capture_output=True, text=True, check=False)
+    run = [
+        sys.executable,
+        "-m",
+        "cas_conformance",
+        "inventory",
+        "--list",
+        "--inventory",
+        str(tmp_path / "hosts.yml"),
+    ]
+    done = subprocess.run(
+        [*run, "--vault-password-file", str(wrong)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 4
-    assert f"{tmp_path / 'group_vars' / 'all.yml'}:2: ansible_password: the Vault password does not decrypt" in done.stderr
+    assert (
+        f"{tmp_path / 'group_vars' / 'all.yml'}:2: ansible_password: the Vault password does not decrypt"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
     from cas_conformance.errors import InventoryError
@@ -254,8 +286,22 @@ def test_dynamic_inventory_script_goes_through_ansible_inventory(tmp_path: Path)
 
 @pytest.mark.parametrize(
     "pattern",
-    ["all", "*", "cas", "exchange:!mbx-*", "cas,top", "cas:&exchange", "~w[13]", "cas[0]", "cas[1:3]",
-     "cas[-1]", "mbx-?", "cas01.corp.example.com", "!cas", "&cas"],
+    [
+        "all",
+        "*",
+        "cas",
+        "exchange:!mbx-*",
+        "cas,top",
+        "cas:&exchange",
+        "~w[13]",
+        "cas[0]",
+        "cas[1:3]",
+        "cas[-1]",
+        "mbx-?",
+        "cas01.corp.example.com",
+        "!cas",
+        "&cas",
+    ],
 )
 def test_limit_selects_what_ansible_selects(tmp_path: Path, pattern: str) -> None:
     write(tmp_path, RANGES_AND_LITERALS)
@@ -272,8 +318,20 @@ def test_limit_from_a_file_and_a_pattern_matching_nothing(tmp_path: Path) -> Non
     at = f"@{tmp_path / 'limit.txt'}"
     assert ours(source, "--limit", at) == ansible_list(source, "--limit", at)
     done = subprocess.run(
-        [sys.executable, "-m", "cas_conformance", "inventory", "--list", "--inventory", str(source), "--limit", "nope"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cas_conformance",
+            "inventory",
+            "--list",
+            "--inventory",
+            str(source),
+            "--limit",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 4 and "matches no host" in done.stderr
 
@@ -281,11 +339,23 @@ def test_limit_from_a_file_and_a_pattern_matching_nothing(tmp_path: Path) -> Non
 def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> None:
     password = tmp_path / "vault-pass"
     password.write_text(VAULT_PASSWORD + "\n")
-    write(tmp_path, {"hosts.ini": "[cas]\ncas1\n", "group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"})
+    write(
+        tmp_path,
+        {"hosts.ini": "[cas]\ncas1\n", "group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"},
+    )
     vault = Path(ANSIBLE or "").with_name("ansible-vault")
     subprocess.run(
-        [str(vault), "encrypt", "--vault-password-file", str(password), str(tmp_path / "group_vars" / "cas.yml")],
-        capture_output=True, timeout=120, env=_env(tmp_path), check=True,
+        [
+            str(vault),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            str(tmp_path / "group_vars" / "cas.yml"),
+        ],
+        capture_output=True,
+        timeout=120,
+        env=_env(tmp_path),
+        check=True,
     )
     assert (tmp_path / "group_vars" / "cas.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
     source = tmp_path / "hosts.ini"

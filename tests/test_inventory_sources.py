@@ -68,7 +68,9 @@ def test_vaulted_password_is_a_secret_never_a_var(tmp_path: Path) -> None:
     body = textwrap.indent(ANSIBLE_VAULT_TEXT, "        ")
     write(tmp_path, {"hosts.yml": f"all:\n  hosts:\n    cas1:\n      ansible_password: !vault |\n{body}\n"})
     (tmp_path / "pw").write_text("conformance-test-vault\n")
-    inventory = load_for_run(str(tmp_path / "hosts.yml"), vault_password_file=str(tmp_path / "pw"), environ={})
+    inventory = load_for_run(
+        str(tmp_path / "hosts.yml"), vault_password_file=str(tmp_path / "pw"), environ={}
+    )
     host = inventory.hosts["cas1"]
     assert host.secrets["ansible_password"] == Secret("Vaulted-Pass1")
     assert "ansible_password" not in host.vars
@@ -81,14 +83,21 @@ def test_vault_password_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="cannot read the Vault password"):
         load_for_run(str(tmp_path / "hosts.ini"), vault_password_file=str(tmp_path / "missing"), environ={})
     with pytest.raises(InventoryError, match="ANSIBLE_VAULT_PASSWORD_FILE: the Vault password file is empty"):
-        load_for_run(str(tmp_path / "hosts.ini"), environ={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "empty")})
+        load_for_run(
+            str(tmp_path / "hosts.ini"), environ={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "empty")}
+        )
 
 
 def test_whole_file_vault_vars_file_and_inventory(tmp_path: Path) -> None:
     write(tmp_path, {"hosts.ini": "[cas]\ncas1\n"})
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / "cas.yml").write_text(vault.encrypt("ansible_user: svc\n", TEST_PASSWORD))
-    assert load_inventory(tmp_path / "hosts.ini", vault_password=TEST_PASSWORD).hosts["cas1"].vars["ansible_user"] == "svc"
+    assert (
+        load_inventory(tmp_path / "hosts.ini", vault_password=TEST_PASSWORD)
+        .hosts["cas1"]
+        .vars["ansible_user"]
+        == "svc"
+    )
     with pytest.raises(InventoryError) as caught:
         load_inventory(tmp_path / "hosts.ini")
     assert caught.value.path.endswith("cas.yml") and caught.value.line == 1
@@ -121,14 +130,18 @@ def test_errors_keep_file_and_line(
 
 
 def test_var_files_point_errors_at_the_vars_file(tmp_path: Path) -> None:
-    write(tmp_path, {"h.ini": "[cas]\ncas1 a=1\n", "group_vars/cas/x.yml": "a: 2\nb: 3\nwinrm_timeout: five\n"})
+    write(
+        tmp_path, {"h.ini": "[cas]\ncas1 a=1\n", "group_vars/cas/x.yml": "a: 2\nb: 3\nwinrm_timeout: five\n"}
+    )
     inventory = load_inventory(tmp_path / "h.ini")
     host = inventory.hosts["cas1"]
     assert inventory.source_of(host, "winrm_timeout") == (str(tmp_path / "group_vars/cas/x.yml"), 3)
     assert inventory.source_of(host, "a") == (str(tmp_path / "h.ini"), 2)  # the host line wins
 
 
-def test_plugin_config_without_ansible_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plugin_config_without_ansible_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("cas_conformance.inventory_external.ansible_inventory_command", lambda: None)
     write(tmp_path, {"aws.yml": "plugin: amazon.aws.aws_ec2\n"})
     with pytest.raises(InventoryError, match="needs ansible-core"):

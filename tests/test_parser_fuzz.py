@@ -82,13 +82,19 @@ def test_netsh_text_parses_or_raises_our_error(text: str) -> None:
             max_leaves=20,
         ).map(lambda v: json.dumps(v).encode()),
         st.fixed_dictionaries(
-            {"schema": st.sampled_from(["cas-conformance/facts/3", "cas-conformance/facts/2", "cas-conformance/facts/1"])},
+            {
+                "schema": st.sampled_from(
+                    ["cas-conformance/facts/3", "cas-conformance/facts/2", "cas-conformance/facts/1"]
+                )
+            },
             optional={
                 "inventory": st.text(max_size=80),
                 "now": st.text(max_size=30),
                 "evidence": st.dictionaries(
                     st.sampled_from(["exchange", "os", "dns", "http", "tls", "revocation", "smtp"]),
-                    st.dictionaries(st.text(max_size=8), st.text(max_size=8) | st.lists(st.text(max_size=8), max_size=3)),
+                    st.dictionaries(
+                        st.text(max_size=8), st.text(max_size=8) | st.lists(st.text(max_size=8), max_size=3)
+                    ),
                 ),
                 "servers": st.dictionaries(
                     st.text(max_size=8), st.dictionaries(st.text(max_size=8), st.text(max_size=8))

@@ -401,12 +401,16 @@ def test_basic_over_plain_http_for_remote_powershell_is_a_usage_error_at_its_lin
         cas1
         """
     )
-    pattern = r"^site/inventory.ini:3: invalid exchange_powershell_scheme: exchange_powershell_auth = basic needs"
+    pattern = (
+        r"^site/inventory.ini:3: invalid exchange_powershell_scheme: exchange_powershell_auth = basic needs"
+    )
     with pytest.raises(InventoryError, match=pattern):
         settings_of(inv, "cas1")
     with pytest.raises(InventoryError, match=pattern):
         run_settings(inv, password=None)
     https = parse("[all:vars]\nexchange_powershell_auth = basic\n[cas]\ncas1\n")
     assert settings_of(https, "cas1").exchange_powershell_scheme == "https"
-    kerberos = parse("[all:vars]\nexchange_powershell_scheme = http\nansible_winrm_kinit_mode = manual\n[cas]\ncas1\n")
+    kerberos = parse(
+        "[all:vars]\nexchange_powershell_scheme = http\nansible_winrm_kinit_mode = manual\n[cas]\ncas1\n"
+    )
     assert settings_of(kerberos, "cas1").kerberos.kinit_mode == "manual"  # read for remote PowerShell too

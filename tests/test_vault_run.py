@@ -14,14 +14,18 @@ from tests.report.suite_runs import run_suite
 def _inventory(root: Path) -> Path:
     encrypted = vault.encrypt("Vaulted-Pass1", b"right-password").replace("\n", "\n    ")
     (root / "group_vars").mkdir()
-    (root / "group_vars" / "all.yml").write_text(f"winrm_timeout: 5\nansible_password: !vault |\n    {encrypted}\n")
+    (root / "group_vars" / "all.yml").write_text(
+        f"winrm_timeout: 5\nansible_password: !vault |\n    {encrypted}\n"
+    )
     path = root / "prod.ini"
     path.write_text("cas01.contoso.invalid\n")
     return path
 
 
 @pytest.mark.parametrize("given", [None, "wrong-password"])
-def test_wrong_or_missing_vault_password_is_a_usage_error(pytester: pytest.Pytester, given: str | None) -> None:
+def test_wrong_or_missing_vault_password_is_a_usage_error(
+    pytester: pytest.Pytester, given: str | None
+) -> None:
     inventory = _inventory(pytester.path)
     args: list[str] = []
     if given is not None:

@@ -65,10 +65,14 @@ class PsrpTarget:
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port or (443 if self.scheme == 'https' else 80)}/{self.path}/"
+        return (
+            f"{self.scheme}://{self.host}:{self.port or (443 if self.scheme == 'https' else 80)}/{self.path}/"
+        )
 
     @classmethod
-    def for_host(cls, settings: HostSettings, host: str, *, auth: str = "basic", scheme: str = "https") -> PsrpTarget:
+    def for_host(
+        cls, settings: HostSettings, host: str, *, auth: str = "basic", scheme: str = "https"
+    ) -> PsrpTarget:
         """*host*'s ``/PowerShell`` with the account, trust and time limits of *settings* (the
         inventory's WinRM variables; the whole exchange stays inside ``winrm_timeout``).
 
@@ -78,18 +82,28 @@ class PsrpTarget:
         in clear text)."""
         if auth == "basic" and scheme != "https":
             raise CollectionError(
-                host, CHANNEL, "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)"
+                host,
+                CHANNEL,
+                "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)",
             )
         manual = auth == "kerberos" and settings.kerberos.kinit_mode == "manual"
         if settings.password is None and not manual:
-            raise CollectionError(host, CHANNEL, "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass")
+            raise CollectionError(
+                host, CHANNEL, "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
+            )
         if not settings.user and not manual:
             raise CollectionError(host, CHANNEL, "no user name: set ansible_user in the inventory")
         operation = max(1, min(20, int(settings.winrm_timeout // 2)))
         return cls(
-            host, settings.user or None, None if manual else settings.password, scheme=scheme, auth=auth,
-            cert_validation=settings.cert_validation, ca_trust_path=settings.ca_trust_path or settings.tls_ca_bundle,
-            connect_timeout=min(15.0, settings.winrm_timeout), operation_timeout=operation,
+            host,
+            settings.user or None,
+            None if manual else settings.password,
+            scheme=scheme,
+            auth=auth,
+            cert_validation=settings.cert_validation,
+            ca_trust_path=settings.ca_trust_path or settings.tls_ca_bundle,
+            connect_timeout=min(15.0, settings.winrm_timeout),
+            operation_timeout=operation,
             read_timeout=float(operation + 10),
         )
 
@@ -104,7 +118,9 @@ class Cmdlet:
 
     def __post_init__(self) -> None:
         if not _CMDLET_NAME.match(self.name):
-            raise ValueError(f"not a cmdlet name (scripts are refused by the Exchange runspace): {self.name!r}")
+            raise ValueError(
+                f"not a cmdlet name (scripts are refused by the Exchange runspace): {self.name!r}"
+            )
 
     def __str__(self) -> str:
         parts = [self.name]
@@ -172,7 +188,9 @@ def _from_library(value: Any) -> Any:
     """pypsrp's deserialized value in :class:`RemoteObject` form (primitives stay as they are)."""
     if not hasattr(value, "adapted_properties"):
         return value
-    properties = {k: _from_library(v) for k, v in {**value.adapted_properties, **value.extended_properties}.items()}
+    properties = {
+        k: _from_library(v) for k, v in {**value.adapted_properties, **value.extended_properties}.items()
+    }
     items: list[Any] = []
     scalar = None
     for entry in value.property_sets:
@@ -200,7 +218,9 @@ class ExchangeSession:
     def __init__(self, target: PsrpTarget, dialer: Dialer) -> None:
         if target.auth == "basic" and target.scheme != "https":
             raise CollectionError(
-                target.host, CHANNEL, "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)"
+                target.host,
+                CHANNEL,
+                "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)",
             )
         self.target = target
         self.tls_versions = tls_client.TlsVersions()
@@ -212,7 +232,9 @@ class ExchangeSession:
         self.open()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def open(self) -> None:
@@ -239,7 +261,9 @@ class ExchangeSession:
         session.trust_env = False
         session.proxies = {}
         tls_client.mount(
-            session, self._dialer, tls_client.client_context(verify=t.cert_validation, ca_path=t.ca_trust_path)
+            session,
+            self._dialer,
+            tls_client.client_context(verify=t.cert_validation, ca_path=t.ca_trust_path),
         )
         session.verify = (t.ca_trust_path or True) if t.cert_validation else False
         transport.session = session
@@ -311,7 +335,9 @@ class ExchangeSession:
         except CollectionError:
             raise
         except Exception as exc:  # every library failure becomes one clear, password-free reason
-            raise CollectionError(self.target.host, CHANNEL, f"{doing}: {describe_failure(self.target, exc)}") from None
+            raise CollectionError(
+                self.target.host, CHANNEL, f"{doing}: {describe_failure(self.target, exc)}"
+            ) from None
 
 
 def _error_text(record: Any) -> str:
@@ -346,7 +372,13 @@ def describe_failure(target: PsrpTarget, exc: BaseException) -> str:
         return f"{where} did not answer within {target.read_timeout:g} s"
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = str(exc).lower()
-        why = "connection refused" if "refused" in text else "connection reset" if "reset" in text else "connection failed"
+        why = (
+            "connection refused"
+            if "refused" in text
+            else "connection reset"
+            if "reset" in text
+            else "connection failed"
+        )
         return f"cannot connect to {where}: {why}"
     if isinstance(exc, WinRMError):
         return f"WinRM error from {where}: {exc}"

@@ -210,7 +210,6 @@ def _close_politely(conn: SSL.Connection, sock: socket.socket, deadline: float) 
         log.debug("closing the TLS connection to %s: %r", conn.get_servername(), exc)
 
 
-
 def load_trust_roots(bundle_path: str | None) -> list[x509.Certificate]:
     """The certificates of a PEM bundle; with None the system store (certifi's, as requests uses).
 

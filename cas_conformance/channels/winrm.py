@@ -109,7 +109,9 @@ def _require_credssp(host: str) -> None:
         import requests_credssp  # noqa: F401
     except ImportError:
         raise CollectionError(
-            host, "winrm", f"ansible_winrm_transport = credssp needs the requests-credssp library: {CREDSSP_HINT}"
+            host,
+            "winrm",
+            f"ansible_winrm_transport = credssp needs the requests-credssp library: {CREDSSP_HINT}",
         ) from None
 
 

@@ -23,6 +23,7 @@ def _rpc_endpoint_needs(world: World) -> Needs:
     """OUT-02 reads the A record of every database's RpcClientAccessServer."""
     return Needs(resolve=resolve("A", (db.rpc_client_access_server for db in world.databases())))
 
+
 _OUT01_EXPECTED = "the FQDN of a Client Access server or of a Client Access array"
 
 

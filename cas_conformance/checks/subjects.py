@@ -88,7 +88,9 @@ def _per_server(
         if rec.facts is None:
             cases.append(_placeholder(rec, world))
         elif failed is not None:
-            cases.append(Case(name, safe_id(world.label(name)), name, f"could not read {section}: {failed.message}"))
+            cases.append(
+                Case(name, safe_id(world.label(name)), name, f"could not read {section}: {failed.message}")
+            )
         else:
             cases.extend(objects(name, rec.facts))
     return cases

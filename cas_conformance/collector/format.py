@@ -455,7 +455,9 @@ def _begin_version(line: str, server: str, number: int) -> int:
     version = int(match.group(1))
     if version in OLD_VERSIONS:
         raise CollectorFormatError(
-            server, None, number,
+            server,
+            None,
+            number,
             f"format version {version} is {OLD_VERSIONS[version]}; this parser reads {FORMAT_VERSION}",
         )
     if version != FORMAT_VERSION:

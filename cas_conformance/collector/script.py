@@ -27,7 +27,9 @@ from importlib import resources
 
 from cas_conformance.event106 import RPC_CLIENT_ACCESS_106_PATTERN
 
-SCRIPT_MARKER = "# cas-conformance OS collector, format 3 (docs/collector-format.md). Read-only, PowerShell 2.0."
+SCRIPT_MARKER = (
+    "# cas-conformance OS collector, format 3 (docs/collector-format.md). Read-only, PowerShell 2.0."
+)
 DEFAULT_POLLING_REGISTRY_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
 # What Test-Path -LiteralPath reads as a registry key: a drive (HKLM:\...) or a provider path.
 _REGISTRY_PATH = re.compile(r"(?:HK[A-Z_]+:|Registry::HKEY_[A-Z_]+)\\.+", re.IGNORECASE | re.DOTALL)
@@ -139,5 +141,7 @@ def collector_command(params: CollectorParameters | None = None) -> tuple[str, t
     arguments = (*FLAGS, "-EncodedCommand", encoded_command(collector_script(params)))
     length = len(" ".join((POWERSHELL, *arguments)))
     if length > CMD_LINE_LIMIT:
-        raise ValueError(f"the collector's command line has {length} characters, more than cmd.exe's {CMD_LINE_LIMIT}")
+        raise ValueError(
+            f"the collector's command line has {length} characters, more than cmd.exe's {CMD_LINE_LIMIT}"
+        )
     return POWERSHELL, arguments

@@ -52,7 +52,9 @@ def _load(hint: Any, data: Any) -> Any:
         if not isinstance(data, dict):
             raise TypeError(f"an object is expected for {hint.__name__}, not {data!r}")
         hints = _hints(hint)
-        return hint(**{f.name: _load(hints[f.name], data[f.name]) for f in dataclasses.fields(hint) if f.init})
+        return hint(
+            **{f.name: _load(hints[f.name], data[f.name]) for f in dataclasses.fields(hint) if f.init}
+        )
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(data)
     if hint is datetime:

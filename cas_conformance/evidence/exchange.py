@@ -60,8 +60,16 @@ VDIR_CMDLETS = (
 )
 #: an ExchangeCertificate crosses a remote session as raw data only: ask for its properties
 CERTIFICATE_PROPERTIES = (
-    "Thumbprint", "Subject", "Issuer", "CertificateDomains", "Services", "Status",
-    "NotBefore", "NotAfter", "IsSelfSigned", "PublicKeySize",
+    "Thumbprint",
+    "Subject",
+    "Issuer",
+    "CertificateDomains",
+    "Services",
+    "Status",
+    "NotBefore",
+    "NotAfter",
+    "IsSelfSigned",
+    "PublicKeySize",
 )
 
 
@@ -80,21 +88,33 @@ class ExchangePlan:
 # --- fetch -------------------------------------------------------------------------------------
 
 
-def fetch(plan: ExchangePlan, dialer: Dialer, *, opener: Callable[[PsrpTarget, Dialer], ExchangeSession] = ExchangeSession) -> ExchangeEvidence:
+def fetch(
+    plan: ExchangePlan,
+    dialer: Dialer,
+    *,
+    opener: Callable[[PsrpTarget, Dialer], ExchangeSession] = ExchangeSession,
+) -> ExchangeEvidence:
     """Open one session (the first host of the plan that answers) and read everything through it."""
     attempts: list[str] = []
     for host in plan.hosts:
         try:
             settings = plan.settings.get(host, plan.default)
             target = PsrpTarget.for_host(
-                settings, host, auth=settings.exchange_powershell_auth, scheme=settings.exchange_powershell_scheme
+                settings,
+                host,
+                auth=settings.exchange_powershell_auth,
+                scheme=settings.exchange_powershell_scheme,
             )
-            target = replace(target, max_concurrency=max(1, plan.forks), port=settings.exchange_powershell_port)
+            target = replace(
+                target, max_concurrency=max(1, plan.forks), port=settings.exchange_powershell_port
+            )
             with opener(target, dialer) as session:
                 return _read(session, host, plan, tuple(attempts))
         except CollectionError as exc:
             attempts.append(f"{host}: {exc.reason}")
-    reason = "no Exchange remote PowerShell session: " + ("; ".join(attempts) or "no Client Access server to ask")
+    reason = "no Exchange remote PowerShell session: " + (
+        "; ".join(attempts) or "no Client Access server to ask"
+    )
     return _unreachable(reason, tuple(attempts))
 
 
@@ -105,7 +125,9 @@ def _unreachable(reason: str, attempts: tuple[str, ...]) -> ExchangeEvidence:
     return ExchangeEvidence(organisation, frozen_map())
 
 
-def _read(session: ExchangeSession, via: str, plan: ExchangePlan, attempts: tuple[str, ...]) -> ExchangeEvidence:
+def _read(
+    session: ExchangeSession, via: str, plan: ExchangePlan, attempts: tuple[str, ...]
+) -> ExchangeEvidence:
     outcomes = session.run_all([Cmdlet(name) for _, name in ORG_CMDLETS])
     organisation = _organisation(via, outcomes, attempts)
     asked: list[tuple[str, str, Cmdlet]] = []  # (inventory host, section, cmdlet)
@@ -116,7 +138,9 @@ def _read(session: ExchangeSession, via: str, plan: ExchangePlan, attempts: tupl
     by_host: dict[str, list[tuple[str, CmdletOutcome]]] = {h: [] for h in plan.servers}
     for (host, section, _), outcome in zip(asked, answers, strict=True):
         by_host[host].append((section, outcome))
-    return ExchangeEvidence(organisation, frozen_map((h, _server_facts(via, h, got)) for h, got in by_host.items()))
+    return ExchangeEvidence(
+        organisation, frozen_map((h, _server_facts(via, h, got)) for h, got in by_host.items())
+    )
 
 
 def _org_server(organisation: ExchangeOrganisationFacts, host: str) -> ExchangeServer | None:
@@ -141,7 +165,9 @@ def _per_server(organisation: ExchangeOrganisationFacts, host: str) -> list[tupl
         asked.append(("outlookanywhere", Cmdlet("Get-OutlookAnywhere", {"Server": name})))
     if cas or hosts_pf or pf_unknown:
         asked.append(("rpcclientaccess", Cmdlet("Get-RpcClientAccess", {"Server": name})))
-    asked.append(("certificate", Cmdlet("Get-ExchangeCertificate", {"Server": name}, select=CERTIFICATE_PROPERTIES)))
+    asked.append(
+        ("certificate", Cmdlet("Get-ExchangeCertificate", {"Server": name}, select=CERTIFICATE_PROPERTIES))
+    )
     return asked
 
 
@@ -149,16 +175,22 @@ def _error(section: str, via: str, outcome: CmdletOutcome) -> SectionError:
     return SectionError(section, f"{outcome.cmdlet.name} (through {via}): {'; '.join(outcome.errors)}")
 
 
-def _mapped(section: str, via: str, outcome: CmdletOutcome, mapper: Callable[[RemoteObject], Any]) -> tuple[list[Any], SectionError | None]:
+def _mapped(
+    section: str, via: str, outcome: CmdletOutcome, mapper: Callable[[RemoteObject], Any]
+) -> tuple[list[Any], SectionError | None]:
     if outcome.errors:
         return [], _error(section, via, outcome)
     try:
         return [mapper(o) for o in outcome.objects], None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return [], SectionError(section, f"{outcome.cmdlet.name} (through {via}): an answer of an unexpected shape: {exc!r}")
+        return [], SectionError(
+            section, f"{outcome.cmdlet.name} (through {via}): an answer of an unexpected shape: {exc!r}"
+        )
 
 
-def _organisation(via: str, outcomes: Sequence[CmdletOutcome], attempts: tuple[str, ...]) -> ExchangeOrganisationFacts:
+def _organisation(
+    via: str, outcomes: Sequence[CmdletOutcome], attempts: tuple[str, ...]
+) -> ExchangeOrganisationFacts:
     mappers = {
         "server": _exchange_server,
         "database": _mailbox_database,
@@ -208,7 +240,9 @@ def _server_facts(via: str, host: str, got: Sequence[tuple[str, CmdletOutcome]])
         target.extend(items)
         if error:
             errors.append(error)
-    return ExchangeServerFacts(rpc[0] if rpc else None, tuple(vdirs), tuple(oa), tuple(certificates), tuple(errors))
+    return ExchangeServerFacts(
+        rpc[0] if rpc else None, tuple(vdirs), tuple(oa), tuple(certificates), tuple(errors)
+    )
 
 
 # --- deserialized objects -> facts ---------------------------------------------------------------
@@ -260,7 +294,7 @@ def _date(value: Any) -> datetime:
     if "." in text:  # .NET's seven fraction digits: Python takes six
         head, _, rest = text.partition(".")
         digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     parsed = datetime.fromisoformat(text)
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
@@ -279,7 +313,9 @@ def _exchange_server(o: RemoteObject) -> ExchangeServer:
 
 def _mailbox_database(o: RemoteObject) -> MailboxDatabase:
     return MailboxDatabase(
-        _text(o["Name"]), _name(o["Server"]), _text(o["RpcClientAccessServer"]),
+        _text(o["Name"]),
+        _name(o["Server"]),
+        _text(o["RpcClientAccessServer"]),
         _name(o.properties.get("MasterServerOrAvailabilityGroup")),
     )
 
@@ -296,7 +332,8 @@ def _array(o: RemoteObject) -> ClientAccessArray:
 
 def _client_access_server(o: RemoteObject) -> ClientAccessServer:
     return ClientAccessServer(
-        _text(o["Name"]), _text(o.properties.get("AutoDiscoverServiceInternalUri")),
+        _text(o["Name"]),
+        _text(o.properties.get("AutoDiscoverServiceInternalUri")),
         _items(o.properties.get("AutoDiscoverSiteScope")),
     )
 
@@ -371,6 +408,7 @@ def load(data: Mapping[str, Any], loading: Loading | None = None) -> ExchangeEvi
 
 #: fetched by gather first (one session, while the OS collector runs)
 KIND = Kind("exchange", save, load)
+
 
 def plan(run_hosts: Sequence[str], hosts: Mapping[str, HostSettings], forks: int) -> ExchangePlan | None:
     """The session's Client Access servers (``exchange_powershell_hosts``, else the inventory's

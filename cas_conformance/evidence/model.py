@@ -122,7 +122,11 @@ class Needs:
             smtp |= needs.smtp
             autodiscover |= needs.autodiscover
         return Needs(
-            frozenset(resolve), frozenset(handshake), tuple(probes.values()), frozenset(smtp), frozenset(autodiscover)
+            frozenset(resolve),
+            frozenset(handshake),
+            tuple(probes.values()),
+            frozenset(smtp),
+            frozenset(autodiscover),
         )
 
 

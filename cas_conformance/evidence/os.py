@@ -45,7 +45,9 @@ def save(part: Mapping[str, ServerRecord]) -> dict[str, Any]:
     return {
         name: {
             "raw_output": rec.raw_output,
-            "error": None if rec.error is None else {"channel": rec.error.channel, "reason": rec.error.reason},
+            "error": None
+            if rec.error is None
+            else {"channel": rec.error.channel, "reason": rec.error.reason},
             "seconds": round(rec.seconds, 3),
         }
         for name, rec in part.items()
@@ -63,7 +65,9 @@ def load(data: Any, loading: Loading) -> Mapping[str, ServerRecord]:
             seconds=float(entry.get("seconds", 0.0)),
         )
         if entry.get("error"):
-            rec = replace(rec, error=CollectionError(name, entry["error"]["channel"], entry["error"]["reason"]))
+            rec = replace(
+                rec, error=CollectionError(name, entry["error"]["channel"], entry["error"]["reason"])
+            )
         elif entry.get("raw_output") is not None:
             rec = replace(rec, raw_output=entry["raw_output"])
             try:
@@ -134,7 +138,8 @@ def fetch(
         command = collector_command(params)
     except ValueError as exc:  # parameters too long for one command line: every server says so
         return frozen_map(
-            (name, replace(rec, error=CollectionError(name, "collector", str(exc)))) for name, rec in records.items()
+            (name, replace(rec, error=CollectionError(name, "collector", str(exc))))
+            for name, rec in records.items()
         )
     started: dict[str, float] = {}
 
@@ -144,9 +149,7 @@ def fetch(
         progress("collect-start", name, "")
         return collect_server(host, Dialer(resolver, host.connect_to), command, warn)
 
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(forks, len(records))), thread_name_prefix="collect"
-    )
+    pool = ThreadPoolExecutor(max_workers=max(1, min(forks, len(records))), thread_name_prefix="collect")
     futures = {pool.submit(one, name): name for name in records}
     # A safety net over each collection's own deadline: queued servers wait for a free fork.
     deadline = max(s.winrm_timeout for s in settings.values()) + 5
@@ -185,5 +188,3 @@ def fetch(
                 finish(name, late)
     pool.shutdown(wait=False, cancel_futures=True)
     return frozen_map(records)
-
-

@@ -18,7 +18,11 @@ def fetch(ctx: Fetching, needs: Needs) -> Mapping[str, RevocationResult]:
     distinct = list(dict.fromkeys(chains.values()))
     timeout = ctx.run.http_timeout
     answers = dict(
-        zip(distinct, ctx.pool.map(lambda c: check_revocation(c, ctx.session, timeout=timeout), distinct), strict=True)
+        zip(
+            distinct,
+            ctx.pool.map(lambda c: check_revocation(c, ctx.session, timeout=timeout), distinct),
+            strict=True,
+        )
     )
     return frozen_map((n, answers[c]) for n, c in chains.items())
 

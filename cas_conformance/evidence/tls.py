@@ -31,7 +31,9 @@ def fetch(ctx: Fetching, needs: Needs) -> TlsEvidence:
         return ctx.captured.get(name) or _handshake(name, ctx.dialer, ctx.run.http_timeout)
 
     handshakes = frozen_map(zip(names, ctx.pool.map(handshake, names), strict=True))
-    ctx.progress("tls-done", "", f"{len(handshakes)} names ({len(ctx.captured)} from the probes' connections)")
+    ctx.progress(
+        "tls-done", "", f"{len(handshakes)} names ({len(ctx.captured)} from the probes' connections)"
+    )
     return TlsEvidence(handshakes, tuple(load_trust_roots(ctx.run.tls_ca_bundle)))
 
 

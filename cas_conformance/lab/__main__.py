@@ -52,9 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"inventory {out} (trust bundle {bundle})")
         print(f"lab {lab.describe()}")
         account = lab.user if lab.kdc is None else f"{lab.user} ({lab.kdc.principal(DEFAULT_USER)})"
-        print(
-            f"account  {account} (password: {'given with --password' if args.password else 'the default'})"
-        )
+        print(f"account  {account} (password: {'given with --password' if args.password else 'the default'})")
         prefix = lab.scenario.declared.get("probe_credentials")
         if prefix:
             print(

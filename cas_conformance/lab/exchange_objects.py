@@ -58,7 +58,11 @@ VDIRS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
         ("ADAutodiscoverVirtualDirectory", "ADExchangeServiceVirtualDirectory"),
     ),
 }
-_VDIR_BASE = (f"{t.SYSCONFIG}.ExchangeVirtualDirectory", f"{t.SYSCONFIG}.ADVirtualDirectory", *t.CONFIG_OBJECT)
+_VDIR_BASE = (
+    f"{t.SYSCONFIG}.ExchangeVirtualDirectory",
+    f"{t.SYSCONFIG}.ADVirtualDirectory",
+    *t.CONFIG_OBJECT,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ class ExchangeOrganisation:
     """
 
     def __init__(
-        self, scenario: Scenario, certificates: Callable[[LabServer], Sequence[LabCertificate]], now: dt.datetime
+        self,
+        scenario: Scenario,
+        certificates: Callable[[LabServer], Sequence[LabCertificate]],
+        now: dt.datetime,
     ) -> None:
         self.s = scenario
         self._certificates = certificates
@@ -118,7 +125,9 @@ class ExchangeOrganisation:
         return t.ad_object_id(server.name, server.name, self._server_dn(server), self.s.domain)
 
     def _site_id(self, site: str) -> PSObject:
-        return t.ad_object_id(self.s.site_path(site), site, f"CN={site},CN=Sites,{self._config}", self.s.domain)
+        return t.ad_object_id(
+            self.s.site_path(site), site, f"CN={site},CN=Sites,{self._config}", self.s.domain
+        )
 
     def _id(self, text: str, dn: str) -> PSObject:
         return t.ad_object_id(text, text.rsplit("\\", 1)[-1], dn, self.s.domain)
@@ -128,7 +137,13 @@ class ExchangeOrganisation:
         return [
             ("DistinguishedName", dn),
             ("Guid", PSGuid(_guid(dn))),
-            ("ObjectCategory", self._id(f"{self.s.domain}/Configuration/Schema/{category}", f"CN={category},CN=Schema,{self._config}")),
+            (
+                "ObjectCategory",
+                self._id(
+                    f"{self.s.domain}/Configuration/Schema/{category}",
+                    f"CN={category},CN=Schema,{self._config}",
+                ),
+            ),
             ("ObjectClass", t.multi_valued(["top", *classes])),
             ("WhenChanged", t.when(created + dt.timedelta(days=30))),
             ("WhenCreated", t.when(created)),
@@ -146,12 +161,19 @@ class ExchangeOrganisation:
             dn = self._server_dn(x)
             result.append(
                 _served(
-                    (f"{t.DIRECTORY}.Management.ExchangeServer", f"{t.DIRECTORY}.Management.ADPresentationObject", *t.AD_OBJECT),
+                    (
+                        f"{t.DIRECTORY}.Management.ExchangeServer",
+                        f"{t.DIRECTORY}.Management.ADPresentationObject",
+                        *t.AD_OBJECT,
+                    ),
                     x.name,
                     [
                         ("Name", x.name),
                         ("Domain", self.s.domain),
-                        ("ExchangeLegacyDN", f"/o={self.s.organisation}/ou={ADMIN_GROUP}/cn=Configuration/cn=Servers/cn={x.name}"),
+                        (
+                            "ExchangeLegacyDN",
+                            f"/o={self.s.organisation}/ou={ADMIN_GROUP}/cn=Configuration/cn=Servers/cn={x.name}",
+                        ),
                         ("Fqdn", x.fqdn(self.s.domain)),
                         ("IsHubTransportServer", "HubTransport" in x.roles),
                         ("IsClientAccessServer", x.is_cas),
@@ -225,7 +247,14 @@ class ExchangeOrganisation:
                         ("Fqdn", a.fqdn),
                         ("Site", self._site_id(a.site)),
                         ("SiteName", a.site),
-                        ("Members", t.multi_valued(members, f"{t.DIRECTORY}.ADObjectId", f"{t.DIRECTORY}, Version=14.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35")),
+                        (
+                            "Members",
+                            t.multi_valued(
+                                members,
+                                f"{t.DIRECTORY}.ADObjectId",
+                                f"{t.DIRECTORY}, Version=14.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35",
+                            ),
+                        ),
                         ("Identity", self._id(a.name, dn)),
                         *self._common(dn, "ms-Exch-Client-Access-Array", ("msExchClientAccessArray",)),
                     ],
@@ -237,7 +266,11 @@ class ExchangeOrganisation:
         scp = f"https://autodiscover.{self.s.smtp_domains[0]}/Autodiscover/Autodiscover.xml"
         return [
             _served(
-                (f"{t.DIRECTORY}.Management.ClientAccessServer", f"{t.DIRECTORY}.Management.ADPresentationObject", *t.AD_OBJECT),
+                (
+                    f"{t.DIRECTORY}.Management.ClientAccessServer",
+                    f"{t.DIRECTORY}.Management.ADPresentationObject",
+                    *t.AD_OBJECT,
+                ),
                 x.name,
                 [
                     ("Name", x.name),
@@ -246,7 +279,9 @@ class ExchangeOrganisation:
                     ("AutoDiscoverServiceInternalUri", t.uri(scp)),
                     ("AutoDiscoverSiteScope", t.multi_valued([x.site])),
                     ("Identity", self._server_id(x)),
-                    *self._common(self._server_dn(x), "ms-Exch-Exchange-Server", ("server", "msExchExchangeServer")),
+                    *self._common(
+                        self._server_dn(x), "ms-Exch-Exchange-Server", ("server", "msExchExchangeServer")
+                    ),
                 ],
             )
             for x in self.s.servers
@@ -337,13 +372,22 @@ class ExchangeOrganisation:
                 [
                     ("Name", name),
                     ("Server", self._server_id(server)),
-                    ("ExternalHostname", t.obj(("Microsoft.Exchange.Data.Hostname", "System.Object"), host, [("HostnameString", host), ("IsIPAddress", False)])),
+                    (
+                        "ExternalHostname",
+                        t.obj(
+                            ("Microsoft.Exchange.Data.Hostname", "System.Object"),
+                            host,
+                            [("HostnameString", host), ("IsIPAddress", False)],
+                        ),
+                    ),
                     ("ClientAuthenticationMethod", t.AuthenticationMethod[server.outlook_anywhere_auth]),
                     ("IISAuthenticationMethods", iis),
                     ("SSLOffloading", False),
                     ("MetabasePath", f"IIS://{server.fqdn(self.s.domain)}/W3SVC/1/ROOT/Rpc"),
                     ("Identity", self._id(f"{server.name}\\{name}", dn)),
-                    *self._common(dn, "ms-Exch-Rpc-Http-Virtual-Directory", ("msExchRpcHttpVirtualDirectory",)),
+                    *self._common(
+                        dn, "ms-Exch-Rpc-Http-Virtual-Directory", ("msExchRpcHttpVirtualDirectory",)
+                    ),
                 ],
             )
         ]
@@ -360,25 +404,34 @@ class ExchangeOrganisation:
         issuer = cert.issuer.rfc4514_string()
         serial = f"{cert.serial_number:X}"
         try:
-            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+            names = cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            ).value.get_values_for_type(x509.DNSName)
         except x509.ExtensionNotFound:
             names = []
         not_before = cert.not_valid_before_utc
         not_after = cert.not_valid_after_utc
-        text = "".join(
-            f"[{label}]\r\n  {value}\r\n\r\n"
-            for label, value in (
-                ("Subject", subject),
-                ("Issuer", issuer),
-                ("Serial Number", serial),
-                ("Not Before", not_before.strftime("%m/%d/%Y %H:%M:%S")),
-                ("Not After", not_after.strftime("%m/%d/%Y %H:%M:%S")),
+        text = (
+            "".join(
+                f"[{label}]\r\n  {value}\r\n\r\n"
+                for label, value in (
+                    ("Subject", subject),
+                    ("Issuer", issuer),
+                    ("Serial Number", serial),
+                    ("Not Before", not_before.strftime("%m/%d/%Y %H:%M:%S")),
+                    ("Not After", not_after.strftime("%m/%d/%Y %H:%M:%S")),
+                )
             )
-        ) + f"[Thumbprint]\r\n  {thumbprint}\r\n"
+            + f"[Thumbprint]\r\n  {thumbprint}\r\n"
+        )
         key_size = getattr(cert.public_key(), "key_size", 0)
         wire = t.obj(
-            (CERTIFICATE_TYPE, "System.Security.Cryptography.X509Certificates.X509Certificate2",
-             "System.Security.Cryptography.X509Certificates.X509Certificate", "System.Object"),
+            (
+                CERTIFICATE_TYPE,
+                "System.Security.Cryptography.X509Certificates.X509Certificate2",
+                "System.Security.Cryptography.X509Certificates.X509Certificate",
+                "System.Object",
+            ),
             text,
             [("RawData", PSByteArray(cert.public_bytes(serialization.Encoding.DER)))],
         )

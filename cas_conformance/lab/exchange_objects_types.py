@@ -62,7 +62,14 @@ def _enum_type(name: str, members: Sequence[tuple[str, int]], *, flags: bool) ->
 # [MS] a flags enum (exchange-facts 1.2); Mailbox = 2 from the E16 sample, the rest [UNCONFIRMED]
 ServerRole = _enum_type(
     f"{SYSCONFIG}.ServerRole",
-    [("none", 0), ("Mailbox", 2), ("ClientAccess", 4), ("UnifiedMessaging", 16), ("HubTransport", 32), ("Edge", 64)],
+    [
+        ("none", 0),
+        ("Mailbox", 2),
+        ("ClientAccess", 4),
+        ("UnifiedMessaging", 16),
+        ("HubTransport", 32),
+        ("Edge", 64),
+    ],
     flags=True,
 )
 AuthenticationMethod = _enum_type(
@@ -81,7 +88,16 @@ CertificateStatus = _enum_type(
     [
         (name, i)
         for i, name in enumerate(
-            ("Unknown", "Valid", "Revoked", "DateInvalid", "Untrusted", "Invalid", "RevocationCheckFailure", "PendingRequest")
+            (
+                "Unknown",
+                "Valid",
+                "Revoked",
+                "DateInvalid",
+                "Untrusted",
+                "Invalid",
+                "RevocationCheckFailure",
+                "PendingRequest",
+            )
         )
     ],
     flags=False,
@@ -132,7 +148,9 @@ def multi_valued(items: Iterable[Any], element: str = "System.String", assembly:
 def ad_multi_valued(items: Iterable[Any], element: str) -> PSList:
     """``ADMultiValuedProperty`1`` (authentication method lists of virtual directories)."""
     value = multi_valued(items, element, f"{DIRECTORY}, {_ASSEMBLY}")
-    value.PSObject.type_names.insert(0, value.PSObject.type_names[0].replace(".Data.Multi", ".Data.Directory.ADMulti"))
+    value.PSObject.type_names.insert(
+        0, value.PSObject.type_names[0].replace(".Data.Multi", ".Data.Directory.ADMulti")
+    )
     return value
 
 
@@ -144,7 +162,10 @@ def ad_object_id(text: str, name: str, distinguished_name: str, domain: str) -> 
         [
             ("IsDeleted", False),
             ("Rdn", distinguished_name.split(",", 1)[0]),
-            ("Parent", distinguished_name.split(",", 2)[1].partition("=")[2] if "," in distinguished_name else ""),
+            (
+                "Parent",
+                distinguished_name.split(",", 2)[1].partition("=")[2] if "," in distinguished_name else "",
+            ),
             ("DistinguishedName", distinguished_name),
             ("IsRelativeDn", False),
             ("DomainId", domain),

@@ -83,7 +83,9 @@ class Listener:
     @property
     def port(self) -> int:
         if self._port is None:
-            raise LabError(f"the lab {self.kind} server is not started: call start() or use it in a with block")
+            raise LabError(
+                f"the lab {self.kind} server is not started: call start() or use it in a with block"
+            )
         return self._port
 
     def start(self: _Self) -> _Self:

@@ -236,7 +236,11 @@ class ConnectionAuthenticator:
         credentials (CredSSP) or its ticket-granting ticket (Kerberos with delegation)."""
         if self._credssp is not None and self._credssp.user is not None:
             return self._credssp.delegated
-        if self._kerberos is not None and self._kerberos.context is not None and self._kerberos.user is not None:
+        if (
+            self._kerberos is not None
+            and self._kerberos.context is not None
+            and self._kerberos.user is not None
+        ):
             return bool(self._kerberos.context.delegated)
         return False
 
@@ -403,7 +407,9 @@ class Opened:
     close: bool = False
 
 
-def open_request(context: SealingContext | None, protocol: str, content_type: str, body: bytes, *, tls: bool) -> Opened:
+def open_request(
+    context: SealingContext | None, protocol: str, content_type: str, body: bytes, *, tls: bool
+) -> Opened:
     """What a Windows listener makes of one authenticated request body: a sealed one is unwrapped
     with the connection's *context*; over plain HTTP an unsealed message is refused with a 401
     (``AllowUnencrypted = false``, WinRM's default and IIS-hosted WinRM's too); the empty body
@@ -421,7 +427,9 @@ def open_request(context: SealingContext | None, protocol: str, content_type: st
     return Opened(body)
 
 
-def seal_reply(context: SealingContext | None, protocol: str, answer: bytes, *, sealed: bool) -> tuple[bytes, str]:
+def seal_reply(
+    context: SealingContext | None, protocol: str, answer: bytes, *, sealed: bool
+) -> tuple[bytes, str]:
     """The reply body and Content-Type: sealed with *context* when the request was."""
     if sealed and context is not None:
         return encrypt_message(context, answer, protocol), encrypted_content_type(protocol)

@@ -100,8 +100,10 @@ def winhttp_value(server: LabServer) -> bytes:
 def _winhttp(proxy: str, bypass: Sequence[str], flags: int) -> bytes:
     proxy_bytes, bypass_bytes = proxy.encode("ascii"), ";".join(bypass).encode("ascii")
     return (
-        struct.pack("<iiIi", 0x28, 0, flags, len(proxy_bytes)) + proxy_bytes
-        + struct.pack("<i", len(bypass_bytes)) + bypass_bytes
+        struct.pack("<iiIi", 0x28, 0, flags, len(proxy_bytes))
+        + proxy_bytes
+        + struct.pack("<i", len(bypass_bytes))
+        + bypass_bytes
     )
 
 
@@ -142,28 +144,59 @@ def render(server: LabServer, params: ScriptParameters, now: datetime) -> str:
         names.append(section)
         records.append(list(pairs))
 
-    add("meta", ("FormatVersion", str(FORMAT)), ("ComputerName", _text(server.name)), ("PSVersion", "2.0"),
-        ("CollectedAt", _date(now)), ("Culture", "en-US"))
+    add(
+        "meta",
+        ("FormatVersion", str(FORMAT)),
+        ("ComputerName", _text(server.name)),
+        ("PSVersion", "2.0"),
+        ("CollectedAt", _date(now)),
+        ("Culture", "en-US"),
+    )
     stored = {(v.key.lower(), v.name.lower()): v for v in registry(server)}
-    for key, name in ((RPC_KEY, "EnablePushNotifications"), (params.polling_key, "Maximum Polling Frequency")):
+    for key, name in (
+        (RPC_KEY, "EnablePushNotifications"),
+        (params.polling_key, "Maximum Polling Frequency"),
+    ):
         found = stored.get((key.lower(), name.lower()))
-        add("registry", ("Key", _text(key)), ("Name", _text(name)), ("Present", _bool(found is not None)),
-            ("Value", _text(found.value if found else "")), ("Kind", _text(found.kind if found else "")))
-    add("service", ("Name", "MSExchangeRPC"), ("Present", "True"), ("State", _text(server.rpc_service_state)),
-        ("StartMode", _text(server.rpc_service_start_mode)))
+        add(
+            "registry",
+            ("Key", _text(key)),
+            ("Name", _text(name)),
+            ("Present", _bool(found is not None)),
+            ("Value", _text(found.value if found else "")),
+            ("Kind", _text(found.kind if found else "")),
+        )
+    add(
+        "service",
+        ("Name", "MSExchangeRPC"),
+        ("Present", "True"),
+        ("State", _text(server.rpc_service_state)),
+        ("StartMode", _text(server.rpc_service_start_mode)),
+    )
     add("perfcounter", ("CategoryName", COUNTER_CATEGORY), ("Exists", _bool(server.has_rpc_counters)))
     pattern = re.compile(params.message_pattern, re.IGNORECASE)
     since = now - timedelta(days=params.lookback_days)
     matching = [
-        e for e in application_log(server, now)
-        if e.event_id == params.event_id and e.source == params.event_source and e.created >= since
+        e
+        for e in application_log(server, now)
+        if e.event_id == params.event_id
+        and e.source == params.event_source
+        and e.created >= since
         and pattern.search(e.message)
     ]
     for event in matching[: params.max_events]:
-        add("event", ("EventId", str(event.event_id)), ("Source", _text(event.source)),
-            ("TimeGenerated", _date(event.created)), ("Message", _text(event.message)))
-    add("winhttp", ("RegistryHex", winhttp_value(server).hex()),
-        ("NetshText", _text(netsh_show_proxy(server).replace("\r\n", "\n").strip())))
+        add(
+            "event",
+            ("EventId", str(event.event_id)),
+            ("Source", _text(event.source)),
+            ("TimeGenerated", _date(event.created)),
+            ("Message", _text(event.message)),
+        )
+    add(
+        "winhttp",
+        ("RegistryHex", winhttp_value(server).hex()),
+        ("NetshText", _text(netsh_show_proxy(server).replace("\r\n", "\n").strip())),
+    )
     lines = [f"#CASCONF BEGIN {FORMAT}"]
     for section, pairs in zip(names, records, strict=True):
         lines.append(f"[{section}]")

@@ -44,7 +44,15 @@ from cas_conformance.lab.exchange_objects import VDIRS, ExchangeObject, Exchange
 from cas_conformance.lab.scenario import LabServer
 
 RESTRICTED_REMOTE_SERVER = frozenset(
-    {"exit-pssession", "get-command", "get-formatdata", "get-help", "measure-object", "out-default", "select-object"}
+    {
+        "exit-pssession",
+        "get-command",
+        "get-formatdata",
+        "get-help",
+        "measure-object",
+        "out-default",
+        "select-object",
+    }
 )
 _ORGANISATION_WIDE = {
     "Get-ExchangeServer": ExchangeOrganisation.exchange_servers,
@@ -83,7 +91,9 @@ def error_record(
     exception.PSObject.type_names = [*exception_types, *exception.PSTypeNames]
     return ErrorRecord(
         Exception=exception,
-        CategoryInfo=ErrorCategoryInfo(Category=category, Reason=reason, TargetName=target, TargetType="String"),
+        CategoryInfo=ErrorCategoryInfo(
+            Category=category, Reason=reason, TargetName=target, TargetType="String"
+        ),
         FullyQualifiedErrorId=error_id,
         TargetObject=target,
     )
@@ -108,7 +118,10 @@ def command_not_found(name: str) -> CmdletFailure:
             f"The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable "
             "program. Check the spelling of the name, or if a path was included, verify that the path is "
             "correct and try again.",
-            ["System.Management.Automation.CommandNotFoundException", "System.Management.Automation.RuntimeException"],
+            [
+                "System.Management.Automation.CommandNotFoundException",
+                "System.Management.Automation.RuntimeException",
+            ],
             ErrorCategory.ObjectNotFound,
             "CommandNotFoundException",
             name,
@@ -121,7 +134,10 @@ def parameter_not_found(cmdlet: str, name: str) -> CmdletFailure:
     return CmdletFailure(
         error_record(
             f"A parameter cannot be found that matches parameter name '{name}'.",
-            ["System.Management.Automation.ParameterBindingException", "System.Management.Automation.RuntimeException"],
+            [
+                "System.Management.Automation.ParameterBindingException",
+                "System.Management.Automation.RuntimeException",
+            ],
             ErrorCategory.InvalidArgument,
             "ParameterBindingException",
             name,
@@ -154,7 +170,9 @@ class ExchangeRunspace:
         self.organisation = organisation
         self.stats: Counter[str] = Counter()  # "<host> <cmdlet>[ -Server <name>]" -> calls
         self._lock = threading.Lock()
-        self._handlers: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], list[ExchangeObject]]]] = {}
+        self._handlers: dict[
+            str, tuple[frozenset[str], Callable[[dict[str, Any]], list[ExchangeObject]]]
+        ] = {}
         for name, method in _ORGANISATION_WIDE.items():
             self._handlers[name.lower()] = (frozenset(), self._all(method))
         for noun in VDIRS:
@@ -170,11 +188,18 @@ class ExchangeRunspace:
         for name, reader in per_server:
             self._handlers[name.lower()] = (frozenset({"server"}), self._per_server(reader))
         self.catalogue = sorted(
-            [*_ORGANISATION_WIDE, *(f"Get-{n}VirtualDirectory" for n in VDIRS), "Get-RpcClientAccess",
-             "Get-OutlookAnywhere", "Get-ExchangeCertificate"]
+            [
+                *_ORGANISATION_WIDE,
+                *(f"Get-{n}VirtualDirectory" for n in VDIRS),
+                "Get-RpcClientAccess",
+                "Get-OutlookAnywhere",
+                "Get-ExchangeCertificate",
+            ]
         )
 
-    def _all(self, method: Callable[[ExchangeOrganisation], list[ExchangeObject]]) -> Callable[[dict[str, Any]], list[ExchangeObject]]:
+    def _all(
+        self, method: Callable[[ExchangeOrganisation], list[ExchangeObject]]
+    ) -> Callable[[dict[str, Any]], list[ExchangeObject]]:
         return lambda _params: method(self.organisation)
 
     def _per_server(self, method: ServerReader) -> Callable[[dict[str, Any]], list[ExchangeObject]]:
@@ -206,7 +231,11 @@ class ExchangeRunspace:
         params = self._bind(first, allowed | _COMMON)
         for extra in rest:
             if extra.name.lower() != "select-object":
-                raise command_not_found(extra.name) if extra.name.lower() not in RESTRICTED_REMOTE_SERVER else _unsimulated(extra.name)
+                raise (
+                    command_not_found(extra.name)
+                    if extra.name.lower() not in RESTRICTED_REMOTE_SERVER
+                    else _unsimulated(extra.name)
+                )
         canonical = next(c for c in self.catalogue if c.lower() == first.name.lower())
         key = f"{host} {canonical}" + (f" -Server {params['server']}" if "server" in params else "")
         with self._lock:

@@ -76,6 +76,10 @@ def exchange_powershell(
     """
     organisation = ExchangeOrganisation(scenario, _ServerCertificates(scenario, published, now), now)
     shells = PsrpShells(ExchangeRunspace(organisation), stopping)
-    cas = {addresses[x.name.lower()]: x.name for x in scenario.servers if x.is_cas and x.name.lower() in addresses}
+    cas = {
+        addresses[x.name.lower()]: x.name
+        for x in scenario.servers
+        if x.is_cas and x.name.lower() in addresses
+    }
     auth = authenticate or BasicAuthenticator(credentials, scenario.domain, scenario.netbios)
     return PowerShellDirectory(shells, auth, cas.get)

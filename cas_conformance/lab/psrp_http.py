@@ -83,7 +83,9 @@ class BasicAuthenticator:
         if not header.lower().startswith("basic "):
             return refused
         try:
-            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+            user, _, password = (
+                base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             return refused
         expected = self._passwords.get(user.lower())
@@ -147,7 +149,9 @@ class PowerShellDirectory:
         self.authenticate = authenticate
         self.host_of = host_of
 
-    def route(self, other: HttpHandler, *, tls: bool, elsewhere_on_cas: HttpHandler | None = None) -> HttpHandler:
+    def route(
+        self, other: HttpHandler, *, tls: bool, elsewhere_on_cas: HttpHandler | None = None
+    ) -> HttpHandler:
         """A handler serving ``/PowerShell`` of the CAS hosts itself and everything else with *other*
         (other paths on a CAS address with *elsewhere_on_cas* when given)."""
 

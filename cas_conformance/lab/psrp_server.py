@@ -188,7 +188,8 @@ class PsrpShells:
     def _run(self, pool: _Pool, event: psrpcore.CreatePipelineEvent) -> None:
         pipeline = pool.runspace.pipeline_table[event.pipeline_id]
         commands = [
-            Invocation(str(c.command_text), bool(c.is_script), tuple(c.parameters)) for c in event.pipeline.commands
+            Invocation(str(c.command_text), bool(c.is_script), tuple(c.parameters))
+            for c in event.pipeline.commands
         ]
         pipeline.start()
         try:

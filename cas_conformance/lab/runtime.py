@@ -224,10 +224,17 @@ class Lab:
         # /PowerShell on every CAS, http and https: Basic over HTTPS, and with the KDC Kerberos (the
         # virtual directory's default; over http sealed) through the same acceptor as WinRM's
         negotiate = (
-            NegotiateAuthenticator({self.user: self.password}, str(self.kdc.keytab)) if self.kdc is not None else None
+            NegotiateAuthenticator({self.user: self.password}, str(self.kdc.keytab))
+            if self.kdc is not None
+            else None
         )
         self.powershell = exchange_powershell(
-            s, self.addresses, {self.user: self.password}, self._published_der, self.now, self._stopped,
+            s,
+            self.addresses,
+            {self.user: self.password},
+            self._published_der,
+            self.now,
+            self._stopped,
             authenticate=negotiate,
         )
         web_targets = [x.name.lower() for x in s.servers] + ["lb-mail", "lb-autodiscover"]
@@ -331,7 +338,13 @@ class Lab:
             credentials = {self.user: self.password}
             keytab = self.kdc.keytab if self.kdc is not None else None
             return WinRMServer(  # CredSSP enabled on the service (HTTPS): the second hop can be made
-                addresses, self.collector, credentials, tls_context=context, port=port, keytab=keytab, credssp=True
+                addresses,
+                self.collector,
+                credentials,
+                tls_context=context,
+                port=port,
+                keytab=keytab,
+                credssp=True,
             )
         if fault == "winrm-wrong-credentials":
             other = {self.user: secrets.token_urlsafe(16)}
@@ -427,7 +440,9 @@ class Lab:
             "dns_domain": s.domain,
             "smtp_domains": ",".join(s.smtp_domains),
         }
-        if self.kdc is not None:  # /PowerShell as Exchange sets it up: Kerberos over http://<fqdn>/PowerShell/
+        if (
+            self.kdc is not None
+        ):  # /PowerShell as Exchange sets it up: Kerberos over http://<fqdn>/PowerShell/
             variables |= {"exchange_powershell_auth": "kerberos", "exchange_powershell_scheme": "http"}
         else:  # Basic over HTTPS, on a site of its own
             variables |= {

@@ -159,7 +159,9 @@ def exchange_site(
                 and hmac.compare_digest(login[1].encode(), password.encode())
             ):
                 return HttpResponse(
-                    200, [("Content-Type", "text/xml; charset=utf-8")], _autodiscover_answer(scenario, request.body)
+                    200,
+                    [("Content-Type", "text/xml; charset=utf-8")],
+                    _autodiscover_answer(scenario, request.body),
                 )
             return _challenge("Negotiate", "NTLM", f'Basic realm="{host}"')
         return HttpResponse(

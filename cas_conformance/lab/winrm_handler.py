@@ -53,7 +53,9 @@ _STRING = rf"(?:'(?:[^']|'')*'|\({_PIECE}(?:\+{_PIECE})*\))"
 _PREAMBLE = re.compile(
     rf"\$P=@\{{D=([0-9]+);K=({_STRING});S=({_STRING});M=({_STRING});I=([0-9]+);N=([0-9]+)\}}"
 )
-_EXCHANGE_CMDLET = re.compile(r"\bGet-(?:Exchange|Mailbox|ClientAccess|PublicFolder|RpcClientAccess|Owa|OutlookAnywhere)\w*")
+_EXCHANGE_CMDLET = re.compile(
+    r"\bGet-(?:Exchange|Mailbox|ClientAccess|PublicFolder|RpcClientAccess|Owa|OutlookAnywhere)\w*"
+)
 
 
 def clixml_error(message: str) -> bytes:
@@ -108,7 +110,9 @@ def collector_parameters(script: str) -> ScriptParameters | None:
     if match is None:
         return None
     days, key, source, pattern, event_id, most = match.groups()
-    return ScriptParameters(int(days), _unquote(key), _unquote(source), _unquote(pattern), int(event_id), int(most))
+    return ScriptParameters(
+        int(days), _unquote(key), _unquote(source), _unquote(pattern), int(event_id), int(most)
+    )
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,11 @@ class _WsmanHTTPHandler(BaseHTTPRequestHandler):
         protocol = self.auth.encryption_protocol
         mutual = [("WWW-Authenticate", outcome.answer)] if outcome.answer else []
         opened = open_request(
-            context, protocol, self.headers.get("Content-Type", ""), body, tls=self.lab.tls_context is not None
+            context,
+            protocol,
+            self.headers.get("Content-Type", ""),
+            body,
+            tls=self.lab.tls_context is not None,
         )
         if opened.body is None:
             offers = [("WWW-Authenticate", value) for value in self.auth.offers] if opened.challenge else []

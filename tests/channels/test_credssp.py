@@ -16,8 +16,7 @@ from cas_conformance.settings import HostSettings, Secret, host_settings
 
 # TEST-NET-1: never reached, the error comes before any connection.
 INVENTORY = (
-    "cas01.contoso.lab ansible_host=192.0.2.1 ansible_user=CONTOSO\\\\admin "
-    "ansible_winrm_transport=credssp\n"
+    "cas01.contoso.lab ansible_host=192.0.2.1 ansible_user=CONTOSO\\\\admin ansible_winrm_transport=credssp\n"
 )
 
 

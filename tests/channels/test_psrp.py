@@ -69,7 +69,12 @@ def test_tls_1_0_only_server_collects_and_warns(tls10_endpoint: tuple[HttpsServe
         session = ExchangeSession(target, dialer)
         session.open()
     try:
-        assert {o["Name"] for o in session.run(Cmdlet("Get-ExchangeServer"))} == {"CAS01", "CAS02", "MBX01", "EX01"}
+        assert {o["Name"] for o in session.run(Cmdlet("Get-ExchangeServer"))} == {
+            "CAS01",
+            "CAS02",
+            "MBX01",
+            "EX01",
+        }
         assert session.tls_versions.versions == {"TLSv1"}
     finally:
         session.close()

@@ -31,7 +31,9 @@ def test_sessions_with_the_same_trust_share_one_context(tmp_path: Path) -> None:
 def test_requests_does_not_load_the_trust_again_per_connection(tmp_path: Path) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_bytes(Path(DEFAULT_CA_BUNDLE_PATH).read_bytes())
-    adapter = tls_client.ContextAdapter(Dialer(None), tls_client.client_context(verify=True, ca_path=str(bundle)))
+    adapter = tls_client.ContextAdapter(
+        Dialer(None), tls_client.client_context(verify=True, ca_path=str(bundle))
+    )
     conn = _conn()
     adapter.cert_verify(conn, "https://ex01.contoso.lab/", str(bundle), None)
     assert conn.cert_reqs == "CERT_REQUIRED" and conn.ca_certs is None  # the context holds it

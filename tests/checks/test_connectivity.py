@@ -164,7 +164,13 @@ EWS_VDIR = Endpoint(
 
 def probed(url: str, endpoint: Endpoint, probe: HttpProbe | None) -> World:
     """CAS01 publishing *endpoint* only (one virtual directory of its kind and methods)."""
-    cas = Cas("CAS01", internal_host=MAIL, oa_host=None, vdir_kinds=(VdirKind(endpoint.kind),), vdir_auth=endpoint.auth)
+    cas = Cas(
+        "CAS01",
+        internal_host=MAIL,
+        oa_host=None,
+        vdir_kinds=(VdirKind(endpoint.kind),),
+        vdir_auth=endpoint.auth,
+    )
     w = published(cas, http={url: probe} if probe else {})
     assert sorted(w.endpoints) == sorted([url, f"https://{AUTODISCOVER_NAME}/Autodiscover/Autodiscover.xml"])
     return w
@@ -173,7 +179,10 @@ def probed(url: str, endpoint: Endpoint, probe: HttpProbe | None) -> World:
 def test_conn05_ews_asking_for_the_configured_methods_passes() -> None:
     probe = HttpProbe(EWS, "GET", 401, EWS, www_authenticate=("Negotiate", "NTLM", "Basic"))
     w = probed(EWS, EWS_VDIR, probe)
-    assert case_ids(w, "CONN-05") == [f"{AUTODISCOVER_NAME}/Autodiscover/Autodiscover.xml", f"{MAIL}/EWS/Exchange.asmx"]
+    assert case_ids(w, "CONN-05") == [
+        f"{AUTODISCOVER_NAME}/Autodiscover/Autodiscover.xml",
+        f"{MAIL}/EWS/Exchange.asmx",
+    ]
     finding = judge(w, "CONN-05", f"{MAIL}/EWS/Exchange.asmx")
     assert finding.passed, finding.message()
 

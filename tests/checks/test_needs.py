@@ -27,7 +27,10 @@ def _declared(w: World) -> Needs:
 
 def _org() -> World:
     dbs = (MailboxDatabase("DB01", "CAS01", "outlook.contoso.lab"),)
-    return world(Cas("CAS01", failback_url=FAILBACK, extra={"databases": dbs}), group_vars="probe_credentials=CAS_PROBE")
+    return world(
+        Cas("CAS01", failback_url=FAILBACK, extra={"databases": dbs}),
+        group_vars="probe_credentials=CAS_PROBE",
+    )
 
 
 def test_an_answer_no_check_declared_is_an_error_naming_it_even_when_gathered() -> None:
@@ -37,7 +40,9 @@ def test_an_answer_no_check_declared_is_an_error_naming_it_even_when_gathered() 
     answer = a_record("outlook.contoso.lab", "10.0.0.20")
     undeclared = DnsEvidence(frozen_map({question("outlook.contoso.lab", "A"): answer}), frozenset())
     w = World(replace(w.evidence, dns=undeclared))
-    with pytest.raises(FactsUnavailable, match=r"DNS A of outlook\.contoso\.lab was read but no check declared it"):
+    with pytest.raises(
+        FactsUnavailable, match=r"DNS A of outlook\.contoso\.lab was read but no check declared it"
+    ):
         judge(w, "OUT-02", "outlook.contoso.lab")
     declared = World(replace(w.evidence, dns=replace(undeclared, declared=frozenset(undeclared.answers))))
     assert judge(declared, "OUT-02", "outlook.contoso.lab").passed  # the same answer, declared
@@ -48,7 +53,10 @@ def test_the_checks_declare_every_name_they_read() -> None:
     check of the catalogue runs, and none reads a name it did not declare."""
     w = _org()
     needs = _declared(w)
-    answers = {q: DnsAnswer(q[0], q[1], "NOERROR", ("10.0.0.5",) if q[1] == "A" else ("10 mx.contoso.lab",)) for q in needs.resolve}
+    answers = {
+        q: DnsAnswer(q[0], q[1], "NOERROR", ("10.0.0.5",) if q[1] == "A" else ("10 mx.contoso.lab",))
+        for q in needs.resolve
+    }
     w = World(replace(w.evidence, dns=DnsEvidence(frozen_map(answers), needs.resolve)))
     verdicts = evaluate(w)
     assert verdicts
@@ -82,7 +90,9 @@ def test_needs_unite_without_duplicates_first_endpoint_kept() -> None:
     first = Endpoint("https://mail.contoso.lab/owa", "owa", ("Basic",), "CAS01\\owa", "cas01.contoso.lab")
     again = Endpoint("https://mail.contoso.lab/owa", "owa")
     a = Needs(resolve=frozenset({("mail.contoso.lab", "A")}), probe=(first,), smtp=frozenset({"contoso.lab"}))
-    b = Needs(resolve=frozenset({("contoso.lab", "MX")}), handshake=frozenset({"mail.contoso.lab"}), probe=(again,))
+    b = Needs(
+        resolve=frozenset({("contoso.lab", "MX")}), handshake=frozenset({"mail.contoso.lab"}), probe=(again,)
+    )
     both = a | b
     assert both == Needs.union([a, b])
     assert both.resolve == {("mail.contoso.lab", "A"), ("contoso.lab", "MX")} and both.probe == (first,)

@@ -104,7 +104,11 @@ def test_owa03_failback_resolving_elsewhere_fails_with_the_record_fix() -> None:
 
 def test_owa03_an_unresolvable_cas_is_an_error() -> None:
     with pytest.raises(FactsUnavailable, match=r"cas01.contoso.lab .* does not resolve"):
-        judge(owa(dns=(a_record("failback.contoso.lab", "10.0.0.11"), a_record("cas01.contoso.lab"))), "OWA-03", CASE)
+        judge(
+            owa(dns=(a_record("failback.contoso.lab", "10.0.0.11"), a_record("cas01.contoso.lab"))),
+            "OWA-03",
+            CASE,
+        )
 
 
 def test_owa03_without_failback_url_does_not_apply() -> None:

@@ -215,8 +215,15 @@ def test_markers_and_parameters_match_the_python_side() -> None:
 
 def test_no_snap_in_and_nothing_that_reaches_another_machine() -> None:
     """The Exchange snap-in's cmdlets read Active Directory as the WinRM logon: the double hop."""
-    for word in ("Add-PSSnapin", "Get-Exchange", "Get-Mailbox", "-ComputerName", "Invoke-Command", "New-PSSession",
-                 "[Console]::In"):
+    for word in (
+        "Add-PSSnapin",
+        "Get-Exchange",
+        "Get-Mailbox",
+        "-ComputerName",
+        "Invoke-Command",
+        "New-PSSession",
+        "[Console]::In",
+    ):
         assert word.lower() not in SOURCE.lower(), word
     assert SOURCE.rstrip().endswith("exit 0")
 

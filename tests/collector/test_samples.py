@@ -115,7 +115,9 @@ def test_error_records_mark_sections_unknown_and_the_rest_is_still_read() -> Non
     facts = _parse("cas03-section-errors.txt")
     assert [e.section for e in facts.errors] == ["event", "registry"]
     event = facts.section_error("event")
-    assert event is not None and event.message.startswith("Get-WinEvent Application: The RPC server is unavailable.")
+    assert event is not None and event.message.startswith(
+        "Get-WinEvent Application: The RPC server is unavailable."
+    )
     assert facts.events == () and [r.name for r in facts.registry] == ["EnablePushNotifications"]
     assert facts.services[0].state == "Stopped" and facts.services[0].start_mode == "Manual"
     assert _text("cas03-section-errors.txt").rstrip().endswith("inconsistent state.")  # ignored trailer

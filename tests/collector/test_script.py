@@ -38,6 +38,7 @@ HOSTILE = [
     "",
 ]
 
+
 def _unquote(expression: str) -> str:
     """The value PowerShell reads from *expression* (only quote_powershell's output)."""
     body = expression[1:-1] if expression.startswith("(") else expression
@@ -52,7 +53,14 @@ def _unquote(expression: str) -> str:
 def test_one_encoded_command_under_the_cmd_limit() -> None:
     program, arguments = collector_command()
     assert program == "powershell.exe"
-    assert arguments[:-1] == ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
+    assert arguments[:-1] == (
+        "-NoLogo",
+        "-NoProfile",
+        "-NonInteractive",
+        "-ExecutionPolicy",
+        "Bypass",
+        "-EncodedCommand",
+    )
     assert len(" ".join((program, *arguments))) < CMD_LINE_LIMIT == 8191
     wrapper = base64.b64decode(arguments[-1]).decode("utf-16-le")
     assert "[Console]::In" not in wrapper and "ReadToEnd()" in wrapper and "DeflateStream" in wrapper
@@ -102,8 +110,12 @@ def test_quoting_spells_non_ascii_as_char_codes() -> None:
     st.one_of(st.sampled_from([h for h in HOSTILE if h]), st.text(min_size=1, max_size=30)),
     st.integers(min_value=0, max_value=65535),
 )
-def test_the_lab_reads_the_parameters_as_powershell_would(days: int, key: str, source: str, event_id: int) -> None:
-    params = CollectorParameters(event_lookback_days=days, polling_registry_key=key, event_source=source, event_id=event_id)
+def test_the_lab_reads_the_parameters_as_powershell_would(
+    days: int, key: str, source: str, event_id: int
+) -> None:
+    params = CollectorParameters(
+        event_lookback_days=days, polling_registry_key=key, event_source=source, event_id=event_id
+    )
     try:
         arguments = collector_command(params)[1]
     except ValueError as exc:  # values that spell long (non-ASCII as [char] codes) may not fit: said so
@@ -111,7 +123,12 @@ def test_the_lab_reads_the_parameters_as_powershell_would(days: int, key: str, s
         return
     read = collector_parameters(script_text(arguments) or "")
     assert read is not None
-    assert (read.lookback_days, read.polling_key, read.event_source, read.event_id) == (days, key, source, event_id)
+    assert (read.lookback_days, read.polling_key, read.event_source, read.event_id) == (
+        days,
+        key,
+        source,
+        event_id,
+    )
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,9 @@ def test_basic_over_http_is_refused_by_the_lab(kerberos_lab: Lab) -> None:
 
 def test_basic_over_http_is_refused_by_the_client_before_sending(kerberos_lab: Lab) -> None:
     settings = dataclasses.replace(_settings(kerberos_lab), exchange_powershell_auth="basic")
-    with pytest.raises(CollectionError, match=r"only allowed over HTTPS \(exchange_powershell_scheme = https\)"):
+    with pytest.raises(
+        CollectionError, match=r"only allowed over HTTPS \(exchange_powershell_scheme = https\)"
+    ):
         PsrpTarget.for_host(settings, CAS, auth="basic", scheme="http")
 
 
@@ -132,12 +134,17 @@ def test_manual_kinit_mode_needs_no_password(
     assert kerberos_lab.kdc is not None
     ccache = tmp_path / "ccache"
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
-    settings = dataclasses.replace(_settings(kerberos_lab, "ansible_winrm_kinit_mode = manual\n"), password=None)
+    settings = dataclasses.replace(
+        _settings(kerberos_lab, "ansible_winrm_kinit_mode = manual\n"), password=None
+    )
     target = PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
     assert target.password is None
     with pytest.raises(CollectionError) as caught:  # no ticket yet
         ExchangeSession(target, _dialer(kerberos_lab)).open()
-    assert "no ticket in the credential cache" in caught.value.reason and "run kinit first" in caught.value.reason
+    assert (
+        "no ticket in the credential cache" in caught.value.reason
+        and "run kinit first" in caught.value.reason
+    )
     assert kerberos_lab.password not in str(caught.value)
     assert kerberos_lab.kdc.kinit("labadmin", kerberos_lab.password, ccache).returncode == 0
     with ExchangeSession(target, _dialer(kerberos_lab)) as session:

@@ -35,7 +35,9 @@ def shell() -> object:
     # Plain HTTP with NTLM message encryption: the lab's HTTPS listener offers TLS 1.0 only, as
     # Windows Server 2008 R2 does, which stock pywinrm (urllib3's TLS 1.2 minimum) cannot speak.
     protocol = winrm.Protocol(
-        f"http://{ip}:{lab.ports['winrm-http']}/wsman", transport="ntlm", username=lab.user,
+        f"http://{ip}:{lab.ports['winrm-http']}/wsman",
+        transport="ntlm",
+        username=lab.user,
         password=lab.password,
     )
     try:
@@ -66,7 +68,9 @@ def test_the_snap_in_in_an_ntlm_shell_gets_the_double_hop_error(shell: tuple[Lab
     assert b"ADTransientException" in err and b"Get-ExchangeServer" in err
 
 
-def test_a_script_sent_on_stdin_never_reaches_a_powershell_2_bootstrap(shell: tuple[Lab, winrm.Protocol]) -> None:
+def test_a_script_sent_on_stdin_never_reaches_a_powershell_2_bootstrap(
+    shell: tuple[Lab, winrm.Protocol],
+) -> None:
     """PowerShell 2.0's host consumes redirected stdin as pipeline input: the old bootstrap read
     nothing, ran nothing and printed nothing (the lab used to hand it the whole script)."""
     lab, protocol = shell

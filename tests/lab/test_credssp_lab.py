@@ -20,7 +20,9 @@ HOST = "cas01.contoso.lab"
 
 
 def _inventory_text(lab: Lab, transport: str) -> str:
-    return lab.inventory_text().replace("ansible_winrm_transport = ntlm", f"ansible_winrm_transport = {transport}")
+    return lab.inventory_text().replace(
+        "ansible_winrm_transport = ntlm", f"ansible_winrm_transport = {transport}"
+    )
 
 
 def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:

@@ -56,12 +56,20 @@ def test_exchange_facts_come_through_one_remote_powershell_session() -> None:
     finally:
         lab.stop()
     assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
-    org = ("Get-ExchangeServer", "Get-MailboxDatabase", "Get-PublicFolderDatabase", "Get-ClientAccessArray",
-           "Get-ClientAccessServer")
+    org = (
+        "Get-ExchangeServer",
+        "Get-MailboxDatabase",
+        "Get-PublicFolderDatabase",
+        "Get-ClientAccessArray",
+        "Get-ClientAccessServer",
+    )
     assert {c: calls.get(f"CAS01 {c}") for c in org} == dict.fromkeys(org, 1)
     cas = ("CAS01", "CAS02", "EX01")
     per_server = {
-        **{f"Get-{n}VirtualDirectory": cas for n in ("Owa", "Ecp", "WebServices", "ActiveSync", "Oab", "Autodiscover")},
+        **{
+            f"Get-{n}VirtualDirectory": cas
+            for n in ("Owa", "Ecp", "WebServices", "ActiveSync", "Oab", "Autodiscover")
+        },
         "Get-OutlookAnywhere": cas,
         "Get-RpcClientAccess": cas,  # MBX01 neither serves clients nor holds a public-folder database
         "Get-ExchangeCertificate": (*cas, "MBX01"),
@@ -84,7 +92,10 @@ def test_no_exchange_session_makes_the_exchange_facts_errors_never_passes() -> N
     lab = start_lab(HEALTHY)
     try:
         text = lab.inventory_text().replace("exchange_powershell_port = 444", "exchange_powershell_port = 9")
-        world = gather(parse_inventory(text, "lab.ini"), GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(
+            parse_inventory(text, "lab.ini"),
+            GatherOptions(password=Secret(lab.password), environ=lab.environ),
+        )
         verdicts = evaluate(world)
     finally:
         lab.stop()
@@ -127,7 +138,9 @@ def test_the_checks_read_what_gathering_asked_and_send_nothing() -> None:
         world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
         gathered = lab.stats()
         verdicts = evaluate(world)
-        with pytest.raises(FactsUnavailable, match=r"DNS A of never-asked\.contoso\.lab .* no check declared"):
+        with pytest.raises(
+            FactsUnavailable, match=r"DNS A of never-asked\.contoso\.lab .* no check declared"
+        ):
             world.dns("never-asked.contoso.lab", "A")
         after = lab.stats()
     finally:

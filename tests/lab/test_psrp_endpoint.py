@@ -29,7 +29,9 @@ ORG = "Microsoft.Exchange.Data.Directory"
 
 def _dialer(lab: Lab, name: str = CAS) -> Dialer:
     ip = lab.server_address(name) or lab.address_of(name)
-    return Dialer(None, parse_connect_to(f"{name}:443:{ip}:{lab.ports['https']},{name}:80:{ip}:{lab.ports['http']}"))
+    return Dialer(
+        None, parse_connect_to(f"{name}:443:{ip}:{lab.ports['https']},{name}:80:{ip}:{lab.ports['http']}")
+    )
 
 
 def _target(lab: Lab, **changes: object) -> PsrpTarget:
@@ -75,7 +77,15 @@ def test_exchange_servers_as_exchange_2010_serializes_them(session: ExchangeSess
 
 def test_databases_arrays_and_client_access_servers(session: ExchangeSession) -> None:
     outcomes = session.run_all(
-        [Cmdlet(n) for n in ("Get-MailboxDatabase", "Get-PublicFolderDatabase", "Get-ClientAccessArray", "Get-ClientAccessServer")]
+        [
+            Cmdlet(n)
+            for n in (
+                "Get-MailboxDatabase",
+                "Get-PublicFolderDatabase",
+                "Get-ClientAccessArray",
+                "Get-ClientAccessServer",
+            )
+        ]
     )
     mailbox, public, arrays, cas = (o.result(CAS) for o in outcomes)
     db01 = next(d for d in mailbox if d["Name"] == "DB01")
@@ -84,11 +94,16 @@ def test_databases_arrays_and_client_access_servers(session: ExchangeSession) ->
     assert [str(p["Server"]) for p in public] == ["EX01"]
     assert public[0].type_names[0] == f"{ORG}.SystemConfiguration.PublicFolderDatabase"
     (array,) = arrays
-    assert array["Fqdn"] == "outlook.contoso.lab" and str(array["Site"]) == "contoso.lab/Configuration/Sites/HQ"
+    assert (
+        array["Fqdn"] == "outlook.contoso.lab" and str(array["Site"]) == "contoso.lab/Configuration/Sites/HQ"
+    )
     assert [str(m) for m in array["Members"].items] == ["CAS01", "CAS02"]
     assert array["Members"].type_names[0].startswith("Microsoft.Exchange.Data.MultiValuedProperty`1[[")
     assert {str(c) for c in cas} == {"CAS01", "CAS02", "EX01"}
-    assert cas[0]["AutoDiscoverServiceInternalUri"] == "https://autodiscover.contoso.lab/Autodiscover/Autodiscover.xml"
+    assert (
+        cas[0]["AutoDiscoverServiceInternalUri"]
+        == "https://autodiscover.contoso.lab/Autodiscover/Autodiscover.xml"
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,21 +112,34 @@ def test_databases_arrays_and_client_access_servers(session: ExchangeSession) ->
         ("Owa", "owa", "https://cas01.contoso.lab/owa"),
         ("Ecp", "ecp", "https://cas01.contoso.lab/ecp"),
         ("WebServices", "EWS", "https://cas01.contoso.lab/EWS/Exchange.asmx"),
-        ("ActiveSync", "Microsoft-Server-ActiveSync", "https://cas01.contoso.lab/Microsoft-Server-ActiveSync"),
+        (
+            "ActiveSync",
+            "Microsoft-Server-ActiveSync",
+            "https://cas01.contoso.lab/Microsoft-Server-ActiveSync",
+        ),
         ("Oab", "OAB", "http://cas01.contoso.lab/OAB"),
         ("Autodiscover", "Autodiscover", None),
     ],
 )
-def test_virtual_directories_per_server(session: ExchangeSession, noun: str, name: str, internal: str) -> None:
+def test_virtual_directories_per_server(
+    session: ExchangeSession, noun: str, name: str, internal: str
+) -> None:
     vdir = _one(session, f"Get-{noun}VirtualDirectory", Server="CAS01", ADPropertiesOnly=True)
     assert str(vdir) == f"CAS01\\{name} (Default Web Site)" and vdir["Name"] == f"{name} (Default Web Site)"
     assert vdir["InternalUrl"] == internal and str(vdir["Server"]) == "CAS01"
-    assert vdir.type_names[-1] == "System.Object" and vdir.type_names[0].startswith(f"{ORG}.SystemConfiguration.AD")
+    assert vdir.type_names[-1] == "System.Object" and vdir.type_names[0].startswith(
+        f"{ORG}.SystemConfiguration.AD"
+    )
     methods = vdir["InternalAuthenticationMethods"]
-    assert methods.items and all(m.type_names[0] == f"{ORG}.SystemConfiguration.AuthenticationMethod" for m in methods.items)
+    assert methods.items and all(
+        m.type_names[0] == f"{ORG}.SystemConfiguration.AuthenticationMethod" for m in methods.items
+    )
     if noun == "Owa":
         assert vdir["FailbackUrl"] == "https://failback-cas01.contoso.lab/owa"
-        assert vdir["ExternalUrl"] == "https://mail.contoso.lab/owa" and [str(m) for m in methods.items] == ["Basic", "Fba"]
+        assert vdir["ExternalUrl"] == "https://mail.contoso.lab/owa" and [str(m) for m in methods.items] == [
+            "Basic",
+            "Fba",
+        ]
     if noun == "Autodiscover":
         assert vdir["ExternalUrl"] is None  # <Nil/> when unset, as the samples show
 
@@ -120,23 +148,36 @@ def test_rpc_client_access_outlook_anywhere_and_certificates(session: ExchangeSe
     rpc = _one(session, "Get-RpcClientAccess", Server="CAS01")
     assert rpc["EncryptionRequired"] is False and str(rpc["Server"]) == "CAS01"
     oa = _one(session, "Get-OutlookAnywhere", Server="CAS01")
-    assert str(oa["ExternalHostname"]) == "mail.contoso.lab" and str(oa["ClientAuthenticationMethod"]) == "Basic"
-    assert [str(m) for m in oa["IISAuthenticationMethods"].items] == ["Basic", "Ntlm"] and oa["SSLOffloading"] is False
+    assert (
+        str(oa["ExternalHostname"]) == "mail.contoso.lab" and str(oa["ClientAuthenticationMethod"]) == "Basic"
+    )
+    assert [str(m) for m in oa["IISAuthenticationMethods"].items] == ["Basic", "Ntlm"] and oa[
+        "SSLOffloading"
+    ] is False
     assert session.run(Cmdlet("Get-OutlookAnywhere", {"Server": "EX01"})) == ()  # not enabled: no object
     assert session.run(Cmdlet("Get-RpcClientAccess", {"Server": "MBX01"})) == ()
     # over the wire an ExchangeCertificate is its X509Certificate2 base: raw data only
     wire = session.run(Cmdlet("Get-ExchangeCertificate", {"Server": "CAS01"}))
-    assert {o.type_names[0] for o in wire} == {"Microsoft.Exchange.Management.SystemConfigurationTasks.ExchangeCertificate"}
+    assert {o.type_names[0] for o in wire} == {
+        "Microsoft.Exchange.Management.SystemConfigurationTasks.ExchangeCertificate"
+    }
     assert all(set(o.properties) == {"RawData"} for o in wire)
     subjects = {x509.load_der_x509_certificate(o["RawData"]).subject.rfc4514_string() for o in wire}
     assert "CN=CAS01" in subjects
     picked = session.run(
-        Cmdlet("Get-ExchangeCertificate", {"Server": "CAS01"}, select=("Thumbprint", "Services", "Status", "NotAfter", "CertificateDomains"))
+        Cmdlet(
+            "Get-ExchangeCertificate",
+            {"Server": "CAS01"},
+            select=("Thumbprint", "Services", "Status", "NotAfter", "CertificateDomains"),
+        )
     )
     by_services = {str(o["Services"]): o for o in picked}
     assert set(by_services) == {"IMAP, POP, SMTP", "IIS, SMTP"}
     published = by_services["IIS, SMTP"]
-    assert published.type_names[0] == "Selected.Microsoft.Exchange.Management.SystemConfigurationTasks.ExchangeCertificate"
+    assert (
+        published.type_names[0]
+        == "Selected.Microsoft.Exchange.Management.SystemConfigurationTasks.ExchangeCertificate"
+    )
     assert str(published["Status"]) == "Valid" and "mail.contoso.lab" in published["CertificateDomains"].items
     assert published["Thumbprint"] in {hashlib.sha1(o["RawData"]).hexdigest().upper() for o in wire}
 
@@ -144,7 +185,12 @@ def test_rpc_client_access_outlook_anywhere_and_certificates(session: ExchangeSe
 def test_a_script_and_an_unknown_cmdlet_get_the_real_errors(lab: Lab) -> None:
     ip = lab.server_address(CAS)
     wsman = WSMan(
-        str(ip), port=lab.ports["https"], path="PowerShell", auth="basic", username=lab.user, password=lab.password,
+        str(ip),
+        port=lab.ports["https"],
+        path="PowerShell",
+        auth="basic",
+        username=lab.user,
+        password=lab.password,
         cert_validation=False,
     )
     with RunspacePool(wsman, configuration_name="Microsoft.Exchange") as pool:
@@ -152,7 +198,10 @@ def test_a_script_and_an_unknown_cmdlet_get_the_real_errors(lab: Lab) -> None:
         script.add_script("Get-ExchangeServer | Where-Object { $_.IsClientAccessServer }")
         assert script.invoke() == [] and script.had_errors
         (error,) = script.streams.error
-        assert str(error) == "The syntax is not supported by this runspace. This might be because it is in no-language mode."
+        assert (
+            str(error)
+            == "The syntax is not supported by this runspace. This might be because it is in no-language mode."
+        )
         assert error.fq_error == "ScriptsNotAllowed"
     with ExchangeSession(_target(lab), _dialer(lab)) as session:
         (outcome,) = session.run_all([Cmdlet("Get-Mailbox")])
@@ -162,7 +211,9 @@ def test_a_script_and_an_unknown_cmdlet_get_the_real_errors(lab: Lab) -> None:
             session.run(Cmdlet("Get-Mailbox"))
         with pytest.raises(CollectionError, match=r"couldn't be found on 'dc01.contoso.lab'"):
             session.run(Cmdlet("Get-OwaVirtualDirectory", {"Server": "NOSUCH"}))
-        with pytest.raises(CollectionError, match=r"A parameter cannot be found that matches parameter name 'Bogus'"):
+        with pytest.raises(
+            CollectionError, match=r"A parameter cannot be found that matches parameter name 'Bogus'"
+        ):
             session.run(Cmdlet("Get-ExchangeServer", {"Bogus": "x"}))
 
 
@@ -174,7 +225,9 @@ def test_channel_refuses_a_script_before_sending_it() -> None:
 def test_wrong_password_is_a_clear_401(lab: Lab) -> None:
     with pytest.raises(CollectionError) as caught:
         ExchangeSession(_target(lab, password=Secret("not-the-password")), _dialer(lab)).open()
-    assert "authentication failed (HTTP 401)" in caught.value.reason and "not-the-password" not in str(caught.value)
+    assert "authentication failed (HTTP 401)" in caught.value.reason and "not-the-password" not in str(
+        caught.value
+    )
     assert caught.value.channel == "exchange-powershell" and caught.value.server == CAS
 
 
@@ -184,7 +237,9 @@ def test_basic_over_plain_http_is_refused_by_the_endpoint(lab: Lab) -> None:
 
 
 def test_untrusted_and_wrong_name_tell_what_to_fix(lab: Lab) -> None:
-    with pytest.raises(CollectionError, match=r"not trusted: add its issuing CA to ansible_winrm_ca_trust_path"):
+    with pytest.raises(
+        CollectionError, match=r"not trusted: add its issuing CA to ansible_winrm_ca_trust_path"
+    ):
         ExchangeSession(_target(lab, ca_trust_path=None), _dialer(lab)).open()
     # mbx01 is no CAS and not on the published certificate: reach CAS01's address under that name
     ip = lab.server_address(CAS)
@@ -195,13 +250,18 @@ def test_untrusted_and_wrong_name_tell_what_to_fix(lab: Lab) -> None:
 
 def test_unreachable_names_scheme_host_and_port(lab: Lab) -> None:
     dialer = Dialer(None, parse_connect_to(f"{CAS}:443:{lab.address_of('proxy')}:{lab.ports['https']}"))
-    with pytest.raises(CollectionError, match=r"cannot connect to https://cas01.contoso.lab:443/PowerShell/: connection refused"):
+    with pytest.raises(
+        CollectionError,
+        match=r"cannot connect to https://cas01.contoso.lab:443/PowerShell/: connection refused",
+    ):
         ExchangeSession(_target(lab), dialer).open()
 
 
 def test_every_call_is_counted_per_host_and_cmdlet(lab: Lab) -> None:
     before = dict(lab.stats()["psrp_cmdlets"])
-    with ExchangeSession(_target(lab, host="cas02.contoso.lab"), _dialer(lab, "cas02.contoso.lab")) as session:
+    with ExchangeSession(
+        _target(lab, host="cas02.contoso.lab"), _dialer(lab, "cas02.contoso.lab")
+    ) as session:
         session.run_all([Cmdlet("Get-ExchangeServer"), Cmdlet("Get-OutlookAnywhere", {"Server": "CAS01"})])
         session.run(Cmdlet("Get-OutlookAnywhere", {"Server": "CAS02"}))
     after = lab.stats()["psrp_cmdlets"]
@@ -219,9 +279,14 @@ def test_the_lab_describes_servers_in_its_own_terms() -> None:
     import no circle."""
     package = Path(__file__).resolve().parents[2] / "cas_conformance"
     forbidden = (
-        "cas_conformance.collector", "cas_conformance.checks", "cas_conformance.facts",
-        "cas_conformance.gather", "cas_conformance.evidence", "cas_conformance.world",
-        "cas_conformance.winhttp", "cas_conformance.event106",
+        "cas_conformance.collector",
+        "cas_conformance.checks",
+        "cas_conformance.facts",
+        "cas_conformance.gather",
+        "cas_conformance.evidence",
+        "cas_conformance.world",
+        "cas_conformance.winhttp",
+        "cas_conformance.event106",
     )
     modules = sorted(p.stem for p in (package / "lab").glob("*.py"))
     assert {"psrp_server", "exchange_objects", "winrm_handler", "os_answers", "runtime"} <= set(modules)
@@ -237,7 +302,11 @@ def test_the_lab_describes_servers_in_its_own_terms() -> None:
                 names += [a.name for a in node.names]
         for name in names:
             assert not name.startswith(forbidden), f"lab/{module}.py imports {name}"
-        graph[module] = {n.split(".")[2] for n in names if n.startswith("cas_conformance.lab.") and n.split(".")[2] in modules}
+        graph[module] = {
+            n.split(".")[2]
+            for n in names
+            if n.startswith("cas_conformance.lab.") and n.split(".")[2] in modules
+        }
     for start in graph:  # no module reaches itself again
         seen: set[str] = set()
         pending = list(graph[start])
@@ -252,12 +321,17 @@ def test_the_lab_describes_servers_in_its_own_terms() -> None:
 def test_many_cmdlets_share_one_pool_with_bounded_pipelines(lab: Lab) -> None:
     shells = lab.powershell.shells
     shells.peak_pipelines = 0
-    calls = [Cmdlet("Get-OwaVirtualDirectory", {"Server": x, "ADPropertiesOnly": True}) for x in ("CAS01", "CAS02", "EX01")] * 4
+    calls = [
+        Cmdlet("Get-OwaVirtualDirectory", {"Server": x, "ADPropertiesOnly": True})
+        for x in ("CAS01", "CAS02", "EX01")
+    ] * 4
     with ExchangeSession(_target(lab, max_concurrency=3), _dialer(lab)) as session:
         assert shells.pool_count >= 1
         outcomes = session.run_all(calls)
     assert [o.cmdlet for o in outcomes] == calls  # in order
-    assert [str(o.result(CAS)[0]) for o in outcomes[:3]] == [f"{x}\\owa (Default Web Site)" for x in ("CAS01", "CAS02", "EX01")]
+    assert [str(o.result(CAS)[0]) for o in outcomes[:3]] == [
+        f"{x}\\owa (Default Web Site)" for x in ("CAS01", "CAS02", "EX01")
+    ]
     assert shells.peak_pipelines == 3  # concurrent, and never more than asked
 
 

@@ -41,7 +41,9 @@ def big_lab() -> Iterator[tuple[Lab, int]]:
         lab.stop()
 
 
-def test_a_generated_organisation_of_2000_servers_has_distinct_loopback_addresses(big_lab: tuple[Lab, int]) -> None:
+def test_a_generated_organisation_of_2000_servers_has_distinct_loopback_addresses(
+    big_lab: tuple[Lab, int],
+) -> None:
     lab, _ = big_lab
     servers = lab.scenario.servers
     assert len(servers) == SERVERS
@@ -60,8 +62,12 @@ def test_dns_answers_for_a_server_far_past_the_first_24(big_lab: tuple[Lab, int]
     address = lab.address_of(last.name)
     assert address.rsplit(".", 1)[0] != lab.addresses["dns"].rsplit(".", 1)[0]
     for name in (fqdn, last.failback_host):
-        answer = dns.query.udp(dns.message.make_query(name, "A"), lab.addresses["dns"], port=lab.ports["dns"], timeout=5)
-        assert [r.address for rrset in answer.answer for r in rrset if r.rdtype == dns.rdatatype.A] == [address]
+        answer = dns.query.udp(
+            dns.message.make_query(name, "A"), lab.addresses["dns"], port=lab.ports["dns"], timeout=5
+        )
+        assert [r.address for rrset in answer.answer for r in rrset if r.rdtype == dns.rdatatype.A] == [
+            address
+        ]
 
 
 def test_the_last_server_listens_for_winrm_at_its_own_address(big_lab: tuple[Lab, int]) -> None:
@@ -119,4 +125,3 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit_when_needed() -> None:
             raise_open_files_limit(hard + 1)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-

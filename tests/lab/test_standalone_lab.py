@@ -64,7 +64,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert lab.stop() == 0, "".join(lab.lines)
     written = json.loads(stats.read_text())
     assert set(written) == {
-        "winrm_commands", "winrm_command_line_chars", "winrm_stdin_bytes", "dns_queries", "tls_handshakes", "psrp_cmdlets"
+        "winrm_commands",
+        "winrm_command_line_chars",
+        "winrm_stdin_bytes",
+        "dns_queries",
+        "tls_handshakes",
+        "psrp_cmdlets",
     }
     # a suite run through the written inventory reads Exchange through CAS01; the test, through EX01
     assert {k: v for k, v in written["psrp_cmdlets"].items() if k.startswith("EX01 ")} == state.psrp_calls
@@ -116,7 +121,9 @@ def test_stats_out_counts_one_request_per_cmdlet_call(served: Served) -> None:
     target = PsrpTarget(
         "ex01.contoso.lab", "CONTOSO\\labadmin", Secret(PASSWORD), ca_trust_path=vars_["tls_ca_bundle"]
     )
-    with ExchangeSession(target, Dialer(None, parse_connect_to(f"ex01.contoso.lab:443:{ip}:{port}"))) as session:
+    with ExchangeSession(
+        target, Dialer(None, parse_connect_to(f"ex01.contoso.lab:443:{ip}:{port}"))
+    ) as session:
         session.run_all([Cmdlet("Get-ExchangeServer"), Cmdlet("Get-MailboxDatabase")])
         for server in ("CAS01", "CAS02", "EX01"):
             session.run(Cmdlet("Get-OwaVirtualDirectory", {"Server": server, "ADPropertiesOnly": True}))

@@ -88,7 +88,9 @@ def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path
 
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"schema": "cas-conformance/facts/1", "inventory": "", "servers": {}}))
-    with pytest.raises(FactsFileError, match=r"old\.json: .*facts/1 is an old format .*gather the facts again"):
+    with pytest.raises(
+        FactsFileError, match=r"old\.json: .*facts/1 is an old format .*gather the facts again"
+    ):
         load_world(old)
 
 
@@ -97,6 +99,8 @@ def test_a_facts_file_of_format_2_is_refused_clearly(tmp_path: Path) -> None:
     from cas_conformance.facts_file import FactsFileError, load_world
 
     old = tmp_path / "v2.json"
-    old.write_text(json.dumps({"schema": "cas-conformance/facts/2", "inventory": "", "servers": {}, "dns": []}))
+    old.write_text(
+        json.dumps({"schema": "cas-conformance/facts/2", "inventory": "", "servers": {}, "dns": []})
+    )
     with pytest.raises(FactsFileError, match=r"v2\.json: .*facts/2 is an old format .*each kind of evidence"):
         load_world(old)

@@ -17,7 +17,9 @@ def test_one_warning_in_full_then_one_line_naming_the_other_servers(pytester: py
     run = run_suite(pytester, inventory=HEALTHY)
     lines = [line for line in run.out.splitlines() if "spoke TLSv1 only" in line]
     assert len(lines) == 2, lines
-    first = re.fullmatch(r"cas-conformance: WARNING: (\S+): WinRM https://\1:5986/wsman spoke TLSv1 only .*", lines[0])
+    first = re.fullmatch(
+        r"cas-conformance: WARNING: (\S+): WinRM https://\1:5986/wsman spoke TLSv1 only .*", lines[0]
+    )
     assert first is not None, lines[0]
     rest = re.fullmatch(
         r"cas-conformance: WARNING: the same on 3 more servers \(([^)]*)\): WinRM https://<server>:5986/wsman "
