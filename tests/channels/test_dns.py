@@ -17,6 +17,7 @@ from tests.lab_dns import fresh_for_each_test
 ADDRESS = "127.0.53.11"
 OTHER_ADDRESS = "127.0.53.12"
 SHORT = 0.3
+WHOLE = 1.0  # a timeout the tests time: long enough that a loaded machine adds little to it
 
 
 def _zone() -> Zone:
@@ -89,14 +90,15 @@ def test_servfail(resolver: Resolver, server: DnsServer) -> None:
     assert resolver.resolve("mail.contoso.lab", "A").status == "SERVFAIL"
 
 
-def test_timeout_is_honoured_in_total(resolver: Resolver, server: DnsServer) -> None:
+def test_timeout_is_honoured_in_total(server: DnsServer) -> None:
     server.zone.set_fault("mail.contoso.lab", "timeout")
+    resolver = Resolver([(ADDRESS, server.port)], timeout=WHOLE)
     started = time.monotonic()
     answer = resolver.resolve("mail.contoso.lab", "A")
     elapsed = time.monotonic() - started
     assert answer.status == "TIMEOUT"
-    assert SHORT <= elapsed < SHORT + 0.25
-    assert "within 0.3 s" in answer.detail
+    assert WHOLE <= elapsed < 1.8 * WHOLE  # in total, not once per attempt
+    assert "within 1 s" in answer.detail
 
 
 def test_truncated_answer_is_fetched_over_tcp(resolver: Resolver, server: DnsServer) -> None:
@@ -109,12 +111,12 @@ def test_next_server_is_asked_when_the_first_never_answers(server: DnsServer) ->
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind((OTHER_ADDRESS, 0))
         silent_port = silent.getsockname()[1]
-        resolver = Resolver([(OTHER_ADDRESS, silent_port), (ADDRESS, server.port)], timeout=1.0)
+        resolver = Resolver([(OTHER_ADDRESS, silent_port), (ADDRESS, server.port)], timeout=2 * WHOLE)
         started = time.monotonic()
         answer = resolver.resolve("mail.contoso.lab", "A")
     assert answer.ok
     assert answer.resolver == f"{ADDRESS}:{server.port}"
-    assert 0.5 <= time.monotonic() - started < 0.9  # the silent server got its half, no more
+    assert WHOLE <= time.monotonic() - started < 1.8 * WHOLE  # the silent server got its half, no more
 
 
 def test_cname_into_another_zone_is_chased(server: DnsServer) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab.dns_server import DnsServer, Zone
+from cas_conformance.lab.listener import STOP_BUDGET
 from tests.lab_dns import fresh_for_each_test
 
 ADDRESS = "127.0.53.1"
@@ -140,7 +141,7 @@ def test_timeout_fault_never_answers(server: DnsServer, ask: object) -> None:
     started = time.monotonic()
     with pytest.raises(dns.exception.Timeout):
         ask(server, "mail.contoso.lab", "A")  # type: ignore[operator]
-    assert time.monotonic() - started < SHORT + 0.5
+    assert time.monotonic() - started < SHORT + 2  # the client's own timeout, not a late answer
     assert server.stats["mail.contoso.lab A"] == 1  # received and counted, just not answered
 
 
@@ -235,5 +236,5 @@ def test_stop_is_prompt_with_an_idle_tcp_client() -> None:
         assert client.recv(2)  # the connection thread is serving; now leave it idle
         started = time.monotonic()
         srv.stop()
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < STOP_BUDGET / 2  # prompt: not the budget for a busy thread
     srv.check()
