@@ -46,10 +46,11 @@ def test_three_dead_servers_one_line_each(pytester: pytest.Pytester) -> None:
 
 def test_a_silent_server_is_named_while_it_is_collected(pytester: pytest.Pytester) -> None:
     inventory = pytester.path / "slow.ini"
+    # winrm_timeout 4 s: time for the other servers to finish first, also on a loaded machine
     inventory.write_text(
         HEALTHY.read_text().replace(
             "lab_scenario = fixtures/lab/healthy.toml",
-            f"lab_scenario = {HEALTHY.parent / 'fixtures/lab/healthy.toml'}\nwinrm_timeout = 2",
+            f"lab_scenario = {HEALTHY.parent / 'fixtures/lab/healthy.toml'}\nwinrm_timeout = 4",
         )
     )
     run = run_suite(
