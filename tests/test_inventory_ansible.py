@@ -55,8 +55,9 @@ def ansible_list(source: Path, *extra: str) -> dict[str, object]:
     return data  # type: ignore[no-any-return]
 
 
-def ours(source: Path, *extra: str) -> dict[str, object]:
-    done = subprocess.run(
+def inventory_list(source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cas_conformance inventory --list --inventory SOURCE EXTRA...``, as a user runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "cas_conformance", "inventory", "--list", "--inventory", str(source), *extra],
         capture_output=True,
         text=True,
@@ -64,6 +65,10 @@ def ours(source: Path, *extra: str) -> dict[str, object]:
         cwd=ROOT,
         check=False,
     )
+
+
+def ours(source: Path, *extra: str) -> dict[str, object]:
+    done = inventory_list(source, *extra)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -245,18 +250,7 @@ def test_wrong_or_missing_vault_password_is_a_usage_error_at_the_line(tmp_path: 
     )
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-password\n")
-    run = [
-        sys.executable,
-        "-m",
-        "cas_conformance",
-        "inventory",
-        "--list",
-        "--inventory",
-        str(tmp_path / "hosts.yml"),
-    ]
-    done = subprocess.run(
-        [*run, "--vault-password-file", str(wrong)], capture_output=True, text=True, check=False
-    )
+    done = inventory_list(tmp_path / "hosts.yml", "--vault-password-file", str(wrong))
     assert done.returncode == 4
     assert (
         f"{tmp_path / 'group_vars' / 'all.yml'}:2: ansible_password: the Vault password does not decrypt"
@@ -317,22 +311,7 @@ def test_limit_from_a_file_and_a_pattern_matching_nothing(tmp_path: Path) -> Non
     (tmp_path / "limit.txt").write_text("top\nw1\n")
     at = f"@{tmp_path / 'limit.txt'}"
     assert ours(source, "--limit", at) == ansible_list(source, "--limit", at)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cas_conformance",
-            "inventory",
-            "--list",
-            "--inventory",
-            str(source),
-            "--limit",
-            "nope",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = inventory_list(source, "--limit", "nope")
     assert done.returncode == 4 and "matches no host" in done.stderr
 
 

@@ -12,6 +12,7 @@ from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.checks import FactsUnavailable, NotApplicable
+from cas_conformance.checks.base import Finding
 from cas_conformance.facts import MailboxDatabase, VdirKind
 from cas_conformance.lab.pki import Pki
 from cas_conformance.records.dns import DnsAnswer
@@ -244,6 +245,15 @@ def discovered(probe: HttpProbe | None, group_vars: str = CREDENTIALS) -> World:
     )
 
 
+def answered(body: str) -> Finding:
+    """CONN-06's verdict on an HTTP 200 carrying *body*."""
+    return judge(
+        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
+        "CONN-06",
+        "contoso.lab",
+    )
+
+
 def test_conn06_the_organisations_endpoints_pass() -> None:
     probe = HttpProbe(
         AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=autodiscover_xml("outlook.contoso.lab", MAIL)
@@ -257,11 +267,7 @@ def test_conn06_the_organisations_endpoints_pass() -> None:
 
 def test_conn06_a_foreign_outlook_anywhere_host_fails() -> None:
     body = autodiscover_xml("outlook.contoso.lab", "mail.fabrikam.com")
-    finding = judge(
-        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
-        "CONN-06",
-        "contoso.lab",
-    )
+    finding = answered(body)
     assert not finding.passed
     assert finding.object == f"{AUTODISCOVER} for probe@contoso.lab"
     assert finding.observed == "EXPR server mail.fabrikam.com is not an Outlook Anywhere host name"
@@ -276,11 +282,7 @@ def test_conn06_a_response_without_the_rpc_endpoint_fails() -> None:
         f'<Response xmlns="{ns}"><Account><Protocol><Type>EXPR</Type><Server>{MAIL}</Server></Protocol>'
         "<Protocol><Type>WEB</Type><Server></Server></Protocol></Account></Response></Autodiscover>"
     )
-    finding = judge(
-        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
-        "CONN-06",
-        "contoso.lab",
-    )
+    finding = answered(body)
     assert not finding.passed
     assert "no EXCH section" in finding.observed
 
@@ -306,11 +308,7 @@ def test_conn06_an_autodiscover_error_response_fails_with_its_code_and_message()
         '<Response><Error Time="16:56:32.6164027" Id="1054084152"><ErrorCode>500</ErrorCode>'
         "<Message>The e-mail address cannot be found.</Message><DebugData /></Error></Response></Autodiscover>"
     )
-    finding = judge(
-        discovered(HttpProbe(AUTODISCOVER, "POST", 200, AUTODISCOVER, body_excerpt=body)),
-        "CONN-06",
-        "contoso.lab",
-    )
+    finding = answered(body)
     assert not finding.passed
     assert finding.observed == "Autodiscover answered error 500: The e-mail address cannot be found."
 
