@@ -39,6 +39,7 @@ def shell() -> object:
         transport="ntlm",
         username=lab.user,
         password=lab.password,
+        ca_trust_path=str(lab.ca_bundle),  # explicit, as the collector does (not REQUESTS_CA_BUNDLE)
     )
     try:
         yield lab, protocol
