@@ -110,7 +110,7 @@ def load_inventory(path: str | os.PathLike[str], *, vault_password: bytes | None
     if os.path.isdir(name):
         external = _read_directory(builder, name, decrypter)
     else:
-        external = _read_source(builder, name, decrypter)
+        external = _read_source(builder, name, decrypter, vault_password)
     if external is not None:
         return external
     base = name if os.path.isdir(name) else os.path.dirname(os.path.abspath(name))
@@ -133,11 +133,14 @@ def _read_directory(builder: Builder, folder: str, decrypter: Decrypt | None) ->
     return None
 
 
-def _read_source(builder: Builder, path: str, decrypter: Decrypt | None) -> Inventory | None:
-    """Add one file to *builder*; a source only ansible-inventory reads comes back whole instead."""
+def _read_source(
+    builder: Builder, path: str, decrypter: Decrypt | None, vault_password: bytes | None = None
+) -> Inventory | None:
+    """Add one file to *builder*; a source only ansible-inventory reads comes back whole instead
+    (*vault_password* goes to ansible-inventory; inside a directory such a source is refused)."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".toml" or (os.access(path, os.X_OK) and os.path.isfile(path)):
-        return read_external(path, decrypter)
+        return read_external(path, decrypter, vault_password)
     text = read_text(path)
     if is_vault(text):  # a whole inventory file encrypted with ansible-vault
         if decrypter is None:

@@ -2,7 +2,10 @@
 ansible-core's own ``ansible-inventory --list``, where ansible-core is installed.
 
 Its output holds every host's variables already merged (``group_vars``/``host_vars`` included),
-so each becomes a host variable of the source file, without a line.
+so each becomes a host variable of the source file, without a line. The run's Vault password, if
+any, goes to ``ansible-inventory --vault-password-file`` through a file only this user can read,
+in a private temporary directory removed at once (a whole-file encrypted ``group_vars`` file beside
+the source needs it; ansible-inventory prints encrypted values as ``__ansible_vault`` either way).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory_build import Builder, Decrypt, Layer
@@ -39,7 +45,23 @@ def _values(data: object) -> object:
     return data
 
 
-def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, object]:
+@contextmanager
+def _password_file(password: bytes | None) -> Iterator[list[str]]:
+    """``--vault-password-file F`` for *password* (F readable by this user only, then removed)."""
+    if password is None:
+        yield []
+        return
+    with tempfile.TemporaryDirectory(prefix="cas-conformance-vault-") as folder:  # mode 0700
+        name = os.path.join(folder, "vault-password")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(password)
+        yield ["--vault-password-file", name]
+
+
+def run_ansible_inventory(
+    path: str, timeout: float = TIMEOUT_SECONDS, *, vault_password: bytes | None = None
+) -> dict[str, object]:
     """The JSON ``ansible-inventory -i PATH --list`` prints; an InventoryError when it cannot."""
     command = ansible_inventory_command()
     if command is None:
@@ -50,15 +72,16 @@ def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[s
         )
     env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
     try:
-        done = subprocess.run(
-            [command, "-i", path, "--list"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        with _password_file(vault_password) as vault_options:
+            done = subprocess.run(
+                [command, "-i", path, "--list", *vault_options],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
     except subprocess.TimeoutExpired:
         raise InventoryError(path, None, f"ansible-inventory did not finish in {timeout:.0f} s") from None
     except OSError as exc:
@@ -77,8 +100,8 @@ def run_ansible_inventory(path: str, timeout: float = TIMEOUT_SECONDS) -> dict[s
     return data
 
 
-def read_external(path: str, decrypt: Decrypt | None) -> Inventory:
-    data = run_ansible_inventory(path)
+def read_external(path: str, decrypt: Decrypt | None, vault_password: bytes | None = None) -> Inventory:
+    data = run_ansible_inventory(path, vault_password=vault_password)
     builder = Builder(path)
     origin = Origin(path, None)
     meta = data.get("_meta")

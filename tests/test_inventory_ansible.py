@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -341,6 +342,39 @@ def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> No
     mine = ours(source, "--vault-password-file", str(password))
     assert mine == ansible_list(source, "--vault-password-file", str(password))
     assert mine["_meta"]["hostvars"]["cas1"] == {"ansible_user": "svc", "winrm_timeout": 30}  # type: ignore[index]
+
+
+def test_a_dynamic_source_gets_the_vault_password_for_encrypted_group_vars(tmp_path: Path) -> None:
+    """ansible-inventory reads group_vars beside a dynamic script; a whole-file encrypted one needs
+    the Vault password, which the suite passes on (in a private file, removed afterwards)."""
+    password = tmp_path / "vault-pass"
+    password.write_text(VAULT_PASSWORD + "\n")
+    script = tmp_path / "dynamic.py"
+    script.write_text(
+        f"#!{sys.executable}\nimport json\nprint(json.dumps({{'cas': {{'hosts': ['cas1']}}, '_meta': {{'hostvars': {{}}}}}}))\n"
+    )
+    script.chmod(0o755)
+    write(tmp_path, {"group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"})
+    vault = Path(ANSIBLE or "").with_name("ansible-vault")
+    subprocess.run(
+        [
+            str(vault),
+            "encrypt",
+            "--vault-password-file",
+            str(password),
+            str(tmp_path / "group_vars" / "cas.yml"),
+        ],
+        capture_output=True,
+        timeout=120,
+        env=_env(tmp_path),
+        check=True,
+    )
+    mine = ours(script, "--vault-password-file", str(password))
+    assert mine == ansible_list(script, "--vault-password-file", str(password))
+    assert mine["_meta"]["hostvars"]["cas1"] == {"ansible_user": "svc", "winrm_timeout": 30}  # type: ignore[index]
+    without = inventory_list(script)
+    assert without.returncode == 4 and "ansible-inventory failed" in without.stderr
+    assert not list(Path(tempfile.gettempdir()).glob("cas-conformance-vault-*"))
 
 
 def test_failing_dynamic_inventory_is_a_usage_error_and_its_password_has_no_line(tmp_path: Path) -> None:
