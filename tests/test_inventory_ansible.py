@@ -316,28 +316,28 @@ def test_limit_from_a_file_and_a_pattern_matching_nothing(tmp_path: Path) -> Non
     assert done.returncode == 4 and "matches no host" in done.stderr
 
 
-def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> None:
+def _encrypted_group_vars(tmp_path: Path, group: str, text: str) -> Path:
+    """``group_vars/<group>.yml`` holding *text*, encrypted whole with ``ansible-vault encrypt``;
+    returns the Vault password file."""
     password = tmp_path / "vault-pass"
     password.write_text(VAULT_PASSWORD + "\n")
-    write(
-        tmp_path,
-        {"hosts.ini": "[cas]\ncas1\n", "group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"},
-    )
+    target = tmp_path / "group_vars" / f"{group}.yml"
+    write(tmp_path, {f"group_vars/{group}.yml": text})
     vault = Path(ANSIBLE or "").with_name("ansible-vault")
     subprocess.run(
-        [
-            str(vault),
-            "encrypt",
-            "--vault-password-file",
-            str(password),
-            str(tmp_path / "group_vars" / "cas.yml"),
-        ],
+        [str(vault), "encrypt", "--vault-password-file", str(password), str(target)],
         capture_output=True,
         timeout=120,
         env=_env(tmp_path),
         check=True,
     )
-    assert (tmp_path / "group_vars" / "cas.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    assert target.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    return password
+
+
+def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.ini": "[cas]\ncas1\n"})
+    password = _encrypted_group_vars(tmp_path, "cas", "ansible_user: svc\nwinrm_timeout: 30\n")
     source = tmp_path / "hosts.ini"
     mine = ours(source, "--vault-password-file", str(password))
     assert mine == ansible_list(source, "--vault-password-file", str(password))
@@ -347,28 +347,13 @@ def test_whole_file_vault_group_vars_as_ansible_reads_them(tmp_path: Path) -> No
 def test_a_dynamic_source_gets_the_vault_password_for_encrypted_group_vars(tmp_path: Path) -> None:
     """ansible-inventory reads group_vars beside a dynamic script; a whole-file encrypted one needs
     the Vault password, which the suite passes on (in a private file, removed afterwards)."""
-    password = tmp_path / "vault-pass"
-    password.write_text(VAULT_PASSWORD + "\n")
     script = tmp_path / "dynamic.py"
     script.write_text(
-        f"#!{sys.executable}\nimport json\nprint(json.dumps({{'cas': {{'hosts': ['cas1']}}, '_meta': {{'hostvars': {{}}}}}}))\n"
+        f"#!{sys.executable}\nimport json\n"
+        "print(json.dumps({'cas': {'hosts': ['cas1']}, '_meta': {'hostvars': {}}}))\n"
     )
     script.chmod(0o755)
-    write(tmp_path, {"group_vars/cas.yml": "ansible_user: svc\nwinrm_timeout: 30\n"})
-    vault = Path(ANSIBLE or "").with_name("ansible-vault")
-    subprocess.run(
-        [
-            str(vault),
-            "encrypt",
-            "--vault-password-file",
-            str(password),
-            str(tmp_path / "group_vars" / "cas.yml"),
-        ],
-        capture_output=True,
-        timeout=120,
-        env=_env(tmp_path),
-        check=True,
-    )
+    password = _encrypted_group_vars(tmp_path, "cas", "ansible_user: svc\nwinrm_timeout: 30\n")
     mine = ours(script, "--vault-password-file", str(password))
     assert mine == ansible_list(script, "--vault-password-file", str(password))
     assert mine["_meta"]["hostvars"]["cas1"] == {"ansible_user": "svc", "winrm_timeout": 30}  # type: ignore[index]
