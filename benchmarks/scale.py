@@ -353,8 +353,20 @@ def run_floor(size: Size, args: argparse.Namespace, workdir: Path, tests: int) -
         )
         folder = _trivial_tests(workdir, tests)
         size.floor_tests = tests
+
+        def floor_part(part: str, command: list[str]) -> Cost:
+            return measure(
+                command,
+                env=env,
+                cwd=workdir,
+                log=workdir / f"{tag}-{part}.log",
+                timeout=args.timeout,
+                memory=memory,
+            )
+
         floor = {
-            "pytest": measure(
+            "pytest": floor_part(
+                "pytest",
                 [
                     sys.executable,
                     "-m",
@@ -369,21 +381,13 @@ def run_floor(size: Size, args: argparse.Namespace, workdir: Path, tests: int) -
                     "--self-contained-html",
                     str(folder),
                 ],
-                env=env,
-                cwd=workdir,
-                log=workdir / f"{tag}-pytest.log",
-                timeout=args.timeout,
-                memory=memory,
             ),
-            "pypsrp": measure(
+            "pypsrp": floor_part(
+                "psrp",
                 [sys.executable, str(HERE / "floor_psrp.py"), str(targets), "--forks", str(args.forks)],
-                env=env,
-                cwd=workdir,
-                log=workdir / f"{tag}-psrp.log",
-                timeout=args.timeout,
-                memory=memory,
             ),
-            "pywinrm": measure(
+            "pywinrm": floor_part(
+                "winrm",
                 [
                     sys.executable,
                     str(HERE / "floor_winrm.py"),
@@ -393,11 +397,6 @@ def run_floor(size: Size, args: argparse.Namespace, workdir: Path, tests: int) -
                     "--command",
                     args.os_command,
                 ],
-                env=env,
-                cwd=workdir,
-                log=workdir / f"{tag}-winrm.log",
-                timeout=args.timeout,
-                memory=memory,
             ),
         }
     size.floor = floor
