@@ -27,6 +27,13 @@ SCHEMES = ("https", "http")
 OUTLOOK2003_CLIENTS = ("none", "online", "cached")
 EXCHANGE_POWERSHELL_AUTH = ("kerberos", "basic", "negotiate", "ntlm")
 
+
+def uses_kerberos(transport: str, exchange_powershell_auth: str) -> bool:
+    """Whether a host may log on with Kerberos: the WinRM collector's ``kerberos`` transport, or
+    Exchange remote PowerShell's ``kerberos`` or ``negotiate`` (SPNEGO, which tries Kerberos first)."""
+    return transport == "kerberos" or exchange_powershell_auth in ("kerberos", "negotiate")
+
+
 T = TypeVar("T")
 
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
@@ -101,6 +108,10 @@ class HostSettings:
     exchange_powershell_auth: str = "kerberos"
     exchange_powershell_scheme: str = "https"
     exchange_powershell_port: int | None = None
+
+    @property
+    def uses_kerberos(self) -> bool:
+        return uses_kerberos(self.transport, self.exchange_powershell_auth)
 
     @property
     def winrm_port(self) -> int:
@@ -407,7 +418,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         # Kerberos variables count for the WinRM collector and for Exchange remote PowerShell
         kerberos=(
             kerberos_settings(reader)
-            if "kerberos" in (transport, common.exchange_powershell_auth)
+            if uses_kerberos(transport, common.exchange_powershell_auth)
             else KerberosSettings()
         ),
         **{f.name: getattr(common, f.name) for f in fields(common)},

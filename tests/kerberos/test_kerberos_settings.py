@@ -59,3 +59,28 @@ def test_bad_values_are_usage_errors_at_their_line(tmp_path: Path, line: str, ex
     with pytest.raises(InventoryError) as caught:
         _settings(tmp_path, f"cas01.contoso.com\n[all:vars]\nansible_winrm_transport = kerberos\n{line}\n")
     assert "inventory.ini:4: " in str(caught.value) and expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("transport", "powershell_auth", "kerberos"),
+    [
+        ("kerberos", "ntlm", True),
+        ("ntlm", "kerberos", True),
+        ("ntlm", "negotiate", True),  # SPNEGO tries Kerberos first: the realm and KDCs count
+        ("ntlm", "ntlm", False),
+    ],
+)
+def test_the_kerberos_variables_count_wherever_kerberos_may_log_on(
+    tmp_path: Path, transport: str, powershell_auth: str, kerberos: bool
+) -> None:
+    settings = _settings(
+        tmp_path,
+        "cas01.contoso.com\n[all:vars]\n"
+        f"ansible_winrm_transport = {transport}\nexchange_powershell_auth = {powershell_auth}\n"
+        "exchange_powershell_scheme = https\nkerberos_realm = contoso.com\nkerberos_kdc = dc1.contoso.com\n",
+    )
+    assert settings.uses_kerberos is kerberos
+    expected = (
+        KerberosSettings(realm="CONTOSO.COM", kdcs=("dc1.contoso.com",)) if kerberos else KerberosSettings()
+    )
+    assert settings.kerberos == expected
