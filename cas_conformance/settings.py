@@ -8,9 +8,11 @@ what it accepts. Passwords travel as :class:`Secret`, which never prints its val
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TypeVar
@@ -292,6 +294,17 @@ def _registry_key(text: str) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=64)
+def _is_ca_bundle(path: str, _stamp: tuple[int, int]) -> bool:
+    """Whether *path* loads as the channels load it: a PEM file of CA certificates (read once per
+    file and version, not once per host)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError):
+        return False
+    return True
+
+
 class _Reader:
     """Reads one variable set, turning a parser's ValueError into an InventoryError at the var's line."""
 
@@ -320,6 +333,22 @@ class _Reader:
             raise self.inventory.error(self.host, var, f"invalid {var}: {resolved} is not a readable file")
         return resolved
 
+    def ca_bundle(self, var: str) -> str | None:
+        """:meth:`path` holding PEM CA certificates: a certificate exported from Windows is often
+        DER (``.cer``), which no TLS channel here can load."""
+        path = self.path(var)
+        if path is None:
+            return None
+        stat = os.stat(path)
+        if not _is_ca_bundle(path, (stat.st_mtime_ns, stat.st_size)):
+            raise self.inventory.error(
+                self.host,
+                var,
+                f"invalid {var}: {path} is not a PEM bundle of CA certificates (a DER .cer converts "
+                "with: openssl x509 -inform der -in root.cer -out root.pem)",
+            )
+        return path
+
     def text(self, var: str) -> str | None:
         value = self.values.get(var)
         return value if value else None
@@ -346,7 +375,7 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
         dns_domain=dns_domain,
         dns_servers=reader.get("dns_servers", _dns_servers, ()),
         smtp_domains=reader.get("smtp_domains", _dns_names, (dns_domain,) if dns_domain else ()),
-        tls_ca_bundle=reader.path("tls_ca_bundle"),
+        tls_ca_bundle=reader.ca_bundle("tls_ca_bundle"),
         connect_to=reader.get("connect_to", parse_connect_to, ()),
         dns_timeout=reader.get("dns_timeout", _seconds, 5.0),
         http_timeout=reader.get("http_timeout", _seconds, 15.0),
@@ -403,7 +432,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
             "ansible_winrm_server_cert_validation", _choice("validate", "ignore"), "validate"
         )
         == "validate",
-        ca_trust_path=reader.path("ansible_winrm_ca_trust_path"),
+        ca_trust_path=reader.ca_bundle("ansible_winrm_ca_trust_path"),
         password=password,
         winhttp_proxy=reader.get("winhttp_proxy", _proxy, None),
         outlook2003_clients=reader.get("outlook2003_clients", _choice(*OUTLOOK2003_CLIENTS), "none"),

@@ -12,6 +12,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings_check import unknown_variables
+from tests.ca_bundle import der_certificate
 from tests.report.suite_runs import HEALTHY, ROOT, SUITE
 
 SCENARIO = ROOT / "fixtures" / "lab" / "healthy.toml"
@@ -91,6 +92,22 @@ def test_bad_value_is_a_usage_error_before_any_connection(
     text = target.text + line + "\n"
     result = _run(pytester, text)
     _usage_error(result, f"prod.ini:{_line_of(text, line)}:", *words)
+    target.nothing_received()
+
+
+@pytest.mark.parametrize("var", ["ansible_winrm_ca_trust_path", "tls_ca_bundle"])
+def test_a_der_certificate_as_ca_bundle_is_a_usage_error_before_any_connection(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: Target, var: str
+) -> None:
+    monkeypatch.setenv("CAS_CONFORMANCE_PASSWORD", target.lab.password)
+    der = pytester.path / "root.cer"
+    der.write_bytes(der_certificate())
+    line = f"{var} = {der}"
+    text = target.text + line + "\n"
+    result = _run(pytester, text)
+    _usage_error(
+        result, f"prod.ini:{_line_of(text, line)}:", var, "not a PEM bundle", "openssl x509 -inform der"
+    )
     target.nothing_received()
 
 

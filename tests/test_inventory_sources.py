@@ -15,6 +15,7 @@ from cas_conformance.inventory_hosts import parse_host_entry
 from cas_conformance.inventory_patterns import select, split_pattern
 from cas_conformance.inventory_run import load_for_run
 from cas_conformance.secret import Secret
+from tests.ca_bundle import PEM_BUNDLE
 
 # Made by `ansible-vault encrypt_string` (ansible-core 2.19) with the test password below.
 TEST_PASSWORD = b"conformance-test-vault"
@@ -217,7 +218,7 @@ def test_password_warning_names_the_vars_file_and_relative_paths_start_at_a_dire
         {
             "site/hosts.ini": "cas1\n",
             "site/group_vars/all.yml": "x: 1\nansible_password: plain\ntls_ca_bundle: ../ca.pem\n",
-            "ca.pem": "not checked here\n",  # outside: every file in the directory is an inventory source
+            "ca.pem": PEM_BUNDLE,  # outside: every file in the directory is an inventory source
         },
     )
     inventory = load_inventory(tmp_path / "site")

@@ -18,6 +18,7 @@ from cas_conformance.settings import (
     resolve_password,
     run_settings,
 )
+from tests.ca_bundle import PEM_BUNDLE
 
 PASSWORD = "Pa55-w0rd-never-shown"
 
@@ -81,8 +82,8 @@ def test_dns_domain_default(line: str, domain: str | None) -> None:
 
 def test_every_variable_parsed(tmp_path: Path) -> None:
     (tmp_path / "pki").mkdir()
-    (tmp_path / "pki" / "roots.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
-    (tmp_path / "winrm-ca.pem").write_text("x", encoding="utf-8")
+    (tmp_path / "pki" / "roots.pem").write_text(PEM_BUNDLE, encoding="utf-8")
+    (tmp_path / "winrm-ca.pem").write_text(PEM_BUNDLE, encoding="utf-8")
     inv = parse(
         """
         [cas]
@@ -240,7 +241,7 @@ def test_host_line_value_wins_and_errors_there() -> None:
 
 
 def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
-    (tmp_path / "roots.pem").write_text("x", encoding="utf-8")
+    (tmp_path / "roots.pem").write_text(PEM_BUNDLE, encoding="utf-8")
     inv = parse(
         """
         [published]
