@@ -260,16 +260,16 @@ class ExchangeSession:
             session = transport._build_session()
         session.trust_env = False
         session.proxies = {}
-        tls_client.mount(
-            session,
-            self._dialer,
-            tls_client.client_context(verify=t.cert_validation, ca_path=t.ca_trust_path),
-        )
-        session.verify = (t.ca_trust_path or True) if t.cert_validation else False
-        transport.session = session
         self._wsman = wsman
-        pool = _runspace_pool(wsman, max(1, t.max_concurrency))
-        with self._failures("opening the session"):
+        with self._failures("opening the session"):  # the trust store is read here, then the pool opens
+            tls_client.mount(
+                session,
+                self._dialer,
+                tls_client.client_context(verify=t.cert_validation, ca_path=t.ca_trust_path),
+            )
+            session.verify = (t.ca_trust_path or True) if t.cert_validation else False
+            transport.session = session
+            pool = _runspace_pool(wsman, max(1, t.max_concurrency))
             pool.open()
         self._pool = pool
         text = self.tls_versions.warning(t.host, "Exchange remote PowerShell")

@@ -231,10 +231,10 @@ def run_collector(
     """
     deadline = time.monotonic() + settings.winrm_timeout
     tls_versions = tls_client.TlsVersions()
-    protocol = _protocol(settings, dialer, tls_versions)
     command, arguments = command_line
     shell_id: str | None = None
     try:
+        protocol = _protocol(settings, dialer, tls_versions)  # reads the trust store
         shell_id = protocol.open_shell(codepage=65001)
         old_tls = tls_versions.warning(settings.name, f"WinRM {endpoint_url(settings)}")
         if old_tls is not None:

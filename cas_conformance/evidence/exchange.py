@@ -112,6 +112,8 @@ def fetch(
                 return _read(session, host, plan, tuple(attempts))
         except CollectionError as exc:
             attempts.append(f"{host}: {exc.reason}")
+        except Exception as exc:  # a crash while reading through one session fails that attempt, never passes
+            attempts.append(f"{host}: {exc.__class__.__name__}: {exc}")
     reason = "no Exchange remote PowerShell session: " + (
         "; ".join(attempts) or "no Client Access server to ask"
     )
