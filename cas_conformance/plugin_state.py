@@ -240,11 +240,11 @@ class RunState:
 
     def _record_lab_faults(self, faults: tuple[str, ...]) -> None:
         """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's."""
-        self._record(("Lab faults", ", ".join(faults)), lab_faults=faults)
+        self._record(lab_faults=faults)
 
-    def _record(self, row: tuple[str, str], **fields: Any) -> None:
-        """Add *fields* to the run's metadata (results.json, remediation.ps1) and *row* (label,
-        text; left out when the text is empty) to the HTML report's Environment table."""
+    def _record(self, **fields: Any) -> None:
+        """Add *fields* to the run's metadata (results.json, remediation.ps1) and its rows
+        (:meth:`RunMetadata.display`) to the HTML report's Environment table."""
         meta = dataclasses.replace(run_metadata(self.config), **fields)
         self.config.stash[metadata_key] = meta
         if self.reports is not None:
@@ -254,8 +254,8 @@ class RunState:
         except ImportError:  # pragma: no cover - pytest-html brings pytest-metadata
             return
         table = self.config.stash.get(table_key, None)
-        if table is not None and row[1]:
-            table[row[0]] = row[1]
+        if table is not None:
+            table.update(meta.display())
 
     # --- facts ------------------------------------------------------------------------------
     @property
@@ -288,7 +288,7 @@ class RunState:
     def _record_exchange_session(self, world: World) -> None:
         """The Client Access server that served Exchange remote PowerShell."""
         via = world.exchange.via
-        self._record(("Exchange remote PowerShell", via), exchange_powershell=via or None)
+        self._record(exchange_powershell=via or None)
 
     def canonical_server(self, name: str) -> str:
         """*name* (an Exchange server name, vdir identity or host) as its inventory host."""
