@@ -5,7 +5,8 @@ check judges, so :meth:`Resolver.resolve` returns a :class:`DnsAnswer` for each 
 raising (the record itself, plain data, is :mod:`cas_conformance.records.dns`'s; it is re-exported
 here). Answers are cached per run and a question is sent once even when many test threads ask at
 the same moment (single-flight), so the suite's load on a production resolver stays one query per
-name and type. Saved answers can be replayed later with :meth:`Resolver.preload`, without network.
+name and type. A replay reads the saved answers from the evidence (:mod:`cas_conformance.evidence.dns`),
+not through a resolver.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -30,10 +31,9 @@ import dns.resolver
 
 from cas_conformance.records.dns import STATUSES, DnsAnswer, is_ip_literal
 
-__all__ = ["NOT_SAVED", "STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_server", "is_ip_literal"]
+__all__ = ["STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_server", "is_ip_literal"]
 
 SYSTEM = "system"
-NOT_SAVED = "not in the saved facts"
 _EDNS_PAYLOAD = 1232
 _MAX_CHASE = 8
 
@@ -96,28 +96,12 @@ class Resolver:
     def __init__(self, servers: Sequence[tuple[str, int]] | None, *, timeout: float) -> None:
         self._servers = tuple(servers) if servers is not None else None
         self.timeout = timeout
-        self._replay = False
-        self._missing = NOT_SAVED
-        self._replay_label = "saved facts"
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], Future[DnsAnswer]] = {}
-
-    @classmethod
-    def preload(cls, answers: Iterable[DnsAnswer]) -> Resolver:
-        """A resolver that only replays *answers* and never touches the network."""
-        resolver = cls((), timeout=0.0)
-        resolver._replay = True
-        for answer in answers:
-            done: Future[DnsAnswer] = Future()
-            done.set_result(answer)
-            resolver._cache[(_norm(answer.name), answer.rdtype.upper())] = done
-        return resolver
 
     @property
     def label(self) -> str:
         """How answers name this resolver: ``"ip:port"`` for one server, else a description."""
-        if self._replay:
-            return self._replay_label
         if self._servers is None:
             return SYSTEM
         return ", ".join(format_server(s) for s in self._servers)
@@ -134,8 +118,6 @@ class Resolver:
             future = self._cache.get(key)
             owner = future is None
             if future is None:
-                if self._replay:
-                    return DnsAnswer(key[0], key[1], "ERROR", resolver=self.label, detail=self._missing)
                 future = Future()
                 self._cache[key] = future
         if not owner:

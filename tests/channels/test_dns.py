@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cas_conformance.channels.dns import NOT_SAVED, DnsAnswer, Resolver
+from cas_conformance.channels.dns import DnsAnswer, Resolver
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from tests.lab_dns import fresh_for_each_test
 
@@ -165,19 +165,14 @@ def test_concurrent_askers_share_one_query(resolver: Resolver, server: DnsServer
     assert server.stats == {"mail.contoso.lab A": 1}
 
 
-def test_saved_answers_replay_without_network(resolver: Resolver, server: DnsServer) -> None:
+def test_answers_round_trip_through_json(resolver: Resolver) -> None:
+    """What a run saves (the replay reads it from the evidence, see tests/evidence)."""
     resolver.resolve("owa.contoso.lab", "A")
     resolver.resolve("nothere.contoso.lab", "A")
     saved = json.loads(json.dumps([a.to_dict() for a in resolver.answers()]))
-    server.reset_stats()
-    replay = Resolver.preload(DnsAnswer.from_dict(d) for d in saved)
-    assert replay.answers() == resolver.answers()
-    assert replay.resolve("OWA.contoso.lab", "A").cname_chain == ("web.contoso.lab", "mail.contoso.lab")
-    assert replay.resolve("nothere.contoso.lab", "A").status == "NXDOMAIN"
-    missing = replay.resolve("mail.contoso.lab", "A")
-    assert (missing.status, missing.detail) == ("ERROR", NOT_SAVED)
-    assert replay.addresses("owa.contoso.lab") == ("127.0.10.1", "127.0.10.2")
-    assert server.stats == {}
+    assert [DnsAnswer.from_dict(d) for d in saved] == resolver.answers()
+    assert saved[0]["cname_chain"] == ["web.contoso.lab", "mail.contoso.lab"]
+    assert saved[1]["status"] == "NXDOMAIN"
 
 
 def test_from_dict_rejects_an_unknown_status() -> None:
