@@ -29,17 +29,13 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from cas_conformance.records.dns import STATUSES, DnsAnswer, is_ip_literal
+from cas_conformance.records.dns import STATUSES, DnsAnswer, dns_name, is_ip_literal, question
 
 __all__ = ["STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_server", "is_ip_literal"]
 
 SYSTEM = "system"
 _EDNS_PAYLOAD = 1232
 _MAX_CHASE = 8
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().rstrip(".")
 
 
 def format_server(server: tuple[str, int]) -> str:
@@ -63,14 +59,14 @@ def _read_answer(
     rdtype_value = dns.rdatatype.from_text(rdtype)
     by_name: dict[tuple[str, int], Any] = {}
     for rrset in response.answer:
-        by_name[(_norm(rrset.name.to_text()), rrset.rdtype)] = rrset
+        by_name[(dns_name(rrset.name.to_text()), rrset.rdtype)] = rrset
     current = name
     chain: list[str] = []
     while rdtype_value != dns.rdatatype.CNAME and len(chain) <= _MAX_CHASE:
         cname = by_name.get((current, dns.rdatatype.CNAME))
         if cname is None:
             break
-        current = _norm(cname[0].target.to_text())
+        current = dns_name(cname[0].target.to_text())
         chain.append(current)
     found = by_name.get((current, rdtype_value))
     records = tuple(_record_text(r) for r in found) if found is not None else ()
@@ -113,7 +109,7 @@ class Resolver:
         return [f.result() for f in futures if f.done() and f.exception() is None]
 
     def resolve(self, name: str, rdtype: str) -> DnsAnswer:
-        key = (_norm(name), rdtype.upper())
+        key = question(name, rdtype)
         with self._lock:
             future = self._cache.get(key)
             owner = future is None

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from cas_conformance.evidence.kind import Fetching, Kind, Loading
-from cas_conformance.evidence.model import DnsEvidence, Needs, Question, frozen_map, question
-from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.evidence.model import DnsEvidence, Needs, frozen_map
+from cas_conformance.records.dns import DnsAnswer, Question, question
 
 
 def fetch(ctx: Fetching, needs: Needs) -> DnsEvidence:

@@ -26,7 +26,7 @@ from cas_conformance.facts import (
     ServerFacts,
 )
 from cas_conformance.inventory import Inventory
-from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.dns import DnsAnswer, Question, question
 from cas_conformance.records.http import HttpProbe
 from cas_conformance.records.revocation import RevocationResult
 from cas_conformance.records.smtp import SmtpProbe
@@ -42,17 +42,11 @@ STANDARD_PATHS = {
     "rpc": "/rpc/rpcproxy.dll",
     "oab": "/OAB",
 }
-#: a DNS question: (name in lower case without the final dot, record type in upper case)
-Question = tuple[str, str]
 
 
 def frozen_map(items: Mapping[Any, Any] | Iterable[tuple[Any, Any]] = ()) -> Mapping[Any, Any]:
     """A read-only copy (the evidence is never changed once built)."""
     return MappingProxyType(dict(items))
-
-
-def question(name: str, rdtype: str) -> Question:
-    return (name.strip().lower().rstrip("."), rdtype.upper())
 
 
 def host_of(url: str) -> str:

@@ -9,6 +9,19 @@ from typing import Any
 
 STATUSES = ("NOERROR", "NXDOMAIN", "NODATA", "SERVFAIL", "TIMEOUT", "REFUSED", "ERROR")
 
+#: a DNS question: (name in lower case without the final dot, record type in upper case)
+Question = tuple[str, str]
+
+
+def dns_name(name: str) -> str:
+    """*name* as questions and answers spell it: lower case, no final dot."""
+    return name.strip().lower().rstrip(".")
+
+
+def question(name: str, rdtype: str) -> Question:
+    """The question for *name* and *rdtype*, however they are written (the resolver's cache key)."""
+    return (dns_name(name), rdtype.upper())
+
 
 def is_ip_literal(text: str) -> bool:
     try:

@@ -11,9 +11,9 @@ import pytest
 from cas_conformance.checks import FactsUnavailable
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS
 from cas_conformance.evaluate import evaluate
-from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map, question
+from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map
 from cas_conformance.facts import MailboxDatabase
-from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.records.dns import DnsAnswer, question
 from cas_conformance.world import World
 from tests.checks.world_builder import Cas, a_record, judge, world
 
