@@ -176,6 +176,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         # What the checks will read of the network, from the Exchange and OS facts.
         before_network = World(facts)
         needs = Needs.union([*early, *(declare(before_network) for declare in options.needs)])
+        probes.add(needs.probe)  # the endpoints no server's facts started, before any kind waits
         ctx = Fetching(
             run,
             pool,

@@ -27,8 +27,7 @@ def _autodiscover_request(email: str) -> bytes:
 
 
 def fetch(ctx: Fetching, needs: Needs) -> HttpEvidence:
-    ctx.probes.add(needs.probe)  # those the servers' facts did not start already
-    results = ctx.probes.results()
+    results = ctx.probes.results()  # every endpoint of needs.probe, started by gather
     probes = frozen_map((e.url, results[e.url]) for e in needs.probe)
     ctx.progress("http-done", "", f"{len(probes)} endpoints on {ctx.probes.hosts} hosts")
     prefix = ctx.run.probe_credentials
