@@ -14,8 +14,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
@@ -35,7 +34,7 @@ from cas_conformance.evidence.model import Evidence, ExchangeEvidence, Needs, Se
 from cas_conformance.evidence.registry import KINDS
 from cas_conformance.inventory import Inventory
 from cas_conformance.records.tls import TlsHandshake
-from cas_conformance.settings import HostSettings, RunSettings, Secret, host_settings, run_settings
+from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 from cas_conformance.world import World
 
 
@@ -73,7 +72,7 @@ def warn(options: GatherOptions, host: str, text: str) -> None:
 
 
 def _sessions(
-    resolver: Resolver, run: RunSettings, forks: int, captured: dict[str, TlsHandshake]
+    dialer: Dialer, forks: int, captured: dict[str, TlsHandshake], tls_ca_bundle: str | None
 ) -> tuple[requests.Session, requests.Session]:
     """The unverified session of the behaviour probes (its connections' chains go to *captured*)
     and the identity-checked one of the authenticated Autodiscover probe."""
@@ -94,7 +93,7 @@ def _sessions(
     # later probe handshook again), while hosts long finished give theirs up, so open sockets stay
     # bounded by the forks, not by the organisation's size.
     unverified = UnverifiedAdapter(
-        Dialer(resolver, run.connect_to, on_tls=capture), pool_connections=2 * forks
+        Dialer(dialer.resolver, dialer.rules, on_tls=capture), pool_connections=2 * forks
     )
     session.mount("https://", unverified)
     session.mount("http://", unverified)
@@ -103,10 +102,10 @@ def _sessions(
     # to the trusted roots and the right name; only the dates are left to CONN-03.
     auth_session = requests.Session()
     auth_session.trust_env = False
-    adapter = IdentityAdapter(Dialer(resolver, run.connect_to))
+    adapter = IdentityAdapter(dialer)
     auth_session.mount("https://", adapter)
     auth_session.mount("http://", adapter)
-    auth_session.verify = run.tls_ca_bundle or True
+    auth_session.verify = tls_ca_bundle or True
     return session, auth_session
 
 
@@ -138,7 +137,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
     # a name is handshaken once; names without endpoints (failback hosts) get a handshake of their own.
     captured: dict[str, TlsHandshake] = {}
     forks = max(1, options.forks)
-    session, auth_session = _sessions(resolver, run, forks, captured)
+    session, auth_session = _sessions(dialer, forks, captured, run.tls_ca_bundle)
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
         probes = EndpointProbes(pool, session, run.http_timeout)
         plan = exchange.plan(list(hosts), hosts, forks)
@@ -189,15 +188,14 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
             options.environ,
             options.progress,
         )
-        parts: dict[str, Any] = {}
         for kind in KINDS:
             if kind.fetch is not None:
-                parts[kind.name] = ctx.parts[kind.name] = kind.fetch(ctx, needs)
+                ctx.parts[kind.name] = kind.fetch(ctx, needs)
         for kind in KINDS:
             if kind.finish is not None:
-                parts[kind.name] = kind.finish(parts[kind.name], ctx)
+                ctx.parts[kind.name] = kind.finish(ctx.parts[kind.name], ctx)
     options.progress("gathered", "", f"{time.monotonic() - gather_started:.1f} s")
-    return Evidence(inventory, run, now=facts.now, exchange=facts.exchange, os=facts.os, **parts)
+    return replace(facts, **ctx.parts)
 
 
 def gather(inventory: Inventory, options: GatherOptions) -> World:
