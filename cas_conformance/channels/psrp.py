@@ -63,6 +63,16 @@ class PsrpTarget:
     max_concurrency: int = 4
     path: str = "PowerShell"
 
+    def __post_init__(self) -> None:
+        """Basic over plain HTTP is refused here, before anything is sent (the password would
+        travel in clear text): no session can be opened with such a target."""
+        if self.auth == "basic" and self.scheme != "https":
+            raise CollectionError(
+                self.host,
+                CHANNEL,
+                "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)",
+            )
+
     @property
     def url(self) -> str:
         return (
@@ -78,14 +88,7 @@ class PsrpTarget:
 
         Kerberos with ``ansible_winrm_kinit_mode = manual`` uses the ticket of the user's own
         ``kinit`` (their default credential cache, ``KRB5CCNAME``): no password is needed or used.
-        Basic over plain HTTP is refused here, before anything is sent (the password would travel
-        in clear text)."""
-        if auth == "basic" and scheme != "https":
-            raise CollectionError(
-                host,
-                CHANNEL,
-                "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)",
-            )
+        Basic over plain HTTP is refused by the target itself (:meth:`__post_init__`)."""
         manual = auth == "kerberos" and settings.kerberos.kinit_mode == "manual"
         if settings.password is None and not manual:
             raise CollectionError(
@@ -216,12 +219,6 @@ class ExchangeSession:
     ``max_concurrency`` pipelines at a time."""
 
     def __init__(self, target: PsrpTarget, dialer: Dialer) -> None:
-        if target.auth == "basic" and target.scheme != "https":
-            raise CollectionError(
-                target.host,
-                CHANNEL,
-                "Basic authentication is only allowed over HTTPS (exchange_powershell_scheme = https)",
-            )
         self.target = target
         self.tls_versions = tls_client.TlsVersions()
         self._dialer = self.tls_versions.observing(dialer)
