@@ -25,7 +25,8 @@ def published_hosts(inventory: Inventory) -> list[str]:
 
 
 def server_endpoints(record: ServerRecord) -> list[Endpoint]:
-    """The URLs one collected server's virtual directories and Outlook Anywhere publish."""
+    """The URLs one collected server's virtual directories and Outlook Anywhere publish (a URL
+    without a host names nothing to probe and is left out)."""
     found: list[Endpoint] = []
     if record.facts is None:
         return found
@@ -41,7 +42,7 @@ def server_endpoints(record: ServerRecord) -> list[Endpoint]:
         if oa.external_hostname:
             url = f"https://{oa.external_hostname.lower()}{STANDARD_PATHS['rpc']}"
             found.append(Endpoint(url, "rpc", oa.iis_authentication_methods, oa.identity, record.host))
-    return found
+    return [endpoint for endpoint in found if endpoint.host]
 
 
 def all_endpoints(
@@ -52,7 +53,7 @@ def all_endpoints(
     endpoints: dict[str, Endpoint] = {}
 
     def add(endpoint: Endpoint) -> None:
-        if endpoint.host and endpoint.url not in endpoints:
+        if endpoint.url not in endpoints:
             endpoints[endpoint.url] = endpoint
 
     for record in servers:

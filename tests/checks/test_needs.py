@@ -12,7 +12,7 @@ from cas_conformance.checks import FactsUnavailable
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS
 from cas_conformance.evaluate import evaluate
 from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map
-from cas_conformance.facts import MailboxDatabase
+from cas_conformance.facts import MailboxDatabase, VdirKind
 from cas_conformance.records.dns import DnsAnswer, question
 from cas_conformance.world import World
 from tests.checks.world_builder import Cas, a_record, judge, world
@@ -84,6 +84,20 @@ def test_a_server_declares_its_endpoints_as_its_facts_arrive() -> None:
     record = world(Cas("CAS01")).servers["cas01.contoso.lab"]
     urls = {e.url for declare in SERVER_NEEDS for e in declare(record).probe}
     assert {"https://mail.contoso.lab/owa", "https://cas01.contoso.lab/owa"} <= urls
+
+
+def test_a_url_without_a_host_declares_nothing_to_probe() -> None:
+    """A virtual directory URL with no host (``/owa``) names nothing to connect to: it is no
+    endpoint, so gather never waits for a probe it cannot make."""
+    record = world(Cas("CAS01")).servers["cas01.contoso.lab"]
+    assert record.facts is not None
+    vdirs = tuple(
+        replace(v, internal_url="/owa") if v.kind is VdirKind.OWA else v for v in record.facts.vdirs
+    )
+    record = replace(record, facts=replace(record.facts, vdirs=vdirs))
+    probes = [e for declare in SERVER_NEEDS for e in declare(record).probe]
+    assert probes and all(e.host for e in probes)
+    assert "https://mail.contoso.lab/owa" in {e.url for e in probes}  # its ExternalUrl still counts
 
 
 def test_needs_unite_without_duplicates_first_endpoint_kept() -> None:
