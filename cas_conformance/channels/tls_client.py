@@ -60,7 +60,7 @@ def client_context(*, verify: bool, ca_path: str | None = None) -> ssl.SSLContex
 
 
 def _trusted_path(context: ssl.SSLContext) -> str | None:
-    """The CA file or folder :func:`client_context` loaded into *context* (None: another context)."""
+    """The CA file :func:`client_context` loaded into *context* (None: another context)."""
     path = getattr(context, _TRUSTED, None)
     return path if isinstance(path, str) else None
 
@@ -77,11 +77,8 @@ def _shared_context(
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif path is not None:
-        if os.path.isdir(path):
-            context.load_verify_locations(capath=path)
-        else:
-            context.load_verify_locations(cafile=path)
+    elif path is not None:  # a PEM file: the settings accept nothing else, certifi's bundle is one
+        context.load_verify_locations(cafile=path)
     return accept_old_versions(context)
 
 
