@@ -101,7 +101,11 @@ class Listener:
         if not self._ready.wait(STOP_BUDGET):
             self._shutdown()
             raise LabError(f"the lab {self.kind} server on port {self._port} did not become ready")
-        self.check()
+        try:
+            self.check()
+        except LabError:  # the serving thread failed before serving: nothing is left open
+            self._shutdown()
+            raise
         return self
 
     def stop(self) -> None:
@@ -197,7 +201,9 @@ class Listener:
         try:
             with selectors.DefaultSelector() as selector:
                 for sock in self._sockets:
-                    sock.setblocking(False)
+                    if sock.type == socket.SOCK_STREAM:  # an accept after select may find the client gone
+                        sock.setblocking(False)
+                    # a datagram socket stays blocking: its replies (sendto) are never dropped
                     selector.register(sock, selectors.EVENT_READ)
                 selector.register(wake, selectors.EVENT_READ)
                 self._ready.set()

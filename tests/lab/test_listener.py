@@ -103,6 +103,21 @@ def test_a_with_block_error_is_not_hidden_by_a_server_error() -> None:
     assert _threads() == []
 
 
+def test_a_serving_thread_that_fails_before_serving_leaves_nothing_open() -> None:
+    class Unservable(Echo):
+        def _bind(self) -> list[socket.socket]:
+            closed = socket.socket()
+            closed.close()  # the selector cannot register it: the serving thread fails at once
+            return [*super()._bind(), closed]
+
+    listener = Unservable(ADDRESSES[:1])
+    with pytest.raises(LabError, match="failed"):
+        listener.start()
+    with pytest.raises(OSError):  # the bound port was closed, not left listening
+        socket.create_connection((ADDRESSES[0], listener.port), timeout=1).close()
+    assert _threads() == []
+
+
 def test_upgrade_is_refused_once_stopping() -> None:
     upgraded = threading.Event()
     refused: list[BaseException] = []
