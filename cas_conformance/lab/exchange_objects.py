@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from psrpcore.types import PSByteArray, PSGuid, PSObject
 
 from cas_conformance.lab import exchange_objects_types as t
-from cas_conformance.lab.scenario import LabServer, Scenario
+from cas_conformance.lab.scenario import LabServer, Scenario, server_key, servers_by_name
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
@@ -106,17 +106,12 @@ class ExchangeOrganisation:
         self._dc = f"DC={domain.replace('.', ',DC=')}"
         self._config = f"CN=Configuration,{self._dc}"
         self._org = f"CN={scenario.organisation},CN=Microsoft Exchange,CN=Services,{self._config}"
-        self._by_name: dict[str, LabServer] | None = None
+        self._by_name = servers_by_name(scenario)
 
     # --- identities ------------------------------------------------------------------------
     def server(self, name: str) -> LabServer | None:
         """The server a ``-Server`` value names (short name or FQDN, any case), or None."""
-        wanted = name.strip().lower().rstrip(".")
-        if self._by_name is None:  # built on first use (the scenario is fixed by then): O(1) per lookup
-            self._by_name = {x.name.lower(): x for x in self.s.servers} | {
-                x.fqdn(self.s.domain): x for x in self.s.servers
-            }
-        return self._by_name.get(wanted)
+        return self._by_name.get(server_key(name))
 
     def _server_dn(self, server: LabServer) -> str:
         return f"CN={server.name},CN=Servers,CN={ADMIN_GROUP},CN=Administrative Groups,{self._org}"

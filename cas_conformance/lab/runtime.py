@@ -32,7 +32,14 @@ from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
 from cas_conformance.lab.psrp_http import NegotiateAuthenticator
-from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER, LabServer, Scenario
+from cas_conformance.lab.scenario import (
+    DEFAULT_PASSWORD,
+    DEFAULT_USER,
+    LabServer,
+    Scenario,
+    server_key,
+    servers_by_name,
+)
 from cas_conformance.lab.smtp_server import SmtpServer
 from cas_conformance.lab.web import exchange_site
 from cas_conformance.lab.winrm_handler import CollectorHandler, HostModel
@@ -71,10 +78,6 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
 
 
-def _fqdn_to_name(fqdn: str) -> str:
-    return fqdn.rstrip(".").lower()
-
-
 def _cn(cert_subject: Any) -> str:
     return ", ".join(f"{attr.rfc4514_string()}" for attr in reversed(list(cert_subject)))
 
@@ -101,10 +104,7 @@ class Lab:
         self.addresses: dict[str, str] = dict(zip(ROLES, block, strict=False))
         for i, server in enumerate(scenario.servers):
             self.addresses[server.name.lower()] = block[_FIRST_SERVER + i]
-        domain = scenario.domain
-        self._servers_by_name = {x.name.lower(): x for x in scenario.servers} | {
-            x.fqdn(domain): x for x in scenario.servers
-        }
+        self._servers_by_name = servers_by_name(scenario)
         self.workdir = Path(tempfile.mkdtemp(prefix="cas-conformance-lab-"))
         self.ca_bundle = self.workdir / "lab-ca.pem"
         self._servers: list[Any] = []
@@ -121,7 +121,7 @@ class Lab:
         return self.addresses[target.lower()]
 
     def server_address(self, fqdn_or_name: str) -> str | None:
-        server = self._servers_by_name.get(_fqdn_to_name(fqdn_or_name))
+        server = self._servers_by_name.get(server_key(fqdn_or_name))
         return None if server is None else self.addresses[server.name.lower()]
 
     def zone(self) -> Zone:
@@ -473,7 +473,7 @@ class Lab:
 
     def declared_host_vars(self, host: str) -> dict[str, str]:
         """What the scenario declares for one server's inventory line (failback_addresses)."""
-        server = self._servers_by_name.get(_fqdn_to_name(host))
+        server = self._servers_by_name.get(server_key(host))
         if server is None or not server.failback_addresses:
             return {}
         return {"failback_addresses": ",".join(self.address_of(t) for t in server.failback_addresses)}

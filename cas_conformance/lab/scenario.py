@@ -128,13 +128,25 @@ class Scenario:
     faults: list[str] = field(default_factory=list)
 
     def server(self, name: str) -> LabServer:
-        for server in self.servers:
-            if name.lower() in (server.name.lower(), server.fqdn(self.domain)):
-                return server
-        raise LabError(f"scenario {self.name} has no server {name}")
+        """The server *name* (short name or FQDN) names, while the scenario is still being shaped
+        (faults); a running lab looks servers up in :func:`servers_by_name` once built."""
+        found = servers_by_name(self).get(server_key(name))
+        if found is None:
+            raise LabError(f"scenario {self.name} has no server {name}")
+        return found
 
     def site_path(self, site: str) -> str:
         return f"{self.domain}/Configuration/Sites/{site}"
+
+
+def server_key(name: str) -> str:
+    """A server's short name or FQDN as every lookup compares it (any case, a final dot or not)."""
+    return name.strip().lower().rstrip(".")
+
+
+def servers_by_name(scenario: Scenario) -> dict[str, LabServer]:
+    """Each server of *scenario* under its short name and its FQDN, as :func:`server_key` spells them."""
+    return {key: x for x in scenario.servers for key in (x.name.lower(), x.fqdn(scenario.domain))}
 
 
 def _server(data: dict[str, Any], declared: dict[str, str]) -> LabServer:

@@ -154,7 +154,8 @@ class CollectorHandler:
         self.host = host
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, ScriptParameters], str] = {}
-        self._by_address: dict[str, LabServer] | None = None
+        # one dict for the lab's life: a lookup per command stays O(1)
+        self._by_address = {host.addresses[x.name.lower()]: x for x in host.scenario.servers}
 
     def __call__(self, request: CommandRequest) -> CommandResult:
         command = request.command.lower().rsplit("\\", 1)[-1]
@@ -230,6 +231,4 @@ class CollectorHandler:
         return output
 
     def _server_for(self, request: CommandRequest) -> LabServer | None:
-        if self._by_address is None:  # one dict for the lab's life: a lookup per command stays O(1)
-            self._by_address = {self.host.addresses[x.name.lower()]: x for x in self.host.scenario.servers}
         return self._by_address.get(request.local_address)
