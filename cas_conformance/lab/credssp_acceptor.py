@@ -39,38 +39,34 @@ class CredSSPRejected(Exception):
 
 
 class CredSSPConnectionAuth:
-    """The CredSSP handshake of one TCP connection (HTTP.sys keeps it authenticated afterwards)."""
+    """One CredSSP handshake on one TCP connection (HTTP.sys keeps the connection authenticated
+    afterwards; a new handshake on it gets a new object, see ``ntlm_acceptor``)."""
 
     def __init__(self, store: NtlmUsers) -> None:
         self._store = store
         self._pending: spnego.ContextProxy | None = None
-        self.context: spnego.ContextProxy | None = None
         self.user: str | None = None
         self.delegated = False
 
     def step(self, token: bytes) -> bytes | None:
         """Consume a client token: the token to answer with (401 ``CredSSP <token>``), or None once
-        the client has delegated its credentials (the request is then served). A token after
-        completion starts a new handshake, as a ClientHello on an authenticated connection does."""
-        if self._pending is None:
-            self.context, self.user, self.delegated = None, None, False
-            with self._store.active():
+        the client has delegated its credentials (the request is then served)."""
+        with self._store.active():
+            if self._pending is None:
                 self._pending = spnego.server(protocol="credssp")
-        pending = self._pending
-        try:
-            with self._store.active():
+            pending = self._pending
+            try:
                 answer = pending.step(token)
-        except Exception as exc:  # wrong password, tampering, garbage: the type name says which
-            log.debug("CredSSP token rejected: %s", type(exc).__name__)
-            self._pending = None
-            raise CredSSPRejected("CredSSP authentication failed") from exc
+            except Exception as exc:  # wrong password, tampering, garbage: the type name says which
+                log.debug("CredSSP token rejected: %s", type(exc).__name__)
+                self._pending = None
+                raise CredSSPRejected("CredSSP authentication failed") from exc
         if not pending.complete:
             if not answer:
                 self._pending = None
                 raise CredSSPRejected("CredSSP handshake stalled")
             return answer
         self._pending = None
-        self.context = pending
         self.user = pending.client_principal or ""
         self.delegated = pending.get_extra_info("client_credential") is not None
         return answer or None

@@ -293,19 +293,21 @@ class ConnectionAuthenticator:
             return AuthOutcome(None, self.offers)
         return self._kerberos_step(token, scheme)
 
-    def _forget(self) -> None:
-        """Drop the connection's earlier authentication (a new handshake of any scheme began)."""
-        self._ntlm.context = self._ntlm.user = None
-        if self._kerberos is not None:
+    def _forget(self, keeping: str) -> None:
+        """Drop the connection's authentication by every scheme but *keeping*, whose handshake
+        began (that scheme's own step restarts its context)."""
+        if keeping != "ntlm":
+            self._ntlm.context = self._ntlm.user = None
+        if keeping != "kerberos" and self._kerberos is not None:
             self._kerberos.context = self._kerberos.user = None
-        if self._credssp is not None and self._credssp.user is not None:
+        if keeping != "credssp":
             self._credssp = None
 
     def _credssp_step(self, token: bytes) -> AuthOutcome:
         from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth, CredSSPRejected
 
-        if self._credssp is None or self._credssp.user is not None:
-            self._forget()
+        if self._credssp is None or self._credssp.user is not None:  # a new CredSSP handshake
+            self._forget("credssp")
             self._credssp = CredSSPConnectionAuth(self._users.ntlm_store)
         try:
             answer = self._credssp.step(token)
@@ -319,9 +321,7 @@ class ConnectionAuthenticator:
         return AuthOutcome(self._credssp.user, answer=encoded)
 
     def _ntlm_step(self, token: bytes) -> AuthOutcome:
-        if self._kerberos is not None:
-            self._kerberos.context = self._kerberos.user = None
-        self._credssp = None
+        self._forget("ntlm")
         try:
             challenge = self._ntlm.step(token)
         except NtlmRejected:
@@ -335,8 +335,7 @@ class ConnectionAuthenticator:
         from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosRejected
 
         assert self._kerberos_keytab is not None
-        self._ntlm.context = self._ntlm.user = None
-        self._credssp = None
+        self._forget("kerberos")
         if self._kerberos is None:
             self._kerberos = KerberosConnectionAuth(self._kerberos_keytab)
         try:
@@ -402,9 +401,12 @@ class Opened:
     body: bytes | None
     sealed: bool = False
     status: int = 200
-    #: the refusal is a 401 that repeats the connection's offers (an unsealed message over HTTP)
-    challenge: bool = False
     close: bool = False
+
+    @property
+    def challenge(self) -> bool:
+        """The refusal is a 401 that repeats the connection's offers (an unsealed message over HTTP)."""
+        return self.status == 401
 
 
 def open_request(
@@ -423,7 +425,7 @@ def open_request(
             log.debug("encrypted WS-Management message rejected: %s", exc)
             return Opened(None, status=400, close=True)
     if body and not tls:
-        return Opened(None, status=401, challenge=True)
+        return Opened(None, status=401)
     return Opened(body)
 
 

@@ -233,7 +233,7 @@ class WinRMServer(Listener):
     ) -> None:
         super().__init__(list(addresses), port=port)
         self.tls_context = tls_context
-        self.credssp = credssp and tls_context is not None  # CredSSP over HTTPS only
+        self.credssp = credssp  # offered over HTTPS only (the connection's authenticator decides)
         self._credentials = dict(credentials)
         self.users: LabUsers | None = None
         self._keytab = keytab
