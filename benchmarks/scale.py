@@ -47,6 +47,7 @@ from pathlib import Path
 
 from cas_conformance.lab.net import raise_open_files_limit
 from cas_conformance.lab.process import LabProcess
+from cas_conformance.lab.runtime import LISTENERS_PER_SERVER, OPEN_FILES_HEADROOM
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -528,8 +529,8 @@ def main() -> int:
         parser.error("--sizes needs at least one size of 1 or more")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    # the suite and the labs inherit it: four listeners per lab server, a connection per fork
-    limit = raise_open_files_limit(4 * max(wanted) + 4 * args.forks + 1024)
+    # the suite and the labs inherit it: the lab's listeners per server, a few files per fork
+    limit = raise_open_files_limit(LISTENERS_PER_SERVER * max(wanted) + 4 * args.forks + OPEN_FILES_HEADROOM)
     print(
         f"open files limit {limit}, {os.cpu_count()} cores, winrm latency {args.winrm_latency:g} s, "
         f"forks {args.forks}, floor OS command: {args.os_command}",

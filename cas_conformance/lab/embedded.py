@@ -7,12 +7,9 @@ from pathlib import Path
 
 from cas_conformance.lab.faults import apply_faults
 from cas_conformance.lab.generate import generated
-from cas_conformance.lab.net import raise_open_files_limit
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.scenario import load_scenario
 from cas_conformance.settings import Secret
-
-OPEN_FILES_HEADROOM = 1024  # the run's connections, threads' files, the KDC's
 
 
 class EmbeddedLab:
@@ -59,9 +56,6 @@ def start_lab(
     if servers:
         scenario = generated(scenario, servers)
     apply_faults(scenario, [*scenario.faults, *faults])
-    # five listeners per server (WinRM https and http, HTTPS, HTTP, the /PowerShell site), and head
-    # room for the connections the run opens
-    raise_open_files_limit(5 * len(scenario.servers) + OPEN_FILES_HEADROOM)
     return Lab(scenario, password=password, winrm_latency=winrm_latency, kerberos=kerberos).start()
 
 

@@ -27,7 +27,7 @@ from cas_conformance.lab.blackhole import BlackHole
 from cas_conformance.lab.dns_server import DnsServer, Zone
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
 from cas_conformance.lab.kdc import Kdc, lab_kdc
-from cas_conformance.lab.net import bind_tcp, loopback_block
+from cas_conformance.lab.net import bind_tcp, loopback_block, raise_open_files_limit
 from cas_conformance.lab.pki import Pki, SignatureHash
 from cas_conformance.lab.pki_server import pki_handler
 from cas_conformance.lab.psrp_endpoint import exchange_powershell
@@ -72,6 +72,11 @@ class PublishedCertificate:
 
 def _status_500(request: HttpRequest) -> HttpResponse:
     return HttpResponse(500, [("Content-Type", "text/html")], b"<h1>500 - Internal server error.</h1>")
+
+
+#: listening sockets per simulated server: WinRM over HTTPS and HTTP, HTTPS, HTTP, the /PowerShell site
+LISTENERS_PER_SERVER = 5
+OPEN_FILES_HEADROOM = 1024  # the run's connections, threads' files, the KDC's
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
@@ -194,6 +199,8 @@ class Lab:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> Lab:
+        # the listening sockets _start binds, and head room for the connections the run opens
+        raise_open_files_limit(LISTENERS_PER_SERVER * len(self.scenario.servers) + OPEN_FILES_HEADROOM)
         try:
             self._start()
         except BaseException:
