@@ -107,6 +107,10 @@ class World:
         return self.evidence.http.probe_user
 
     @property
+    def probe_email(self) -> str | None:
+        return self.evidence.http.probe_email
+
+    @property
     def smtp(self) -> Mapping[str, SmtpProbe]:
         return self.evidence.smtp
 

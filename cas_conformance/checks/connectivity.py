@@ -267,17 +267,28 @@ _CMDLET = {
 _NS = "{http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a}"
 
 
-def _autodiscover_error(root: ET.Element) -> str:
+def _autodiscover_error(root: ET.Element) -> tuple[str, str] | None:
     """An Error element's code and message ([MS-OXDSCLI] 2.2.4.1.1.3: 500 the address cannot be
     found, 600 an improperly formatted request, ...), whatever namespace the server put it in."""
     for element in root.iter():
         if element.tag.rpartition("}")[2] != "Error":
             continue
         texts = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in element}
-        code = texts.get("ErrorCode") or texts.get("Status") or "?"
-        message = texts.get("Message") or "no message"
-        return f"Autodiscover answered error {code}: {message}"
-    return ""
+        return texts.get("ErrorCode") or texts.get("Status") or "?", texts.get("Message") or "no message"
+    return None
+
+
+def _address_fix(world: World, fallback: str) -> str:
+    """For an address Autodiscover does not know (errors 500 and 501): look it up, and name the
+    variable that sets the address asked about."""
+    address = world.probe_email or world.probe_user
+    if not address:
+        return fallback
+    return (
+        f"Get-Recipient -Identity {ps_string(address)} | Format-List RecipientType, PrimarySmtpAddress\n"
+        f"# Autodiscover found no mailbox for {one_line(address)}: set {world.run.probe_credentials}_EMAIL "
+        "to the test mailbox's primary SMTP address"
+    )
 
 
 @check("CONN-06", smtp_domains)
@@ -323,8 +334,11 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
     except ET.ParseError as exc:
         return Finding("CONN-06", "", subject, False, f"malformed XML: {exc}", expected, remediation=fix)
     error = _autodiscover_error(root)
-    if error:
-        return Finding("CONN-06", "", subject, False, error, expected, remediation=fix)
+    if error is not None:
+        code, message = error
+        remedy = _address_fix(world, fix) if code in ("500", "501") else fix
+        observed = f"Autodiscover answered error {code}: {one_line(message)}"
+        return Finding("CONN-06", "", subject, False, observed, expected, remediation=remedy)
     servers = {}
     for protocol in root.iter(f"{_NS}Protocol"):
         kind = protocol.findtext(f"{_NS}Type") or ""

@@ -37,7 +37,7 @@ def fetch(ctx: Fetching, needs: Needs) -> HttpEvidence:
     secret = ctx.environ.get(f"{prefix}_PASSWORD")
     email = ctx.environ.get(f"{prefix}_EMAIL") or user
     if not (user and secret and email):
-        return HttpEvidence(probes, probe_user=user)
+        return HttpEvidence(probes, probe_user=user, probe_email=email)
     body = _autodiscover_request(email)
     auth = requests.auth.HTTPBasicAuth(user, secret)
 
@@ -60,7 +60,8 @@ def fetch(ctx: Fetching, needs: Needs) -> HttpEvidence:
         assert result is not None
         return domain, result
 
-    return HttpEvidence(probes, frozen_map(ctx.pool.map(autodiscover, sorted(needs.autodiscover))), user)
+    answers = frozen_map(ctx.pool.map(autodiscover, sorted(needs.autodiscover)))
+    return HttpEvidence(probes, answers, user, email)
 
 
 def save(part: HttpEvidence) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def save(part: HttpEvidence) -> dict[str, Any]:
         "probes": {k: v.to_dict() for k, v in part.probes.items()},
         "autodiscover": {k: v.to_dict() for k, v in part.autodiscover.items()},
         "probe_user": part.probe_user,
+        "probe_email": part.probe_email,
     }
 
 
@@ -76,6 +78,7 @@ def load(data: Any, loading: Loading) -> HttpEvidence:
         frozen_map((k, HttpProbe.from_dict(v)) for k, v in data["probes"].items()),
         frozen_map((k, HttpProbe.from_dict(v)) for k, v in data["autodiscover"].items()),
         data.get("probe_user"),
+        data.get("probe_email"),
     )
 
 

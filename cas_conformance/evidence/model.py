@@ -170,6 +170,8 @@ class HttpEvidence:
     probes: Mapping[str, HttpProbe] = field(default_factory=frozen_map)
     autodiscover: Mapping[str, HttpProbe] = field(default_factory=frozen_map)
     probe_user: str | None = None
+    #: the address the Autodiscover request asked about (``<prefix>_EMAIL``, else the user name)
+    probe_email: str | None = None
 
 
 @dataclass(frozen=True)

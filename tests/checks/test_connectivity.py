@@ -311,6 +311,12 @@ def test_conn06_an_autodiscover_error_response_fails_with_its_code_and_message()
     finding = answered(body)
     assert not finding.passed
     assert finding.observed == "Autodiscover answered error 500: The e-mail address cannot be found."
+    # the address asked about (here the user name: no CAS_PROBE_EMAIL), looked up, and the variable to set
+    assert finding.remediation.splitlines() == [
+        'Get-Recipient -Identity "probe@contoso.lab" | Format-List RecipientType, PrimarySmtpAddress',
+        "# Autodiscover found no mailbox for probe@contoso.lab: set CAS_PROBE_EMAIL to the test "
+        "mailbox's primary SMTP address",
+    ]
 
 
 def test_conn06_without_a_test_mailbox_does_not_apply() -> None:

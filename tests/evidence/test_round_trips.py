@@ -153,12 +153,14 @@ def test_http_round_trip_keeps_probes_autodiscover_and_the_probe_user() -> None:
         ),
         frozen_map({"contoso.lab": HttpProbe(url, "POST", 401, url, www_authenticate=("Basic",))}),
         "probe@contoso.lab",
+        "test.mailbox@contoso.lab",
     )
     loaded = _round_trip(http.KIND, part)
-    assert (dict(loaded.probes), dict(loaded.autodiscover), loaded.probe_user) == (
+    assert (dict(loaded.probes), dict(loaded.autodiscover), loaded.probe_user, loaded.probe_email) == (
         dict(part.probes),
         dict(part.autodiscover),
         part.probe_user,
+        part.probe_email,
     )
 
 

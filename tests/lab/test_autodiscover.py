@@ -41,3 +41,4 @@ def test_the_test_mailbox_is_discovered_and_an_unknown_address_is_error_500() ->
     [(outcome, detail)] = _conn06({"CAS_CONFORMANCE_PROBE_EMAIL": "nobody&co@contoso.lab"})
     assert outcome == "failed"
     assert "Autodiscover answered error 500: The e-mail address cannot be found." in detail
+    assert 'Get-Recipient -Identity "nobody&co@contoso.lab"' in detail  # the address asked about
