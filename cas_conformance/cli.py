@@ -20,7 +20,7 @@ usage: {PROG} [--inventory PATH] [pytest options]    the conformance suite (pyte
        {PROG} lab serve|faults ...                  the built-in lab (python -m cas_conformance.lab)
        {PROG} inventory --list [--inventory PATH]   the effective inventory as JSON
 """
-INVENTORY_MODULE = "cas_conformance.inventory_cli"
+INVENTORY_MODULE = "cas_conformance.inventory.command"
 
 
 def _lab(argv: list[str]) -> int:
@@ -45,7 +45,7 @@ def _suite(argv: list[str]) -> int:
     import pytest
 
     from cas_conformance.locations import suite_home
-    from cas_conformance.rooting import pinned_args
+    from cas_conformance.pytest_plugin.rooting import pinned_args
 
     home = suite_home()
     if home is None:

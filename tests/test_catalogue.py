@@ -6,8 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from cas_conformance.catalogue import ID_PATTERN, REQUIREMENTS, Subject
 from cas_conformance.checks import CHECKS, drift, subjects
+from cas_conformance.domain.catalogue import ID_PATTERN, REQUIREMENTS, Subject
 from cas_conformance.lab.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from cas_conformance.progress import Heartbeat
+from cas_conformance.run.progress import Heartbeat
 from tests.junit import junit_outcomes
 from tests.report.suite_runs import HEALTHY, run_suite
 

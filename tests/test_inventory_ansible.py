@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.inventory_external import ansible_inventory_command
-from cas_conformance.inventory_model import is_secret_name
+from cas_conformance.inventory.external import ansible_inventory_command
+from cas_conformance.inventory.model import is_secret_name
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE = ansible_inventory_command()
@@ -219,7 +219,7 @@ def _vault_string(tmp_path: Path, name: str, value: str) -> str:
 
 
 def test_vault_encrypted_password_from_ansible_vault(tmp_path: Path) -> None:
-    from cas_conformance.inventory_run import load_for_run
+    from cas_conformance.inventory.for_run import load_for_run
     from cas_conformance.settings import Secret, host_settings
 
     encrypted = _vault_string(tmp_path, "ansible_password", "Vaulted-Pass1")
@@ -260,7 +260,7 @@ def test_wrong_or_missing_vault_password_is_a_usage_error_at_the_line(tmp_path: 
     assert "Traceback" not in done.stderr
 
     from cas_conformance.errors import InventoryError
-    from cas_conformance.inventory_run import load_for_run
+    from cas_conformance.inventory.for_run import load_for_run
 
     with pytest.raises(InventoryError) as caught:
         load_for_run(str(tmp_path / "hosts.yml"), environ={})

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance import vault
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory import load_inventory
-from cas_conformance.inventory_hosts import parse_host_entry
-from cas_conformance.inventory_patterns import select, split_pattern
-from cas_conformance.inventory_run import load_for_run
-from cas_conformance.secret import Secret
+from cas_conformance.inventory import load_inventory, vault
+from cas_conformance.inventory.for_run import load_for_run
+from cas_conformance.inventory.host_entries import parse_host_entry
+from cas_conformance.inventory.patterns import select, split_pattern
 from tests.ca_bundle import PEM_BUNDLE
 
 # Made by `ansible-vault encrypt_string` (ansible-core 2.19) with the test password below.
@@ -143,7 +142,7 @@ def test_var_files_point_errors_at_the_vars_file(tmp_path: Path) -> None:
 def test_plugin_config_without_ansible_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cas_conformance.inventory_external.ansible_inventory_command", lambda: None)
+    monkeypatch.setattr("cas_conformance.inventory.external.ansible_inventory_command", lambda: None)
     write(tmp_path, {"aws.yml": "plugin: amazon.aws.aws_ec2\n"})
     with pytest.raises(InventoryError, match="needs ansible-core"):
         load_inventory(tmp_path / "aws.yml")

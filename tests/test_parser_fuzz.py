@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cas_conformance.channels.tls import TrustStoreError, load_trust_roots, verify_chain
+from cas_conformance.domain.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.errors import CasConformanceError
-from cas_conformance.facts_file import FactsFileError, load_world
 from cas_conformance.lab.pki import Pki
-from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
+from cas_conformance.run.facts_file import FactsFileError, load_world
 
 NOW = datetime.now(timezone.utc)
 _PKI = Pki.generate("Fuzz", ocsp_url="http://ocsp.fuzz.lab/ocsp", crl_base_url="http://pki.fuzz.lab/crl")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.catalogue import REQUIREMENTS, Requirement
-from cas_conformance.settings_check import known_variables
+from cas_conformance.domain.catalogue import REQUIREMENTS, Requirement
+from cas_conformance.settings.validate import known_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "requirements"

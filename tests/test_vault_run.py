@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance import vault
+from cas_conformance.inventory import vault
 from tests.report.suite_runs import run_suite
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from cas_conformance.checks import Finding
-from cas_conformance.plugin import assert_conforms
+from cas_conformance.pytest_plugin.plugin import assert_conforms
 
 
 @pytest.mark.requirement("PROXY-01")

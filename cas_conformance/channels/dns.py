@@ -2,7 +2,7 @@
 
 Every DNS outcome (an answer, NXDOMAIN, NODATA, SERVFAIL, REFUSED, no answer in time) is a fact a
 check judges, so :meth:`Resolver.resolve` returns a :class:`DnsAnswer` for each of them instead of
-raising (the record itself, plain data, is :mod:`cas_conformance.records.dns`'s; it is re-exported
+raising (the record itself, plain data, is :mod:`cas_conformance.domain.records.dns`'s; it is re-exported
 here). Answers are cached per run and a question is sent once even when many test threads ask at
 the same moment (single-flight), so the suite's load on a production resolver stays one query per
 name and type. A replay reads the saved answers from the evidence (:mod:`cas_conformance.evidence.dns`),
@@ -29,7 +29,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from cas_conformance.records.dns import STATUSES, DnsAnswer, dns_name, is_ip_literal, question
+from cas_conformance.domain.records.dns import STATUSES, DnsAnswer, dns_name, is_ip_literal, question
 
 __all__ = ["STATUSES", "SYSTEM", "DnsAnswer", "Resolver", "format_server", "is_ip_literal"]
 

@@ -18,8 +18,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
+from cas_conformance.domain.records.http import HttpProbe as HttpProbe
 from cas_conformance.errors import CollectionError
-from cas_conformance.records.http import HttpProbe as HttpProbe
 
 EXCERPT_BYTES = 4096
 _REDIRECTS = (301, 302, 303, 307, 308)

@@ -33,7 +33,7 @@ import requests
 from requests.auth import AuthBase
 from winrm.exceptions import WinRMError
 
-from cas_conformance.kerberos_settings import KerberosSettings
+from cas_conformance.settings.kerberos import KerberosSettings
 
 PIP_HINT = (
     "pip install -e '.[kerberos]' (python-gssapi and krb5; building them needs apt-get install libkrb5-dev)"

@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from cas_conformance.chain_verdict import is_issued_by, signature_valid
-from cas_conformance.records.revocation import Method as Method
-from cas_conformance.records.revocation import RevocationResult as RevocationResult
-from cas_conformance.records.revocation import Status as Status
+from cas_conformance.domain.chain_verdict import is_issued_by, signature_valid
+from cas_conformance.domain.records.revocation import Method as Method
+from cas_conformance.domain.records.revocation import RevocationResult as RevocationResult
+from cas_conformance.domain.records.revocation import Status as Status
 
 MAX_RESPONSE_BYTES = 1_000_000
 CLOCK_SKEW = dt.timedelta(minutes=5)

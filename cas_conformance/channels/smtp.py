@@ -13,8 +13,8 @@ import ssl
 from typing import Any
 
 from cas_conformance.channels.dialer import Dialer
+from cas_conformance.domain.records.smtp import SmtpProbe as SmtpProbe
 from cas_conformance.errors import CollectionError
-from cas_conformance.records.smtp import SmtpProbe as SmtpProbe
 
 
 class _DialerSMTP(smtplib.SMTP):

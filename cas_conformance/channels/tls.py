@@ -1,10 +1,10 @@
-"""TLS channel: fetch a server's certificate chain; :mod:`cas_conformance.chain_verdict` judges it.
+"""TLS channel: fetch a server's certificate chain; :mod:`cas_conformance.domain.chain_verdict` judges it.
 
 The handshake (:func:`fetch_chain`) deliberately verifies nothing and accepts weak algorithms
 (pyOpenSSL at ``@SECLEVEL=0``, TLS 1.0 and up, as Exchange 2010 on Windows 2008 R2 speaks), so a
 broken chain is still *fetched* and every one of its faults reported by
-:func:`~cas_conformance.chain_verdict.verify_chain` instead of a single opaque handshake error.
-The handshake comes back as a plain :class:`~cas_conformance.records.tls.TlsHandshake` record: the
+:func:`~cas_conformance.domain.chain_verdict.verify_chain` instead of a single opaque handshake error.
+The handshake comes back as a plain :class:`~cas_conformance.domain.records.tls.TlsHandshake` record: the
 channel gathers facts, the checks decide pass or fail (and import nothing from here). The verdict
 and the record are re-exported here for older imports.
 """
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 from OpenSSL import SSL
 
-from cas_conformance.chain_verdict import (
+from cas_conformance.domain.chain_verdict import (
     MAX_PATH_LENGTH,
     WEAK_SIGNATURES,
     ChainProblem,
@@ -38,9 +38,9 @@ from cas_conformance.chain_verdict import (
     thumbprint,
     verify_chain,
 )
+from cas_conformance.domain.records.dns import is_ip_literal
+from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.errors import CasConformanceError
-from cas_conformance.records.dns import is_ip_literal
-from cas_conformance.records.tls import TlsHandshake
 
 __all__ = [
     "MAX_PATH_LENGTH",

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cas_conformance.catalogue import Requirement, requirement
+from cas_conformance.domain.catalogue import Requirement, requirement
 from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
-    from cas_conformance.world import Needs, ServerRecord, World
+    from cas_conformance.evidence.view import Needs, ServerRecord, World
 
 
 class NotApplicable(Exception):

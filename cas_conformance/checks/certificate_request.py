@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cas_conformance.checks.base import one_line, ps_string, ps_word
-from cas_conformance.facts import ExchangeCertificate, ServerFacts
-from cas_conformance.world import World, host_of
+from cas_conformance.domain.facts import ExchangeCertificate, ServerFacts
+from cas_conformance.evidence.view import World, host_of
 
 _FILE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
 _T = TypeVar("_T")

@@ -12,8 +12,8 @@ from cas_conformance.checks.base import (
     ps_word,
 )
 from cas_conformance.checks.certificate_request import iis_certificate, names_needed, replacement_commands
-from cas_conformance.facts import ExchangeCertificate
-from cas_conformance.world import ServerRecord, World
+from cas_conformance.domain.facts import ExchangeCertificate
+from cas_conformance.evidence.view import ServerRecord, World
 
 
 def _certificate(world: World, key: str) -> tuple[ServerRecord, ExchangeCertificate]:

@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 
 from cryptography import x509
 
-from cas_conformance.chain_verdict import verify_chain
 from cas_conformance.checks.base import (
     FactsUnavailable,
     Finding,
@@ -21,10 +20,11 @@ from cas_conformance.checks.base import (
     server_needs,
 )
 from cas_conformance.checks.subjects import endpoints, names, smtp_domains
-from cas_conformance.endpoints import server_endpoints
-from cas_conformance.records.dns import DnsAnswer
-from cas_conformance.records.tls import TlsHandshake
-from cas_conformance.world import Endpoint, Needs, ServerRecord, World, resolve
+from cas_conformance.domain.chain_verdict import verify_chain
+from cas_conformance.domain.records.dns import DnsAnswer
+from cas_conformance.domain.records.tls import TlsHandshake
+from cas_conformance.evidence.endpoints import server_endpoints
+from cas_conformance.evidence.view import Endpoint, Needs, ServerRecord, World, resolve
 
 
 @server_needs

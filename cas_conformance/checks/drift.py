@@ -25,7 +25,7 @@ from cas_conformance.checks.peer_groups import (
     member_records,
     single_member,
 )
-from cas_conformance.world import World
+from cas_conformance.evidence.view import World
 
 _WHY = {
     "DRIFT-01": "clients reach whichever member the load balancer or DNS picks: a member with other URLs or "

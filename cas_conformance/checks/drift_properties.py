@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cas_conformance.checks.base import FactsUnavailable, cmd_quoted, cmd_word, one_line, ps_string, ps_word
 from cas_conformance.checks.peer_groups import Seen, Value
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     ExchangeCertificate,
     OutlookAnywhere,
     ServerFacts,
@@ -24,8 +24,8 @@ from cas_conformance.facts import (
     VdirKind,
     VirtualDirectory,
 )
-from cas_conformance.winhttp import split_bypass_list
-from cas_conformance.world import host_of
+from cas_conformance.domain.winhttp import split_bypass_list
+from cas_conformance.evidence.view import host_of
 
 OWN_NAME = "(own name)"
 NOT_SET = "(not set)"

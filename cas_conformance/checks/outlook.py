@@ -14,8 +14,8 @@ from cas_conformance.checks.base import (
     ps_string,
     ps_word,
 )
-from cas_conformance.facts import ExchangeServer, MailboxDatabase
-from cas_conformance.world import Needs, World, resolve
+from cas_conformance.domain.facts import ExchangeServer, MailboxDatabase
+from cas_conformance.evidence.view import Needs, World, resolve
 
 
 @needs

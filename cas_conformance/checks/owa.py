@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from cas_conformance.chain_verdict import verify_chain
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import (
     FactsUnavailable,
@@ -13,9 +12,10 @@ from cas_conformance.checks.base import (
     needs,
     ps_string,
 )
-from cas_conformance.endpoints import failback_hosts
-from cas_conformance.facts import VirtualDirectory
-from cas_conformance.world import Needs, ServerRecord, World, host_of, resolve
+from cas_conformance.domain.chain_verdict import verify_chain
+from cas_conformance.domain.facts import VirtualDirectory
+from cas_conformance.evidence.endpoints import failback_hosts
+from cas_conformance.evidence.view import Needs, ServerRecord, World, host_of, resolve
 
 
 @needs

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
 from cas_conformance.checks.subjects import placeholder, safe_id
-from cas_conformance.facts import ExchangeServer
-from cas_conformance.world import ServerRecord, World
+from cas_conformance.domain.facts import ExchangeServer
+from cas_conformance.evidence.view import ServerRecord, World
 
 KEY_SEPARATOR = "|"
 DRIFT_PROPERTY = "drift"  # the report property that carries one comparison row (JSON)

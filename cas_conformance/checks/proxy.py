@@ -13,9 +13,9 @@ from cas_conformance.checks.base import (
     some_names,
 )
 from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
-from cas_conformance.facts import WinHttpSettings
-from cas_conformance.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
-from cas_conformance.world import ServerRecord, World
+from cas_conformance.domain.facts import WinHttpSettings
+from cas_conformance.domain.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
+from cas_conformance.evidence.view import ServerRecord, World
 
 
 def _winhttp(rec: ServerRecord) -> WinHttpSettings:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line
-from cas_conformance.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
-from cas_conformance.facts import ExchangeServer, ServiceState
-from cas_conformance.world import ServerRecord, World
+from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
+from cas_conformance.domain.facts import ExchangeServer, ServiceState
+from cas_conformance.evidence.view import ServerRecord, World
 
 
 def _remediation(world: World, server: ExchangeServer) -> str:

@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable, Iterable
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
-from cas_conformance.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
-from cas_conformance.world import ServerRecord, World
+from cas_conformance.domain.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
+from cas_conformance.evidence.view import ServerRecord, World
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._:@/\\()+\-=,#]")
 

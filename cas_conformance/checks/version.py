@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import Finding, NotApplicable, check, one_line, ps_word
-from cas_conformance.world import World
+from cas_conformance.evidence.view import World
 
 
 @check("VER-01", subjects.servers)

@@ -19,8 +19,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from cas_conformance.errors import CollectorFormatError
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     CollectorMeta,
     EventRecord,
     PerformanceCounterCategory,
@@ -30,6 +29,7 @@ from cas_conformance.facts import (
     VdirKind,
     WinHttpSettings,
 )
+from cas_conformance.errors import CollectorFormatError
 
 FORMAT_VERSION = 3
 #: versions this parser refuses with a reason of their own

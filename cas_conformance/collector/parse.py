@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from cas_conformance.collector.format import SECTIONS, Record, read_block
+from cas_conformance.domain.facts import CollectorMeta, ServerFacts, WinHttpSettings
+from cas_conformance.domain.winhttp import WinHttpSettingsError, decode_winhttp_settings
 from cas_conformance.errors import CollectorFormatError
-from cas_conformance.facts import CollectorMeta, ServerFacts, WinHttpSettings
-from cas_conformance.winhttp import WinHttpSettingsError, decode_winhttp_settings
 
 
 def parse_collector_output(text: str, server: str) -> ServerFacts:

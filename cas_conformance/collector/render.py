@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cas_conformance.collector.format import FORMAT_VERSION, SECTIONS, encode_value, write_block
-from cas_conformance.facts import ServerFacts
-from cas_conformance.winhttp import WinHttpSettingsError, decode_winhttp_settings
+from cas_conformance.domain.facts import ServerFacts
+from cas_conformance.domain.winhttp import WinHttpSettingsError, decode_winhttp_settings
 
 
 def render_collector_output(facts: ServerFacts) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from cas_conformance.event106 import RPC_CLIENT_ACCESS_106_PATTERN
+from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_106_PATTERN
 
 SCRIPT_MARKER = (
     "# cas-conformance OS collector, format 3 (docs/collector-format.md). Read-only, PowerShell 2.0."

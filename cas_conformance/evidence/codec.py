@@ -1,6 +1,6 @@
 """Frozen fact dataclasses to JSON-ready values and back (for the facts file).
 
-Only the shapes :mod:`cas_conformance.facts` uses: dataclasses, tuples, optional values, enums,
+Only the shapes :mod:`cas_conformance.domain.facts` uses: dataclasses, tuples, optional values, enums,
 datetimes (ISO 8601 with offset), str, int, bool.
 """
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cas_conformance.domain.records.dns import DnsAnswer, Question, question
 from cas_conformance.evidence.kind import Fetching, Kind, Loading
 from cas_conformance.evidence.model import DnsEvidence, Needs, frozen_map
-from cas_conformance.records.dns import DnsAnswer, Question, question
 
 
 def fetch(ctx: Fetching, needs: Needs) -> DnsEvidence:

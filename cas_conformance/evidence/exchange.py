@@ -3,7 +3,7 @@
 One session per run, to the first Client Access server of the plan that opens one (the next on
 failure). Organisation-wide cmdlets are asked once; per-server cmdlets once per inventory server
 with ``-Server``, pipelined through the session's runspace pool (at most ``--forks`` at a time).
-Answers become the dataclasses of :mod:`cas_conformance.facts`; a cmdlet that fails makes the
+Answers become the dataclasses of :mod:`cas_conformance.domain.facts`; a cmdlet that fails makes the
 section it fills an error (fail closed) naming the cmdlet and the reason. No script, no snap-in:
 cmdlets only, run by Exchange itself with the account's RBAC roles (exchange-facts 8.1).
 """
@@ -17,12 +17,7 @@ from typing import Any
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, CmdletOutcome, ExchangeSession, PsrpTarget, RemoteObject
-from cas_conformance.errors import CollectionError
-from cas_conformance.evidence import codec
-from cas_conformance.evidence.kind import Kind, Loading
-from cas_conformance.evidence.model import ExchangeEvidence as ExchangeEvidence
-from cas_conformance.evidence.model import frozen_map
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     EXCHANGE_ORG_SECTIONS,
     ClientAccessArray,
     ClientAccessServer,
@@ -37,9 +32,14 @@ from cas_conformance.facts import (
     VdirKind,
     VirtualDirectory,
 )
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     ExchangeOrganisationFacts as ExchangeOrganisationFacts,
 )
+from cas_conformance.errors import CollectionError
+from cas_conformance.evidence import codec
+from cas_conformance.evidence.kind import Kind, Loading
+from cas_conformance.evidence.model import ExchangeEvidence as ExchangeEvidence
+from cas_conformance.evidence.model import frozen_map
 from cas_conformance.settings import HostSettings
 
 SCHEMA = "exchange/1"

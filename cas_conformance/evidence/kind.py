@@ -12,10 +12,10 @@ import requests
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
+from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.evidence.http_probes import EndpointProbes
 from cas_conformance.evidence.model import Needs
 from cas_conformance.inventory import Inventory
-from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import RunSettings, Secret
 
 T = TypeVar("T")

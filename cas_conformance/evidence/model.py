@@ -17,20 +17,20 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from cas_conformance.errors import CollectionError, FactsUnavailable
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     EXCHANGE_SERVER_SECTIONS,
     ExchangeOrganisationFacts,
     ExchangeServerFacts,
     SectionError,
     ServerFacts,
 )
+from cas_conformance.domain.records.dns import DnsAnswer, Question, question
+from cas_conformance.domain.records.http import HttpProbe
+from cas_conformance.domain.records.revocation import RevocationResult
+from cas_conformance.domain.records.smtp import SmtpProbe
+from cas_conformance.domain.records.tls import TlsHandshake
+from cas_conformance.errors import CollectionError, FactsUnavailable
 from cas_conformance.inventory import Inventory
-from cas_conformance.records.dns import DnsAnswer, Question, question
-from cas_conformance.records.http import HttpProbe
-from cas_conformance.records.revocation import RevocationResult
-from cas_conformance.records.smtp import SmtpProbe
-from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import HostSettings, RunSettings
 
 #: where each kind of Exchange 2010 endpoint answers on a published name

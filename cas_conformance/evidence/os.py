@@ -19,10 +19,10 @@ from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_command
+from cas_conformance.domain.facts import ServerFacts, join_facts
 from cas_conformance.errors import CollectionError, CollectorFormatError
 from cas_conformance.evidence.kind import Kind, Loading
 from cas_conformance.evidence.model import ExchangeEvidence, ServerRecord, frozen_map
-from cas_conformance.facts import ServerFacts, join_facts
 from cas_conformance.settings import HostSettings, RunSettings, host_settings
 
 

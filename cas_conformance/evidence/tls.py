@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.tls import fetch_chain, load_trust_roots
+from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.errors import CollectionError
 from cas_conformance.evidence.kind import Fetching, Kind, Loading
 from cas_conformance.evidence.model import Needs, TlsEvidence, frozen_map
-from cas_conformance.records.tls import TlsHandshake
 
 
 def _handshake(name: str, dialer: Dialer, timeout: float) -> TlsHandshake:

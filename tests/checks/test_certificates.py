@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.facts import SectionError
-from cas_conformance.world import World
+from cas_conformance.domain.facts import SectionError
+from cas_conformance.evidence.view import World
 from tests.checks.world_builder import NAMES, NOW, Cas, case_ids, certificate, judge, world
 
 THUMB = "A" * 40

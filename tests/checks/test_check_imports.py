@@ -1,7 +1,7 @@
 """Checks judge evidence; they open no socket and import no channel or collector code.
 
-What a check reads is plain data (``cas_conformance.records``: a TLS handshake, a DNS answer) and
-pure judgement (``cas_conformance.chain_verdict``). This test reads every module under
+What a check reads is plain data (``cas_conformance.domain.records``: a TLS handshake, a DNS answer) and
+pure judgement (``cas_conformance.domain.chain_verdict``). This test reads every module under
 ``cas_conformance/checks`` and fails on any import of ``cas_conformance.channels`` or
 ``cas_conformance.collector``, whether at the top, inside a function or under TYPE_CHECKING.
 """
@@ -98,7 +98,7 @@ def test_the_reader_sees_every_form_of_import(tmp_path: Path) -> None:
 
 
 def test_old_import_paths_still_work() -> None:
-    from cas_conformance import chain_verdict, records
+    from cas_conformance.domain import chain_verdict, records
     from cas_conformance.channels import dns, tls
 
     assert tls.verify_chain is chain_verdict.verify_chain

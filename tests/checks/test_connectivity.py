@@ -13,10 +13,10 @@ from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.checks.base import Finding
-from cas_conformance.facts import MailboxDatabase, VdirKind
+from cas_conformance.domain.facts import MailboxDatabase, VdirKind
+from cas_conformance.domain.records.dns import DnsAnswer
+from cas_conformance.evidence.view import Endpoint, World
 from cas_conformance.lab.pki import Pki
-from cas_conformance.records.dns import DnsAnswer
-from cas_conformance.world import Endpoint, World
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
 MAIL = "mail.contoso.lab"

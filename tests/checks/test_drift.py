@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from cas_conformance.checks import CHECKS, FactsUnavailable, Finding, NotApplicable
 from cas_conformance.checks.base import cmd_quoted, ps_word
 from cas_conformance.checks.peer_groups import DRIFT_PROPERTY, peer_groups
-from cas_conformance.facts import SectionError
-from cas_conformance.world import World
+from cas_conformance.domain.facts import SectionError
+from cas_conformance.evidence.view import World
 from tests.checks.drift_world import Cas, certificate, three, with_servers, world
 
 DRIFT = ("DRIFT-01", "DRIFT-02", "DRIFT-03", "DRIFT-04", "DRIFT-05")

@@ -10,11 +10,11 @@ import pytest
 
 from cas_conformance.checks import FactsUnavailable
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS
-from cas_conformance.evaluate import evaluate
+from cas_conformance.domain.facts import MailboxDatabase, VdirKind
+from cas_conformance.domain.records.dns import DnsAnswer, question
 from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map
-from cas_conformance.facts import MailboxDatabase, VdirKind
-from cas_conformance.records.dns import DnsAnswer, question
-from cas_conformance.world import World
+from cas_conformance.evidence.view import World
+from cas_conformance.run.evaluate import evaluate
 from tests.checks.world_builder import Cas, a_record, judge, world
 
 FAILBACK = "https://failback.contoso.lab/owa"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.facts import MailboxDatabase, RegistryValue, SectionError
-from cas_conformance.world import World
+from cas_conformance.domain.facts import MailboxDatabase, RegistryValue, SectionError
+from cas_conformance.evidence.view import World
 from tests.checks.world_builder import Cas, a_record, case_ids, judge, world
 
 ARRAY = "outlook.contoso.lab"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.facts import ExchangeServer, SectionError
-from cas_conformance.world import World
+from cas_conformance.domain.facts import ExchangeServer, SectionError
+from cas_conformance.evidence.view import World
 from tests.checks.world_builder import SP3, Cas, judge, world
 
 PROXY = "winhttp_proxy=proxy.contoso.lab:8080"

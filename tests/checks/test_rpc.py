@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.event106 import RPC_CLIENT_ACCESS_CATEGORY
-from cas_conformance.facts import EventRecord, PerformanceCounterCategory, SectionError, ServiceState
-from cas_conformance.world import World
+from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_CATEGORY
+from cas_conformance.domain.facts import EventRecord, PerformanceCounterCategory, SectionError, ServiceState
+from cas_conformance.evidence.view import World
 from tests.checks.world_builder import NOW, Cas, case_ids, judge, world
 
 RUNNING = ServiceState("MSExchangeRPC", True, "Running", "Auto")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
-from cas_conformance.facts import SectionError
+from cas_conformance.domain.facts import SectionError
 from tests.checks.world_builder import Cas, judge, world
 
 

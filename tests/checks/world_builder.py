@@ -13,16 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from cas_conformance.checks import CHECKS, Finding
-from cas_conformance.errors import CollectionError
-from cas_conformance.evidence.model import (
-    DnsEvidence,
-    Evidence,
-    HttpEvidence,
-    TlsEvidence,
-    frozen_map,
-    question,
-)
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     ClientAccessArray,
     CollectorMeta,
     ExchangeCertificate,
@@ -35,12 +26,21 @@ from cas_conformance.facts import (
     VirtualDirectory,
     WinHttpSettings,
 )
+from cas_conformance.domain.records.dns import DnsAnswer
+from cas_conformance.domain.records.tls import TlsHandshake
+from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.model import (
+    DnsEvidence,
+    Evidence,
+    HttpEvidence,
+    TlsEvidence,
+    frozen_map,
+    question,
+)
+from cas_conformance.evidence.view import ServerRecord, World
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.pki import Pki
-from cas_conformance.records.dns import DnsAnswer
-from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import host_settings, run_settings
-from cas_conformance.world import ServerRecord, World
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 NEXT_YEAR = NOW.replace(year=2027)

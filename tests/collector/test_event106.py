@@ -7,7 +7,7 @@ import re
 import pytest
 
 from cas_conformance.collector.parse import parse_collector_output
-from cas_conformance.event106 import RPC_CLIENT_ACCESS_106_PATTERN, names_rpc_client_access_category
+from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_106_PATTERN, names_rpc_client_access_category
 from tests.collector.test_samples import SAMPLES
 
 PROCESSES = (

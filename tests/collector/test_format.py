@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from cas_conformance.collector.format import decode_list, decode_text, encode_list, encode_text
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.errors import CollectorFormatError
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     CollectorMeta,
     PerformanceCounterCategory,
     ServerFacts,
     ServiceState,
     WinHttpSettings,
 )
-from cas_conformance.winhttp import DIRECT_ACCESS_HEX
+from cas_conformance.domain.winhttp import DIRECT_ACCESS_HEX
+from cas_conformance.errors import CollectorFormatError
 
 SERVER = "CAS01"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from cas_conformance.collector.format import ERROR_SECTIONS
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     CollectorMeta,
     EventRecord,
     RegistryValue,
@@ -23,7 +23,7 @@ from cas_conformance.facts import (
     ServiceState,
     WinHttpSettings,
 )
-from cas_conformance.winhttp import encode_winhttp_settings
+from cas_conformance.domain.winhttp import encode_winhttp_settings
 
 T = TypeVar("T")
 HOSTILE = [

@@ -9,9 +9,9 @@ import pytest
 
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
+from cas_conformance.domain.facts import ServerFacts
+from cas_conformance.domain.winhttp import parse_netsh_show_proxy
 from cas_conformance.errors import CollectorFormatError
-from cas_conformance.facts import ServerFacts
-from cas_conformance.winhttp import parse_netsh_show_proxy
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 GOOD = sorted(p.name for p in SAMPLES.glob("*.txt") if not p.name.startswith("invalid-"))

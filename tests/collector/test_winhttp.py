@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cas_conformance.winhttp import (
+from cas_conformance.domain.winhttp import (
     DIRECT_ACCESS_HEX,
     WinHttpSettingsError,
     decode_winhttp_settings,

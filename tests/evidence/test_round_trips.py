@@ -13,6 +13,14 @@ import pytest
 from cas_conformance.channels.http import HttpProbe
 from cas_conformance.channels.revocation import RevocationResult
 from cas_conformance.channels.smtp import SmtpProbe
+from cas_conformance.domain.facts import (
+    ExchangeOrganisationFacts,
+    ExchangeServer,
+    ExchangeServerFacts,
+    RpcClientAccess,
+    SectionError,
+)
+from cas_conformance.domain.records.dns import DnsAnswer
 from cas_conformance.errors import CollectionError
 from cas_conformance.evidence import dns, exchange, http, os, revocation, smtp, tls
 from cas_conformance.evidence.kind import Kind, Loading
@@ -27,17 +35,9 @@ from cas_conformance.evidence.model import (
     question,
 )
 from cas_conformance.evidence.registry import KINDS
-from cas_conformance.facts import (
-    ExchangeOrganisationFacts,
-    ExchangeServer,
-    ExchangeServerFacts,
-    RpcClientAccess,
-    SectionError,
-)
-from cas_conformance.facts_file import evidence_from_dict, evidence_to_dict
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.pki import Pki
-from cas_conformance.records.dns import DnsAnswer
+from cas_conformance.run.facts_file import evidence_from_dict, evidence_to_dict
 from cas_conformance.settings import host_settings, run_settings
 from tests.checks.world_builder import NOW, handshake, leaf
 

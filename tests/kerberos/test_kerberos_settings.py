@@ -8,8 +8,8 @@ import pytest
 
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.kerberos_settings import KerberosSettings
 from cas_conformance.settings import HostSettings, host_settings
+from cas_conformance.settings.kerberos import KerberosSettings
 
 
 def _settings(tmp_path: Path, text: str) -> HostSettings:

@@ -22,11 +22,7 @@ from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol, run_collector
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError
-from cas_conformance.evaluate import evaluate
-from cas_conformance.facts_file import load_world, save_world
-from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.kerberos_settings import KerberosSettings
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
 from cas_conformance.lab.ntlm_acceptor import (
@@ -37,7 +33,11 @@ from cas_conformance.lab.ntlm_acceptor import (
     encrypt_message,
 )
 from cas_conformance.lab.runtime import Lab
+from cas_conformance.run.evaluate import evaluate
+from cas_conformance.run.facts_file import load_world, save_world
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from cas_conformance.settings.kerberos import KerberosSettings
 from tests.lab.conftest import HEALTHY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.evaluate import Verdict, evaluate
-from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
+from cas_conformance.run.evaluate import Verdict, evaluate
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from cas_conformance.checks import certificate_request
-from cas_conformance.evaluate import evaluate
-from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
+from cas_conformance.run.evaluate import evaluate
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 

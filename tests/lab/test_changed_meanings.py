@@ -16,17 +16,17 @@ import pytest
 from cas_conformance.checks.proxy import winhttp_proxy_as_declared
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_script
-from cas_conformance.evaluate import Verdict, evaluate
+from cas_conformance.domain.facts import WinHttpSettings
+from cas_conformance.domain.winhttp import read_winhttp_blob
 from cas_conformance.evidence.model import frozen_map
-from cas_conformance.facts import WinHttpSettings
-from cas_conformance.gather import GatherOptions, gather
+from cas_conformance.evidence.view import ServerRecord, World, host_of
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.winrm_handler import collector_parameters
+from cas_conformance.run.evaluate import Verdict, evaluate
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
-from cas_conformance.winhttp import read_winhttp_blob
-from cas_conformance.world import ServerRecord, World, host_of
 from tests.lab.conftest import HEALTHY
 
 

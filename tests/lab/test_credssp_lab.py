@@ -9,10 +9,10 @@ from requests_credssp.exceptions import NTStatusException
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol
-from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 from tests.lab.test_collector_failures import OLD_WAY, _run
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from cas_conformance.errors import FactsUnavailable
-from cas_conformance.evaluate import evaluate
-from cas_conformance.gather import GatherOptions, gather
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
+from cas_conformance.run.evaluate import evaluate
+from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -87,7 +87,7 @@ def test_exchange_facts_come_through_one_remote_powershell_session() -> None:
 def test_no_exchange_session_makes_the_exchange_facts_errors_never_passes() -> None:
     """Every Client Access server's /PowerShell refused: the OS facts still arrive, and every check
     that needs Exchange facts is an error naming why (fail closed)."""
-    from cas_conformance.evaluate import evaluate
+    from cas_conformance.run.evaluate import evaluate
 
     lab = start_lab(HEALTHY)
     try:

@@ -3,7 +3,7 @@ Exchange 2010 checks skip that server with the reason."""
 
 from __future__ import annotations
 
-from cas_conformance.catalogue import REQUIREMENTS, Subject
+from cas_conformance.domain.catalogue import REQUIREMENTS, Subject
 from tests.lab.conftest import ROOT, run_lab
 
 MIGRATION = ROOT / "fixtures" / "lab" / "migration.toml"

@@ -84,7 +84,7 @@ def test_an_in_process_run_leaves_nothing_frozen(pytester: pytest.Pytester) -> N
 
 
 def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path) -> None:
-    from cas_conformance.facts_file import FactsFileError, load_world
+    from cas_conformance.run.facts_file import FactsFileError, load_world
 
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"schema": "cas-conformance/facts/1", "inventory": "", "servers": {}}))
@@ -96,7 +96,7 @@ def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path
 
 def test_a_facts_file_of_format_2_is_refused_clearly(tmp_path: Path) -> None:
     """Format 2 kept every kind of evidence at the top level, in one shape: refused, saying why."""
-    from cas_conformance.facts_file import FactsFileError, load_world
+    from cas_conformance.run.facts_file import FactsFileError, load_world
 
     old = tmp_path / "v2.json"
     old.write_text(

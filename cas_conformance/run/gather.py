@@ -24,18 +24,18 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.tls import chain_from_socket
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS, RunNeeds, ServerNeeds
-from cas_conformance.endpoints import PUBLISHED_GROUP
+from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.errors import CasConformanceWarning
 from cas_conformance.evidence import exchange
 from cas_conformance.evidence import os as os_evidence
+from cas_conformance.evidence.endpoints import PUBLISHED_GROUP
 from cas_conformance.evidence.http_probes import EndpointProbes, IdentityAdapter, UnverifiedAdapter
 from cas_conformance.evidence.kind import Fetching, Progress
 from cas_conformance.evidence.model import Evidence, ExchangeEvidence, Needs, ServerRecord
 from cas_conformance.evidence.registry import KINDS
+from cas_conformance.evidence.view import World
 from cas_conformance.inventory import Inventory
-from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
-from cas_conformance.world import World
 
 
 def _no_progress(event: str, subject: str, detail: str) -> None:

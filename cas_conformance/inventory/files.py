@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_build import Decrypt, Layer, VarsReader
-from cas_conformance.inventory_values import Origin, VaultValue
-from cas_conformance.inventory_yaml import load_yaml, vars_layer
-from cas_conformance.vault import is_vault
+from cas_conformance.inventory.build import Decrypt, Layer, VarsReader
+from cas_conformance.inventory.values import Origin, VaultValue
+from cas_conformance.inventory.vault import is_vault
+from cas_conformance.inventory.yaml_file import load_yaml, vars_layer
 
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 

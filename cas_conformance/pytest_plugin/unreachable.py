@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cas_conformance.plugin_state import RunState
+from cas_conformance.pytest_plugin.state import RunState
 from cas_conformance.report.remediation_ps1 import UNREACHABLE_PROPERTY
 
 COLLAPSER_NAME = "cas-conformance-unreachable-collapser"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from cas_conformance.inventory import Inventory
-from cas_conformance.inventory_values import ini_value
+from cas_conformance.inventory.model import Inventory
+from cas_conformance.inventory.values import ini_value
 
 SECRET_VARS = frozenset({"ansible_password", "ansible_become_password", "ansible_winrm_password"})
 

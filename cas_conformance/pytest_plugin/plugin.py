@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from cas_conformance.catalogue import Severity, requirement
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
+from cas_conformance.domain.catalogue import Severity, requirement
 from cas_conformance.errors import CasConformanceError, InventoryError
-from cas_conformance.plugin_state import RunState, is_controller, run_metadata, state_key
-from cas_conformance.plugin_unreachable import COLLAPSER_NAME, UnreachableCollapser, mark_unreachable
+from cas_conformance.pytest_plugin.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
+from cas_conformance.pytest_plugin.state import RunState, is_controller, run_metadata, state_key
+from cas_conformance.pytest_plugin.unreachable import COLLAPSER_NAME, UnreachableCollapser, mark_unreachable
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
-from cas_conformance.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"

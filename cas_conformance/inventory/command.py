@@ -14,8 +14,8 @@ import os
 import sys
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_json import dump
-from cas_conformance.inventory_run import load_for_run
+from cas_conformance.inventory.for_run import load_for_run
+from cas_conformance.inventory.listing import dump
 
 USAGE_ERROR = 4
 

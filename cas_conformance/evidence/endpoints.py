@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from cas_conformance.domain.facts import VdirKind
 from cas_conformance.evidence.model import STANDARD_PATHS, Endpoint, ServerRecord, frozen_map, host_of
-from cas_conformance.facts import VdirKind
 from cas_conformance.inventory import Inventory
 
 PUBLISHED_GROUP = "published"

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
+from cas_conformance.domain.secret import Secret
 from cas_conformance.inventory import Host, Inventory, VarMapping
-from cas_conformance.kerberos_settings import KERBEROS_VARIABLES, KerberosSettings, kerberos_settings
-from cas_conformance.secret import Secret as Secret  # re-exported: callers import it from here
+from cas_conformance.settings.kerberos import KERBEROS_VARIABLES, KerberosSettings, kerberos_settings
 
 PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
 DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem"

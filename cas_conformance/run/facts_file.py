@@ -18,10 +18,10 @@ from cas_conformance.errors import CasConformanceError
 from cas_conformance.evidence.kind import Loading
 from cas_conformance.evidence.model import Evidence
 from cas_conformance.evidence.registry import KINDS
+from cas_conformance.evidence.view import World
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.inventory_text import render_inventory
+from cas_conformance.inventory.ini_writer import render_inventory
 from cas_conformance.settings import Secret, run_settings
-from cas_conformance.world import World
 
 SCHEMA = "cas-conformance/facts/3"
 #: files this version cannot read, and why (each refused with that reason)

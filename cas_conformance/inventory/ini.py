@@ -15,10 +15,10 @@ import re
 import shlex
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_build import Builder, Layer
-from cas_conformance.inventory_hosts import bracketed_ip, parse_host_entry
-from cas_conformance.inventory_model import UNGROUPED
-from cas_conformance.inventory_values import Origin, ini_value
+from cas_conformance.inventory.build import Builder, Layer
+from cas_conformance.inventory.host_entries import bracketed_ip, parse_host_entry
+from cas_conformance.inventory.model import UNGROUPED
+from cas_conformance.inventory.values import Origin, ini_value
 
 SECTION_KINDS = ("hosts", "vars", "children")
 

@@ -1,7 +1,7 @@
 """Everything wrong with an inventory that can be seen before any connection.
 
 ``validate`` parses every WinRM host's settings and the all:vars settings (a bad value raises the
-:class:`~cas_conformance.errors.InventoryError` of :mod:`cas_conformance.settings`, ``file:line``
+:class:`~cas_conformance.errors.InventoryError` of :mod:`cas_conformance.settings.read`, ``file:line``
 and what is accepted) and refuses a run that has WinRM hosts and no password. ``unknown_variables``
 names variables the suite does not read, with the closest one it does (a misspelled
 ``winrm_timout`` would otherwise silently keep the default).
@@ -17,9 +17,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings import KNOWN_VARIABLES, PASSWORD_ENV, Secret, host_settings, run_settings
+from cas_conformance.settings.read import KNOWN_VARIABLES, PASSWORD_ENV, host_settings, run_settings
 
 # Variables read outside settings.py: the plugin starts the embedded lab from lab_scenario.
 OTHER_VARIABLES = frozenset({"lab_scenario", "failback_addresses"})

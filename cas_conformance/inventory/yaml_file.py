@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_build import Builder, Layer
-from cas_conformance.inventory_hosts import parse_host_entry
-from cas_conformance.inventory_values import Origin, VaultValue
+from cas_conformance.inventory.build import Builder, Layer
+from cas_conformance.inventory.host_entries import parse_host_entry
+from cas_conformance.inventory.values import Origin, VaultValue
 
 SECTIONS = ("vars", "children", "hosts")
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory import load_inventory
-from cas_conformance.inventory_model import ALL, Group, Inventory
-from cas_conformance.inventory_patterns import select
-from cas_conformance.vault import PASSWORD_FILE_ENV, read_password_file
+from cas_conformance.inventory.model import ALL, Group, Inventory
+from cas_conformance.inventory.patterns import select
+from cas_conformance.inventory.read import load_inventory
+from cas_conformance.inventory.vault import PASSWORD_FILE_ENV, read_password_file
 
 
 def vault_password(option: str | None, environ: Mapping[str, str]) -> bytes | None:

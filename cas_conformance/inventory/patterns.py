@@ -15,8 +15,8 @@ import os
 import re
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_hosts import bracketed_ip, is_ip
-from cas_conformance.inventory_model import ALL, Host, Inventory
+from cas_conformance.inventory.host_entries import bracketed_ip, is_ip
+from cas_conformance.inventory.model import ALL, Host, Inventory
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_build import Builder, Decrypt, Layer
-from cas_conformance.inventory_model import ALL, Inventory
-from cas_conformance.inventory_values import Origin, VaultValue
+from cas_conformance.inventory.build import Builder, Decrypt, Layer
+from cas_conformance.inventory.model import ALL, Inventory
+from cas_conformance.inventory.values import Origin, VaultValue
 
 TIMEOUT_SECONDS = 300.0
 

@@ -5,10 +5,10 @@ or YAML inventory file, a directory of them (every file, in Ansible's order and 
 ``group_vars/`` and ``host_vars/`` beside it, and, where ansible-core is installed, anything else
 (a dynamic inventory script, a plugin configuration) through ``ansible-inventory --list``.
 Variables merge in Ansible's precedence and keep, each, the file and line that set them (see
-:mod:`cas_conformance.inventory_build`); Vault values are decrypted with the Vault password.
+:mod:`cas_conformance.inventory.build`); Vault values are decrypted with the Vault password.
 
 The objects (:class:`Inventory`, :class:`Host`, :class:`Group`, :class:`VarMapping`) live in
-:mod:`cas_conformance.inventory_model`; README "Using your Ansible inventory" lists the deliberate
+:mod:`cas_conformance.inventory.model`; README "Using your Ansible inventory" lists the deliberate
 differences from Ansible.
 """
 
@@ -18,33 +18,16 @@ import os
 import re
 
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_build import Builder, Decrypt
-from cas_conformance.inventory_external import read_external
-from cas_conformance.inventory_files import read_text, vars_reader
-from cas_conformance.inventory_ini import SECTION_KINDS, read_ini
-from cas_conformance.inventory_model import (
-    ALL,
-    UNGROUPED,
-    Group,
-    Host,
+from cas_conformance.inventory.build import Builder, Decrypt
+from cas_conformance.inventory.external import read_external
+from cas_conformance.inventory.files import read_text, vars_reader
+from cas_conformance.inventory.ini import read_ini
+from cas_conformance.inventory.model import (
     Inventory,
-    VarMapping,
 )
-from cas_conformance.inventory_values import Origin, VaultValue
-from cas_conformance.inventory_yaml import YamlReader, is_yaml_inventory, load_yaml
-from cas_conformance.vault import VaultFormatError, VaultPasswordError, decrypt, is_vault
-
-__all__ = [
-    "ALL",
-    "SECTION_KINDS",
-    "UNGROUPED",
-    "Group",
-    "Host",
-    "Inventory",
-    "VarMapping",
-    "load_inventory",
-    "parse_inventory",
-]
+from cas_conformance.inventory.values import Origin, VaultValue
+from cas_conformance.inventory.vault import VaultFormatError, VaultPasswordError, decrypt, is_vault
+from cas_conformance.inventory.yaml_file import YamlReader, is_yaml_inventory, load_yaml
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 # Ansible's defaults: hidden files and the vars folders, then INVENTORY_IGNORE_EXTS.

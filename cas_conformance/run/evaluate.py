@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cas_conformance.checks import CHECKS, FactsUnavailable, Finding, NotApplicable
-from cas_conformance.world import World
+from cas_conformance.evidence.view import World
 
 
 @dataclass(frozen=True)

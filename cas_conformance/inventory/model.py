@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
-from cas_conformance.secret import Secret
 
 ALL = "all"
 UNGROUPED = "ungrouped"

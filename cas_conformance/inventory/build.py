@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory_model import ALL, UNGROUPED, Group, Host, Inventory, VarMapping, is_secret_name
-from cas_conformance.inventory_values import Origin, VaultValue, as_text
-from cas_conformance.secret import Secret
+from cas_conformance.inventory.model import ALL, UNGROUPED, Group, Host, Inventory, VarMapping, is_secret_name
+from cas_conformance.inventory.values import Origin, VaultValue, as_text
 
 Layer = dict[str, tuple[object, Origin]]
 VarsReader = Callable[[str, str], Layer]  # (kind "group_vars"/"host_vars", entity name) -> values

@@ -21,20 +21,20 @@ import pytest
 from cas_conformance.checks import Case
 from cas_conformance.checks.base import some_names
 from cas_conformance.errors import CasConformanceError, InventoryError, LabError
-from cas_conformance.facts_file import load_world, save_world
-from cas_conformance.gather import GatherOptions, gather, winrm_hosts
+from cas_conformance.evidence.view import World
 from cas_conformance.inventory import Inventory, VarMapping
-from cas_conformance.inventory_run import load_for_run
-from cas_conformance.progress import Heartbeat
+from cas_conformance.inventory.for_run import load_for_run
+from cas_conformance.pytest_plugin.rooting import workspace_dir
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
 from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import WaiverSet, load_waivers
-from cas_conformance.rooting import workspace_dir
+from cas_conformance.run.facts_file import load_world, save_world
+from cas_conformance.run.gather import GatherOptions, gather, winrm_hosts
+from cas_conformance.run.progress import Heartbeat
 from cas_conformance.settings import PASSWORD_ENV, Secret, resolve_password
-from cas_conformance.settings_check import unknown_variables, validate
-from cas_conformance.world import World
+from cas_conformance.settings.validate import unknown_variables, validate
 
 state_key = pytest.StashKey["RunState"]()
 metadata_key = pytest.StashKey[RunMetadata]()

@@ -15,14 +15,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from cas_conformance.endpoints import all_endpoints, published_hosts
-from cas_conformance.evidence.model import Endpoint as Endpoint
-from cas_conformance.evidence.model import Evidence
-from cas_conformance.evidence.model import Needs as Needs
-from cas_conformance.evidence.model import ServerRecord as ServerRecord
-from cas_conformance.evidence.model import host_of as host_of
-from cas_conformance.evidence.model import resolve as resolve
-from cas_conformance.facts import (
+from cas_conformance.domain.facts import (
     ClientAccessArray,
     ExchangeOrganisationFacts,
     ExchangeServer,
@@ -31,12 +24,19 @@ from cas_conformance.facts import (
     PublicFolderDatabase,
     ServerFacts,
 )
+from cas_conformance.domain.records.dns import DnsAnswer, is_ip_literal
+from cas_conformance.domain.records.http import HttpProbe
+from cas_conformance.domain.records.revocation import RevocationResult
+from cas_conformance.domain.records.smtp import SmtpProbe
+from cas_conformance.domain.records.tls import TlsHandshake
+from cas_conformance.evidence.endpoints import all_endpoints, published_hosts
+from cas_conformance.evidence.model import Endpoint as Endpoint
+from cas_conformance.evidence.model import Evidence
+from cas_conformance.evidence.model import Needs as Needs
+from cas_conformance.evidence.model import ServerRecord as ServerRecord
+from cas_conformance.evidence.model import host_of as host_of
+from cas_conformance.evidence.model import resolve as resolve
 from cas_conformance.inventory import Inventory
-from cas_conformance.records.dns import DnsAnswer, is_ip_literal
-from cas_conformance.records.http import HttpProbe
-from cas_conformance.records.revocation import RevocationResult
-from cas_conformance.records.smtp import SmtpProbe
-from cas_conformance.records.tls import TlsHandshake
 from cas_conformance.settings import RunSettings
 
 

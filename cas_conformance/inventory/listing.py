@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from cas_conformance.inventory_model import ALL, Inventory, is_secret_name
-from cas_conformance.inventory_values import jsonable
+from cas_conformance.inventory.model import ALL, Inventory, is_secret_name
+from cas_conformance.inventory.values import jsonable
 
 MASK = "***"
 

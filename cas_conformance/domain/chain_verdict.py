@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from cas_conformance.records.dns import is_ip_literal
+from cas_conformance.domain.records.dns import is_ip_literal
 
 MAX_PATH_LENGTH = 8
 WEAK_SIGNATURES = {

@@ -1,0 +1,1 @@
+"""One run without pytest: gather the evidence, evaluate every requirement, save and load facts."""
