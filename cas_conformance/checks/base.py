@@ -11,7 +11,7 @@ from cas_conformance.domain.catalogue import Requirement, requirement
 from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
-    from cas_conformance.evidence.view import Needs, ServerRecord, World
+    from cas_conformance.evidence.view import EvidenceView, Needs, ServerRecord
 
 
 class NotApplicable(Exception):
@@ -69,8 +69,8 @@ class Case:
     error: str | None = None
 
 
-Evaluate = Callable[["World", str], Finding]
-Enumerate = Callable[["World"], list[Case]]
+Evaluate = Callable[["EvidenceView", str], Finding]
+Enumerate = Callable[["EvidenceView"], list[Case]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class CheckSpec:
     cases: Enumerate
     evaluate: Evaluate
 
-    def judge(self, world: World, case: Case) -> Finding:
+    def judge(self, world: EvidenceView, case: Case) -> Finding:
         """The finding on *case*; NotApplicable or FactsUnavailable (a placeholder for facts that
         could not be gathered is always the latter) when there is none."""
         if case.error:
@@ -106,7 +106,7 @@ def check(requirement_id: str, cases: Enumerate) -> Callable[[Evaluate], Evaluat
 #: run (``needs``), and for each server as its facts arrive (``server_needs``, so its endpoints are
 #: probed while slower servers are still being collected). gather fetches the union; a name a
 #: check reads without declaring it is an error (FactsUnavailable), never a new query.
-RunNeeds = Callable[["World"], "Needs"]
+RunNeeds = Callable[["EvidenceView"], "Needs"]
 ServerNeeds = Callable[["ServerRecord"], "Needs"]
 NEEDS: list[RunNeeds] = []
 SERVER_NEEDS: list[ServerNeeds] = []

@@ -25,14 +25,14 @@ from typing import Any, TypeVar
 
 from cas_conformance.checks.base import one_line, ps_string, ps_word
 from cas_conformance.domain.facts import ExchangeCertificate, ServerFacts
-from cas_conformance.evidence.view import World, host_of
+from cas_conformance.evidence.view import EvidenceView, host_of
 
 _FILE_NAME = re.compile(r"[^A-Za-z0-9.-]+")
 _T = TypeVar("_T")
 
 
-def _per_world(world: World, key: tuple[str, Any], compute: Callable[[], _T]) -> _T:
-    """*compute*'s answer, once per World (kept beside its cached views: the World is read-only once
+def _per_world(world: EvidenceView, key: tuple[str, Any], compute: Callable[[], _T]) -> _T:
+    """*compute*'s answer, once per EvidenceView (kept beside its cached views: the EvidenceView is read-only once
     the servers are collected). Every finding on a shared certificate asks the same question, and
     answering it walks every server and every name: once per finding, a run's cost grew with the
     square of the organisation."""
@@ -75,7 +75,7 @@ class Holder:
     services: tuple[str, ...]
 
 
-def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
+def _holders(world: EvidenceView, thumbprint: str) -> tuple[list[Holder], list[str]]:
     """Every collected server holding *thumbprint* (by Exchange name), and the names needed by
     those that serve it to IIS (new lists: the caller may extend them)."""
     holders, needed = _per_world(world, ("holders", ""), lambda: _holders_by_thumbprint(world)).get(
@@ -84,7 +84,7 @@ def _holders(world: World, thumbprint: str) -> tuple[list[Holder], list[str]]:
     return list(holders), list(needed)
 
 
-def _holders_by_thumbprint(world: World) -> dict[str, tuple[list[Holder], list[str]]]:
+def _holders_by_thumbprint(world: EvidenceView) -> dict[str, tuple[list[Holder], list[str]]]:
     """One walk over the servers for every certificate (each server's self-signed one too)."""
     index: dict[str, tuple[list[Holder], list[str]]] = {}
     for rec in world.servers.values():
@@ -115,7 +115,7 @@ def _leaf_thumbprint(pem: str) -> str | None:
         return None
 
 
-def _served_by_thumbprint(world: World) -> dict[str, list[str]]:
+def _served_by_thumbprint(world: EvidenceView) -> dict[str, list[str]]:
     """Leaf thumbprint -> the published names whose handshake sends it, from one pass over them."""
     leaves: dict[str, str | None] = {}  # the handshakes of many names share one certificate
     index: dict[str, list[str]] = {}
@@ -131,25 +131,25 @@ def _served_by_thumbprint(world: World) -> dict[str, list[str]]:
     return index
 
 
-def served_names(world: World, thumbprint: str) -> list[str]:
+def served_names(world: EvidenceView, thumbprint: str) -> list[str]:
     """Published names whose handshake sends the certificate *thumbprint* as its leaf."""
     index = _per_world(world, ("served", ""), lambda: _served_by_thumbprint(world))
     return list(index.get(thumbprint.upper(), []))
 
 
-def request_names(world: World, cert: ExchangeCertificate) -> list[str]:
+def request_names(world: EvidenceView, cert: ExchangeCertificate) -> list[str]:
     """The names the replacement holds: the current ones first, then every name needed."""
     _, needed = _holders(world, cert.thumbprint)
     needed += served_names(world, cert.thumbprint)
     return list(dict.fromkeys(n.lower() for n in [*cert.certificate_domains, *sorted(set(needed))]))
 
 
-def replacement_commands(world: World, cert: ExchangeCertificate) -> str:
+def replacement_commands(world: EvidenceView, cert: ExchangeCertificate) -> str:
     """The commands that replace *cert* everywhere it is used, requested once."""
     return _per_world(world, ("commands", cert), lambda: _replacement_commands(world, cert))
 
 
-def _replacement_commands(world: World, cert: ExchangeCertificate) -> str:
+def _replacement_commands(world: EvidenceView, cert: ExchangeCertificate) -> str:
     holders, _ = _holders(world, cert.thumbprint)
     names = request_names(world, cert)
     first = holders[0] if holders else Holder("<server>", cert.services)

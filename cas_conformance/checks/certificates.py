@@ -13,10 +13,10 @@ from cas_conformance.checks.base import (
 )
 from cas_conformance.checks.certificate_request import iis_certificate, names_needed, replacement_commands
 from cas_conformance.domain.facts import ExchangeCertificate
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
 
-def _certificate(world: World, key: str) -> tuple[ServerRecord, ExchangeCertificate]:
+def _certificate(world: EvidenceView, key: str) -> tuple[ServerRecord, ExchangeCertificate]:
     host, _, thumbprint = key.partition("|")
     rec = subjects.record(world, host)
     subjects.require_2010(rec)
@@ -33,7 +33,7 @@ def _label(cert: ExchangeCertificate) -> str:
     return f"{cert.thumbprint} ({cert.subject}; {', '.join(cert.services)})"
 
 
-def _status_fix(world: World, cert: ExchangeCertificate, server: str) -> str:
+def _status_fix(world: EvidenceView, cert: ExchangeCertificate, server: str) -> str:
     """The fix for a certificate whose status is not Valid (other than a revocation check failure)."""
     if cert.status == "Untrusted":
         return (
@@ -51,7 +51,7 @@ def _status_fix(world: World, cert: ExchangeCertificate, server: str) -> str:
     return replacement_commands(world, cert)
 
 
-def _revocation_fix(world: World, rec: ServerRecord, server: str) -> str:
+def _revocation_fix(world: EvidenceView, rec: ServerRecord, server: str) -> str:
     from cas_conformance.checks.proxy import set_proxy_command
 
     declared = rec.settings.winhttp_proxy
@@ -75,7 +75,7 @@ def _revocation_fix(world: World, rec: ServerRecord, server: str) -> str:
 
 
 @check("CERT-01", subjects.certificates)
-def certificate_status_valid(world: World, key: str) -> Finding:
+def certificate_status_valid(world: EvidenceView, key: str) -> Finding:
     rec, cert = _certificate(world, key)
     server = subjects.local_server(rec).name
     if cert.status == "RevocationCheckFailure":
@@ -107,7 +107,7 @@ def name_covered(name: str, patterns: tuple[str, ...]) -> bool:
 
 
 @check("CERT-02", subjects.servers)
-def iis_certificate_covers_names(world: World, key: str) -> Finding:
+def iis_certificate_covers_names(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     facts = rec.require()
@@ -144,7 +144,7 @@ def iis_certificate_covers_names(world: World, key: str) -> Finding:
 
 
 @check("CERT-03", subjects.certificates)
-def certificate_not_expiring(world: World, key: str) -> Finding:
+def certificate_not_expiring(world: EvidenceView, key: str) -> Finding:
     rec, cert = _certificate(world, key)
     subjects.local_server(rec)  # facts that name no local server make this an error
     days = rec.settings.cert_expiry_warning_days

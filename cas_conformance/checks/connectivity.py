@@ -24,7 +24,7 @@ from cas_conformance.domain.chain_verdict import verify_chain
 from cas_conformance.domain.records.dns import DnsAnswer
 from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.evidence.endpoints import server_endpoints
-from cas_conformance.evidence.view import Endpoint, Needs, ServerRecord, World, resolve
+from cas_conformance.evidence.view import Endpoint, EvidenceView, Needs, ServerRecord, resolve
 
 
 @server_needs
@@ -34,7 +34,7 @@ def _server_probes(record: ServerRecord) -> Needs:
 
 
 @needs
-def _connectivity_needs(world: World) -> Needs:
+def _connectivity_needs(world: EvidenceView) -> Needs:
     """Every published name resolved and handshaken (CONN-01..04), every endpoint probed
     (CONN-05), each mail domain's MX greeted (CONN-07) and asked by the test mailbox (CONN-06)."""
     domains = frozenset(world.smtp_domains)
@@ -47,7 +47,7 @@ def _connectivity_needs(world: World) -> Needs:
     )
 
 
-def _placeholder_guard(world: World, key: str) -> None:
+def _placeholder_guard(world: EvidenceView, key: str) -> None:
     rec = world.servers.get(key)
     if rec is not None and rec.facts is None and key not in world.names:
         rec.require()
@@ -66,7 +66,7 @@ def _record_fix(name: str) -> str:
 
 
 @check("CONN-01", names)
-def name_resolves(world: World, key: str) -> Finding:
+def name_resolves(world: EvidenceView, key: str) -> Finding:
     _placeholder_guard(world, key)
     answer = world.dns(key, "A")
     return Finding(
@@ -80,7 +80,7 @@ def name_resolves(world: World, key: str) -> Finding:
     )
 
 
-def _handshake(world: World, key: str) -> TlsHandshake:
+def _handshake(world: EvidenceView, key: str) -> TlsHandshake:
     _placeholder_guard(world, key)
     handshake = world.tls.get(key)
     if handshake is None:
@@ -89,7 +89,7 @@ def _handshake(world: World, key: str) -> TlsHandshake:
 
 
 @check("CONN-02", names)
-def tcp_443_accepts(world: World, key: str) -> Finding:
+def tcp_443_accepts(world: EvidenceView, key: str) -> Finding:
     handshake = _handshake(world, key)
     error = handshake.error or ""
     # TCP failures are "connection refused", "connection failed: ..." or "... (TCP connect)";
@@ -109,7 +109,7 @@ def tcp_443_accepts(world: World, key: str) -> Finding:
 
 
 @check("CONN-03", names)
-def tls_chain_valid(world: World, key: str) -> Finding:
+def tls_chain_valid(world: EvidenceView, key: str) -> Finding:
     handshake = _handshake(world, key)
     expected = (
         "a chain to a trusted root, valid dates, the name in the certificate, RSA >= 2048 or ECDSA >= 256, "
@@ -144,7 +144,7 @@ def tls_chain_valid(world: World, key: str) -> Finding:
 
 
 @check("CONN-04", names)
-def revocation_good(world: World, key: str) -> Finding:
+def revocation_good(world: EvidenceView, key: str) -> Finding:
     handshake = _handshake(world, key)
     if handshake.error:
         return Finding(
@@ -208,7 +208,7 @@ _SCHEMES = {
 
 
 @check("CONN-05", endpoints)
-def endpoint_answers(world: World, key: str) -> Finding:
+def endpoint_answers(world: EvidenceView, key: str) -> Finding:
     _placeholder_guard(world, key)
     endpoint = world.endpoints.get(key)
     result = world.http.get(key)
@@ -278,7 +278,7 @@ def _autodiscover_error(root: ET.Element) -> tuple[str, str] | None:
     return None
 
 
-def _address_fix(world: World, fallback: str) -> str:
+def _address_fix(world: EvidenceView, fallback: str) -> str:
     """For an address Autodiscover does not know (errors 500 and 501): look it up, and name the
     variable that sets the address asked about."""
     address = world.probe_email or world.probe_user
@@ -292,7 +292,7 @@ def _address_fix(world: World, fallback: str) -> str:
 
 
 @check("CONN-06", smtp_domains)
-def autodiscover_authenticated(world: World, key: str) -> Finding:
+def autodiscover_authenticated(world: EvidenceView, key: str) -> Finding:
     if not world.run.probe_credentials:
         raise NotApplicable("no test mailbox declared (probe_credentials is not set)")
     result = world.autodiscover.get(key)
@@ -365,7 +365,7 @@ def autodiscover_authenticated(world: World, key: str) -> Finding:
 
 
 @check("CONN-07", smtp_domains)
-def smtp_starttls(world: World, key: str) -> Finding:
+def smtp_starttls(world: EvidenceView, key: str) -> Finding:
     mx = world.dns(key, "MX")
     expected = "MX resolves; port 25 greets with 220 and offers STARTTLS"
     if not (mx.ok and mx.records):

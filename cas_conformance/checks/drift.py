@@ -25,7 +25,7 @@ from cas_conformance.checks.peer_groups import (
     member_records,
     single_member,
 )
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 
 _WHY = {
     "DRIFT-01": "clients reach whichever member the load balancer or DNS picks: a member with other URLs or "
@@ -38,10 +38,10 @@ _WHY = {
 }
 
 
-def _cases(requirement: str) -> Callable[[World], list[Case]]:
+def _cases(requirement: str) -> Callable[[EvidenceView], list[Case]]:
     props = properties_of(requirement)
 
-    def cases(world: World) -> list[Case]:
+    def cases(world: EvidenceView) -> list[Case]:
         return group_cases(world, props)
 
     return cases
@@ -101,7 +101,7 @@ def _notes(group: PeerGroup, thumbprints: dict[str, str], uncommon: str) -> list
     return notes
 
 
-def judge(world: World, key: str, requirement: str) -> Finding:
+def judge(world: EvidenceView, key: str, requirement: str) -> Finding:
     group, name = find_group(world, key)
     prop = BY_NAME.get(name)
     if prop is None or prop.requirement != requirement:
@@ -143,7 +143,7 @@ def judge(world: World, key: str, requirement: str) -> Finding:
 
 
 def _register(requirement: str) -> None:
-    def evaluate(world: World, key: str) -> Finding:
+    def evaluate(world: EvidenceView, key: str) -> Finding:
         return judge(world, key, requirement)
 
     evaluate.__name__ = evaluate.__qualname__ = f"drift_{requirement[-2:]}"

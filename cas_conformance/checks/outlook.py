@@ -15,11 +15,11 @@ from cas_conformance.checks.base import (
     ps_word,
 )
 from cas_conformance.domain.facts import ExchangeServer, MailboxDatabase
-from cas_conformance.evidence.view import Needs, World, resolve
+from cas_conformance.evidence.view import EvidenceView, Needs, resolve
 
 
 @needs
-def _rpc_endpoint_needs(world: World) -> Needs:
+def _rpc_endpoint_needs(world: EvidenceView) -> Needs:
     """OUT-02 reads the A record of every database's RpcClientAccessServer."""
     return Needs(resolve=resolve("A", (db.rpc_client_access_server for db in world.databases())))
 
@@ -27,14 +27,14 @@ def _rpc_endpoint_needs(world: World) -> Needs:
 _OUT01_EXPECTED = "the FQDN of a Client Access server or of a Client Access array"
 
 
-def _database(world: World, name: str) -> MailboxDatabase:
+def _database(world: EvidenceView, name: str) -> MailboxDatabase:
     for db in world.databases():
         if db.name == name:
             return db
     raise FactsUnavailable(f"mailbox database {name} is not in the collected facts")
 
 
-def _suggestion(world: World, db: MailboxDatabase) -> str:
+def _suggestion(world: EvidenceView, db: MailboxDatabase) -> str:
     """The array of the database server's site, else a Client Access server in that site."""
     server = world.org_server(db.server)
     site = server.site_name.lower() if server else None
@@ -54,7 +54,7 @@ def _set_rca(db: MailboxDatabase, target: str) -> str:
     return f"Get-MailboxDatabase {ps_string(db.name)} | Set-MailboxDatabase -RpcClientAccessServer {ps_word(target)}"
 
 
-def _skip_non_2010_host(world: World, db: MailboxDatabase) -> ExchangeServer | None:
+def _skip_non_2010_host(world: EvidenceView, db: MailboxDatabase) -> ExchangeServer | None:
     server = world.org_server(db.server)
     if server is not None and server.version is not None and server.version.major >= 15:
         raise NotApplicable(
@@ -65,7 +65,7 @@ def _skip_non_2010_host(world: World, db: MailboxDatabase) -> ExchangeServer | N
 
 
 @check("OUT-01", subjects.databases)
-def rpc_client_access_server_is_client_access(world: World, key: str) -> Finding:
+def rpc_client_access_server_is_client_access(world: EvidenceView, key: str) -> Finding:
     db = _database(world, key)
     _skip_non_2010_host(world, db)
     value = db.rpc_client_access_server.strip()
@@ -97,7 +97,7 @@ def rpc_client_access_server_is_client_access(world: World, key: str) -> Finding
 
 
 @check("OUT-02", subjects.rpc_endpoints)
-def rpc_client_access_server_resolves(world: World, key: str) -> Finding:
+def rpc_client_access_server_resolves(world: EvidenceView, key: str) -> Finding:
     answer = world.dns(key, "A")
     users = sorted(db.name for db in world.databases() if db.rpc_client_access_server.lower() == key)
     observed = f"{answer.status}" + (f": {', '.join(answer.records)}" if answer.records else "")
@@ -121,7 +121,7 @@ def rpc_client_access_server_resolves(world: World, key: str) -> Finding:
 
 
 @check("OUT-03", subjects.databases)
-def rpc_client_access_server_in_same_site(world: World, key: str) -> Finding:
+def rpc_client_access_server_in_same_site(world: EvidenceView, key: str) -> Finding:
     db = _database(world, key)
     host = _skip_non_2010_host(world, db)
     if host is None:
@@ -151,7 +151,7 @@ def rpc_client_access_server_in_same_site(world: World, key: str) -> Finding:
 
 
 @check("OUT2003-01", subjects.cas_servers)
-def rpc_encryption_not_required(world: World, key: str) -> Finding:
+def rpc_encryption_not_required(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     settings = rec.settings
@@ -211,7 +211,7 @@ def _lowered_polling_ms(value: str) -> int | None:
 
 
 @check("OUT2003-02", subjects.client_access_only)
-def outlook2003_online_notifications(world: World, key: str) -> Finding:
+def outlook2003_online_notifications(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     settings = rec.settings

@@ -15,11 +15,11 @@ from cas_conformance.checks.base import (
 from cas_conformance.domain.chain_verdict import verify_chain
 from cas_conformance.domain.facts import VirtualDirectory
 from cas_conformance.evidence.endpoints import failback_hosts
-from cas_conformance.evidence.view import Needs, ServerRecord, World, host_of, resolve
+from cas_conformance.evidence.view import EvidenceView, Needs, ServerRecord, host_of, resolve
 
 
 @needs
-def _failback_needs(world: World) -> Needs:
+def _failback_needs(world: EvidenceView) -> Needs:
     """OWA-03/04 read each FailbackUrl host's A record and certificate, and the A record of the
     server hosting the virtual directory."""
     failback = failback_hosts(world.servers.values())
@@ -27,7 +27,7 @@ def _failback_needs(world: World) -> Needs:
     return Needs(resolve=resolve("A", failback) | resolve("A", hosting), handshake=frozenset(failback))
 
 
-def _vdir(world: World, key: str) -> tuple[ServerRecord, VirtualDirectory]:
+def _vdir(world: EvidenceView, key: str) -> tuple[ServerRecord, VirtualDirectory]:
     host, _, identity = key.partition("|")
     rec = subjects.record(world, host)
     subjects.require_2010(rec)
@@ -53,7 +53,7 @@ def _remediation(vdir: VirtualDirectory, failback: str, cas_ip: str) -> str:
     )
 
 
-def _cas_ips(world: World, rec: ServerRecord) -> tuple[str, ...]:
+def _cas_ips(world: EvidenceView, rec: ServerRecord) -> tuple[str, ...]:
     local = subjects.local_server(rec)
     return world.dns(local.fqdn, "A").records if local.fqdn else ()
 
@@ -68,7 +68,7 @@ def _finding(
     req: str,
     rec: ServerRecord,
     vdir: VirtualDirectory,
-    world: World,
+    world: EvidenceView,
     passed: bool,
     observed: str,
     expected: str,
@@ -88,7 +88,7 @@ def _finding(
 
 
 @check("OWA-01", subjects.owa_vdirs)
-def failback_url_set(world: World, key: str) -> Finding:
+def failback_url_set(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     return _finding(
         "OWA-01",
@@ -103,7 +103,7 @@ def failback_url_set(world: World, key: str) -> Finding:
 
 
 @check("OWA-02", subjects.owa_vdirs)
-def failback_host_differs(world: World, key: str) -> Finding:
+def failback_host_differs(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
     external = host_of(vdir.external_url)
@@ -124,7 +124,7 @@ def failback_host_differs(world: World, key: str) -> Finding:
 
 
 @check("OWA-03", subjects.owa_vdirs)
-def failback_host_resolves_to_cas(world: World, key: str) -> Finding:
+def failback_host_resolves_to_cas(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
     answer = world.dns(failback, "A")
@@ -159,7 +159,7 @@ def failback_host_resolves_to_cas(world: World, key: str) -> Finding:
 
 
 @check("OWA-04", subjects.owa_vdirs)
-def failback_host_serves_valid_certificate(world: World, key: str) -> Finding:
+def failback_host_serves_valid_certificate(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
     handshake = world.tls.get(failback)

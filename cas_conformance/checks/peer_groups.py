@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
 from cas_conformance.checks.subjects import placeholder, safe_id
 from cas_conformance.domain.facts import ExchangeServer
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
 KEY_SEPARATOR = "|"
 DRIFT_PROPERTY = "drift"  # the report property that carries one comparison row (JSON)
@@ -39,13 +39,13 @@ class PeerGroup:
         return f"peer group {self.name} ({self.basis})"
 
 
-def _exchange_server(world: World, rec: ServerRecord) -> ExchangeServer | None:
+def _exchange_server(world: EvidenceView, rec: ServerRecord) -> ExchangeServer | None:
     if rec.facts is not None:
         return rec.facts.local
     return world.org_server(rec.host) or world.org_server(rec.host.split(".", 1)[0])
 
 
-def peer_groups(world: World) -> tuple[list[PeerGroup], list[ServerRecord]]:
+def peer_groups(world: EvidenceView) -> tuple[list[PeerGroup], list[ServerRecord]]:
     """The peer groups of the inventory, and the hosts that could not be placed in one (their
     facts are unknown and no other server's facts or variable say where they belong)."""
     arrays = {a.site_name.lower(): a for a in world.arrays()}
@@ -84,7 +84,7 @@ def peer_groups(world: World) -> tuple[list[PeerGroup], list[ServerRecord]]:
     return groups, unplaced
 
 
-def group_cases(world: World, properties: Sequence[str]) -> list[Case]:
+def group_cases(world: EvidenceView, properties: Sequence[str]) -> list[Case]:
     """One case per peer group and compared property (``HQ-owa-internal-host``). A group with a
     member whose facts could not be gathered cannot be compared: it yields an error placeholder
     for that member instead (as every subject does for a server it cannot see), and so does a
@@ -104,7 +104,7 @@ def group_cases(world: World, properties: Sequence[str]) -> list[Case]:
     return cases
 
 
-def _unplaced(world: World, rec: ServerRecord) -> Case:
+def _unplaced(world: EvidenceView, rec: ServerRecord) -> Case:
     if rec.facts is None:
         return placeholder(rec, world, "its peer group is unknown")
     listed = f"the collector ran on {rec.facts.local_server}, which Get-ExchangeServer did not list"
@@ -113,7 +113,7 @@ def _unplaced(world: World, rec: ServerRecord) -> Case:
     )
 
 
-def find_group(world: World, key: str) -> tuple[PeerGroup, str]:
+def find_group(world: EvidenceView, key: str) -> tuple[PeerGroup, str]:
     name, sep, prop = key.rpartition(KEY_SEPARATOR)
     if not sep:
         raise FactsUnavailable(f"{key} names no peer group and property")
@@ -183,7 +183,7 @@ class Seen:
     server: ExchangeServer
 
 
-def member_records(world: World, group: PeerGroup) -> dict[str, Seen]:
+def member_records(world: EvidenceView, group: PeerGroup) -> dict[str, Seen]:
     """Every member by Exchange name; any member whose facts are unknown makes the comparison
     unknown (FactsUnavailable): a group is never judged on the members that happened to answer."""
     seen: dict[str, Seen] = {}

@@ -15,7 +15,7 @@ from cas_conformance.checks.base import (
 from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
 from cas_conformance.domain.facts import WinHttpSettings
 from cas_conformance.domain.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
 
 def _winhttp(rec: ServerRecord) -> WinHttpSettings:
@@ -108,7 +108,7 @@ def _notes(winhttp: WinHttpSettings) -> tuple[str, ...]:
 
 
 @check("PROXY-01", subjects.servers)
-def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
+def winhttp_proxy_as_declared(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     winhttp = _winhttp(rec)
@@ -143,7 +143,7 @@ def winhttp_proxy_as_declared(world: World, key: str) -> Finding:
     )
 
 
-def _org_fqdns(world: World, rec: ServerRecord) -> tuple[str, ...]:
+def _org_fqdns(world: EvidenceView, rec: ServerRecord) -> tuple[str, ...]:
     """The FQDN of every Exchange server of the organisation (from Get-ExchangeServer)."""
     fqdns = tuple(dict.fromkeys(s.fqdn for s in world.org_servers() if s.fqdn))
     if not fqdns:
@@ -152,7 +152,7 @@ def _org_fqdns(world: World, rec: ServerRecord) -> tuple[str, ...]:
 
 
 @check("PROXY-02", subjects.servers)
-def winhttp_bypass_covers_exchange_servers(world: World, key: str) -> Finding:
+def winhttp_bypass_covers_exchange_servers(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     winhttp = _winhttp(rec)

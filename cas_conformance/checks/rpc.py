@@ -14,10 +14,10 @@ from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line
 from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
 from cas_conformance.domain.facts import ExchangeServer, ServiceState
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
 
-def _remediation(world: World, server: ExchangeServer) -> str:
+def _remediation(world: EvidenceView, server: ExchangeServer) -> str:
     name = one_line(server.name)
     if server.is_client_access:
         return (
@@ -51,7 +51,7 @@ def _rpc_service(rec: ServerRecord) -> ServiceState:
 
 
 @check("RPC-01", subjects.non_cas_servers)
-def rpc_counters_where_the_service_runs(world: World, key: str) -> Finding:
+def rpc_counters_where_the_service_runs(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     if not local.is_mailbox:
@@ -98,7 +98,7 @@ def rpc_counters_where_the_service_runs(world: World, key: str) -> Finding:
 
 
 @check("RPC-02", subjects.servers)
-def no_event_106(world: World, key: str) -> Finding:
+def no_event_106(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
     facts = rec.require()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._:@/\\()+\-=,#]")
 
@@ -22,7 +22,7 @@ def safe_id(text: str) -> str:
     return cleaned[:120] or "_"
 
 
-def _placeholder(record: ServerRecord, world: World, consequence: str = "") -> Case:
+def _placeholder(record: ServerRecord, world: EvidenceView, consequence: str = "") -> Case:
     reason = record.error.reason if record.error else "not collected"
     channel = record.error.channel if record.error else "winrm"
     return Case(
@@ -36,7 +36,7 @@ def _placeholder(record: ServerRecord, world: World, consequence: str = "") -> C
 placeholder = _placeholder
 
 
-def failed_placeholders(world: World) -> list[Case]:
+def failed_placeholders(world: EvidenceView) -> list[Case]:
     return [_placeholder(r, world) for r in world.servers.values() if r.facts is None]
 
 
@@ -65,19 +65,19 @@ def require_2010(record: ServerRecord) -> ExchangeServer:
     return local
 
 
-def record(world: World, host: str) -> ServerRecord:
+def record(world: EvidenceView, host: str) -> ServerRecord:
     try:
         return world.servers[host]
     except KeyError:
         raise FactsUnavailable(f"{host} is not a server of this inventory") from None
 
 
-def servers(world: World) -> list[Case]:
+def servers(world: EvidenceView) -> list[Case]:
     return [Case(name, safe_id(world.label(name)), name) for name in world.servers]
 
 
 def _per_server(
-    world: World, objects: Callable[[str, ServerFacts], Iterable[Case]], section: str | None = None
+    world: EvidenceView, objects: Callable[[str, ServerFacts], Iterable[Case]], section: str | None = None
 ) -> list[Case]:
     """The cases *objects* finds on each collected server, and an error placeholder for each
     server that could not be collected or whose *section* could not be read (its objects are
@@ -96,7 +96,7 @@ def _per_server(
     return cases
 
 
-def _server_if(world: World, keep: Callable[[ExchangeServer], bool]) -> list[Case]:
+def _server_if(world: EvidenceView, keep: Callable[[ExchangeServer], bool]) -> list[Case]:
     def one(name: str, facts: ServerFacts) -> list[Case]:
         local = facts.local  # unknown local server: keep it, its check errors with the reason
         return [Case(name, safe_id(world.label(name)), name)] if local is None or keep(local) else []
@@ -104,20 +104,20 @@ def _server_if(world: World, keep: Callable[[ExchangeServer], bool]) -> list[Cas
     return _per_server(world, one)
 
 
-def cas_servers(world: World) -> list[Case]:
+def cas_servers(world: EvidenceView) -> list[Case]:
     """Client Access servers, plus Mailbox servers hosting a public-folder database (KB3032395)."""
     return _server_if(world, lambda s: s.is_client_access or world.hosts_pf_database(s.name))
 
 
-def client_access_only(world: World) -> list[Case]:
+def client_access_only(world: EvidenceView) -> list[Case]:
     return _server_if(world, lambda s: s.is_client_access)
 
 
-def non_cas_servers(world: World) -> list[Case]:
+def non_cas_servers(world: EvidenceView) -> list[Case]:
     return _server_if(world, lambda s: not s.is_client_access)
 
 
-def _org_failure(world: World, section: str) -> list[Case]:
+def _org_failure(world: EvidenceView, section: str) -> list[Case]:
     """An error placeholder when an organisation-wide list could not be read (fail closed: its
     objects are unknown, so the gate must not pass by checking none)."""
     for facts in world.collected():
@@ -127,7 +127,7 @@ def _org_failure(world: World, section: str) -> list[Case]:
     return []
 
 
-def databases(world: World) -> list[Case]:
+def databases(world: EvidenceView) -> list[Case]:
     failed = _org_failure(world, "database")
     if failed:
         return failed
@@ -139,7 +139,7 @@ def databases(world: World) -> list[Case]:
     return cases + [c for c in failed_placeholders(world) if not cases]
 
 
-def rpc_endpoints(world: World) -> list[Case]:
+def rpc_endpoints(world: EvidenceView) -> list[Case]:
     failed = _org_failure(world, "database")
     if failed:
         return failed
@@ -151,7 +151,7 @@ def rpc_endpoints(world: World) -> list[Case]:
     return [Case(v, safe_id(v)) for v in values]
 
 
-def owa_vdirs(world: World) -> list[Case]:
+def owa_vdirs(world: EvidenceView) -> list[Case]:
     def vdirs(name: str, facts: ServerFacts) -> list[Case]:
         return [
             Case(f"{name}|{v.identity}", safe_id(f"{world.label(name)}-{v.name}"), name)
@@ -162,7 +162,7 @@ def owa_vdirs(world: World) -> list[Case]:
     return _per_server(world, vdirs, "vdir")
 
 
-def certificates(world: World) -> list[Case]:
+def certificates(world: EvidenceView) -> list[Case]:
     def assigned(name: str, facts: ServerFacts) -> list[Case]:
         certs = [c for c in facts.certificates if c.assigned]
         labels = [_cert_label(c) for c in certs]
@@ -185,11 +185,11 @@ def _cert_label(cert: ExchangeCertificate) -> str:
     return cert.thumbprint[:12]
 
 
-def names(world: World) -> list[Case]:
+def names(world: EvidenceView) -> list[Case]:
     return [Case(n, safe_id(n)) for n in world.names] + failed_placeholders(world)
 
 
-def endpoints(world: World) -> list[Case]:
+def endpoints(world: EvidenceView) -> list[Case]:
     cases = []
     for url, endpoint in sorted(world.endpoints.items()):
         label = url.split("://", 1)[-1]
@@ -197,5 +197,5 @@ def endpoints(world: World) -> list[Case]:
     return cases + failed_placeholders(world)
 
 
-def smtp_domains(world: World) -> list[Case]:
+def smtp_domains(world: EvidenceView) -> list[Case]:
     return [Case(d, safe_id(d)) for d in world.smtp_domains]

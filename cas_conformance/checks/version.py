@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import Finding, NotApplicable, check, one_line, ps_word
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 
 
 @check("VER-01", subjects.servers)
-def exchange_2010_sp2_or_sp3(world: World, key: str) -> Finding:
+def exchange_2010_sp2_or_sp3(world: EvidenceView, key: str) -> Finding:
     record = subjects.record(world, key)
     local = subjects.local_server(record)
     version = local.version

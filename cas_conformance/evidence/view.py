@@ -1,6 +1,6 @@
 """The questions checks ask of one run's Evidence.
 
-A ``World`` is built once from the frozen :class:`~cas_conformance.evidence.model.Evidence` (by
+A ``EvidenceView`` is built once from the frozen :class:`~cas_conformance.evidence.model.Evidence` (by
 ``gather`` from the network, or from a saved facts file) and only read: checks are pure functions
 of it. It opens no socket: a DNS question no check declared is an error, never a query.
 """
@@ -51,11 +51,11 @@ class _OrgView:
 
 
 @dataclass(frozen=True, eq=False)
-class World:
+class EvidenceView:
     evidence: Evidence
 
     def __repr__(self) -> str:
-        return f"World({self.evidence!r})"
+        return f"EvidenceView({self.evidence!r})"
 
     # --- the evidence, as the checks read it ------------------------------------------------
     @property

@@ -21,7 +21,7 @@ import pytest
 from cas_conformance.checks import Case
 from cas_conformance.checks.base import some_names
 from cas_conformance.errors import CasConformanceError, InventoryError, LabError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import Inventory, VarMapping
 from cas_conformance.inventory.for_run import load_for_run
 from cas_conformance.pytest_plugin.rooting import workspace_dir
@@ -141,7 +141,7 @@ class RunState:
         self.password: Secret | None = None
         self.lab: Any = None
         self.environ: dict[str, str] = dict(os.environ)
-        self._world: World | None = None
+        self._world: EvidenceView | None = None
         self._worker_file: str | None = None
         self.cases: dict[str, dict[str, Case]] = {}
         self.today = date.today()
@@ -259,10 +259,10 @@ class RunState:
 
     # --- facts ------------------------------------------------------------------------------
     @property
-    def world(self) -> World:
+    def world(self) -> EvidenceView:
         return self.ensure_world()
 
-    def ensure_world(self) -> World:
+    def ensure_world(self) -> EvidenceView:
         if self._world is None:
             assert self.inventory is not None
             # before anything is collected: a misspelt variable keeps its default
@@ -285,7 +285,7 @@ class RunState:
             self._record_exchange_session(self._world)
         return self._world
 
-    def _record_exchange_session(self, world: World) -> None:
+    def _record_exchange_session(self, world: EvidenceView) -> None:
         """The Client Access server that served Exchange remote PowerShell."""
         via = world.exchange.via
         self._record(exchange_powershell=via or None)

@@ -1,4 +1,4 @@
-"""Evaluate every requirement on a gathered ``World`` without pytest: the same cases and verdicts
+"""Evaluate every requirement on a gathered ``EvidenceView`` without pytest: the same cases and verdicts
 the suite's tests produce, for the lab's fault matrix, benchmarks and scripts."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cas_conformance.checks import CHECKS, FactsUnavailable, Finding, NotApplicable
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Verdict:
     finding: Finding | None = None
 
 
-def evaluate(world: World) -> list[Verdict]:
+def evaluate(world: EvidenceView) -> list[Verdict]:
     verdicts = []
     for req_id, spec in CHECKS.items():
         for case in spec.cases(world):

@@ -18,7 +18,7 @@ from cas_conformance.errors import CasConformanceError
 from cas_conformance.evidence.kind import Loading
 from cas_conformance.evidence.model import Evidence
 from cas_conformance.evidence.registry import KINDS
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.inventory.ini_writer import render_inventory
 from cas_conformance.settings import Secret, run_settings
@@ -57,7 +57,7 @@ def save_evidence(evidence: Evidence, path: str | Path) -> None:
     Path(path).write_text(text, encoding="utf-8")
 
 
-def save_world(world: World, path: str | Path) -> None:
+def save_world(world: EvidenceView, path: str | Path) -> None:
     save_evidence(world.evidence, path)
 
 
@@ -81,11 +81,11 @@ def evidence_from_dict(data: dict[str, Any], *, password: Secret | None = None) 
     )
 
 
-def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> World:
-    return World(evidence_from_dict(data, password=password))
+def world_from_dict(data: dict[str, Any], *, password: Secret | None = None) -> EvidenceView:
+    return EvidenceView(evidence_from_dict(data, password=password))
 
 
-def load_world(path: str | Path, *, password: Secret | None = None) -> World:
+def load_world(path: str | Path, *, password: Secret | None = None) -> EvidenceView:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -33,7 +33,7 @@ from cas_conformance.evidence.http_probes import EndpointProbes, IdentityAdapter
 from cas_conformance.evidence.kind import Fetching, Progress
 from cas_conformance.evidence.model import Evidence, ExchangeEvidence, Needs, ServerRecord
 from cas_conformance.evidence.registry import KINDS
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 
@@ -173,7 +173,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         )
         facts = Evidence(inventory, run, exchange=exchange_evidence(), os=records)
         # What the checks will read of the network, from the Exchange and OS facts.
-        before_network = World(facts)
+        before_network = EvidenceView(facts)
         needs = Needs.union([*early, *(declare(before_network) for declare in options.needs)])
         probes.add(needs.probe)  # the endpoints no server's facts started, before any kind waits
         ctx = Fetching(
@@ -198,6 +198,6 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
     return replace(facts, **ctx.parts)
 
 
-def gather(inventory: Inventory, options: GatherOptions) -> World:
-    """The World the checks read, from evidence gathered once (see :func:`gather_evidence`)."""
-    return World(gather_evidence(inventory, options))
+def gather(inventory: Inventory, options: GatherOptions) -> EvidenceView:
+    """The EvidenceView the checks read, from evidence gathered once (see :func:`gather_evidence`)."""
+    return EvidenceView(gather_evidence(inventory, options))

@@ -1,5 +1,5 @@
 """A certificate authority for the check unit tests that read TLS records (no socket is opened:
-the chains are put on hand-built World records)."""
+the chains are put on hand-built EvidenceView records)."""
 
 from __future__ import annotations
 

@@ -10,19 +10,21 @@ import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import SectionError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from tests.checks.world_builder import NAMES, NOW, Cas, case_ids, certificate, judge, world
 
 THUMB = "A" * 40
 CASE = "cas01-mail.contoso.lab"
 
 
-def with_cert(status: str = "Valid", days_left: int = 365, host_vars: str = "", **cas: object) -> World:
+def with_cert(
+    status: str = "Valid", days_left: int = 365, host_vars: str = "", **cas: object
+) -> EvidenceView:
     cert = certificate(NAMES, "B" * 40, status=status, not_after=NOW + timedelta(days=days_left))
     return world(Cas("CAS01", cert_thumbprint="C" * 40, spare_certs=(cert,), host_vars=host_vars, **cas))  # type: ignore[arg-type]
 
 
-def cert_case(w: World) -> str:
+def cert_case(w: EvidenceView) -> str:
     (case,) = [c for c in case_ids(w, "CERT-01") if c.endswith("B" * 12)]
     return case
 

@@ -1,5 +1,5 @@
 """CONN-01..07 on hand-built records: DNS answers, TLS handshakes (chains from a test certificate
-authority), revocation results, HTTP, Autodiscover and SMTP probes put on the World by hand, as the
+authority), revocation results, HTTP, Autodiscover and SMTP probes put on the EvidenceView by hand, as the
 runner would have gathered them; a record that was never gathered is an error, never a pass."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.checks.base import Finding
 from cas_conformance.domain.facts import MailboxDatabase, VdirKind
 from cas_conformance.domain.records.dns import DnsAnswer
-from cas_conformance.evidence.view import Endpoint, World
+from cas_conformance.evidence.view import Endpoint, EvidenceView
 from cas_conformance.lab.pki import Pki
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
@@ -25,7 +25,7 @@ AUTODISCOVER_NAME = "autodiscover.contoso.lab"
 OCSP = RevocationResult("ocsp", "good", "http://pki.contoso.lab/ocsp", "")
 
 
-def published(*cas: Cas, **fields: Any) -> World:
+def published(*cas: Cas, **fields: Any) -> EvidenceView:
     """CAS01 (or *cas*) whose virtual directories publish mail.contoso.lab only (the inventory
     publishes it too), with the records in *fields*."""
     return world(*(cas or (Cas("CAS01", internal_host=MAIL),)), published=(MAIL,), **fields)
@@ -111,7 +111,7 @@ def test_conn03_no_handshake_is_an_error() -> None:
 # --- CONN-04 ----------------------------------------------------------------------------------
 
 
-def revocation(pki: Pki, result: RevocationResult | None) -> World:
+def revocation(pki: Pki, result: RevocationResult | None) -> EvidenceView:
     return published(
         tls={MAIL: handshake(MAIL, leaf(pki, MAIL))}, revocation={MAIL: result} if result else {}
     )
@@ -163,7 +163,7 @@ EWS_VDIR = Endpoint(
 )
 
 
-def probed(url: str, endpoint: Endpoint, probe: HttpProbe | None) -> World:
+def probed(url: str, endpoint: Endpoint, probe: HttpProbe | None) -> EvidenceView:
     """CAS01 publishing *endpoint* only (one virtual directory of its kind and methods)."""
     cas = Cas(
         "CAS01",
@@ -235,7 +235,7 @@ def autodiscover_xml(exch: str, expr: str) -> str:
     )
 
 
-def discovered(probe: HttpProbe | None, group_vars: str = CREDENTIALS) -> World:
+def discovered(probe: HttpProbe | None, group_vars: str = CREDENTIALS) -> EvidenceView:
     dbs = (MailboxDatabase("DB01", "CAS01", "outlook.contoso.lab"),)
     return world(
         Cas("CAS01", extra={"databases": dbs}),
@@ -334,7 +334,7 @@ def test_conn06_a_declared_mailbox_without_a_request_is_an_error() -> None:
 MX = DnsAnswer("contoso.lab", "MX", "NOERROR", ("10 mx.contoso.lab",), resolver="saved facts")
 
 
-def mailed(probe: SmtpProbe | None, mx: DnsAnswer = MX) -> World:
+def mailed(probe: SmtpProbe | None, mx: DnsAnswer = MX) -> EvidenceView:
     return world(Cas("CAS01"), dns=(mx,), smtp={"contoso.lab": probe} if probe else {})
 
 

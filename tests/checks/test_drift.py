@@ -14,13 +14,13 @@ from cas_conformance.checks import CHECKS, FactsUnavailable, Finding, NotApplica
 from cas_conformance.checks.base import cmd_quoted, ps_word
 from cas_conformance.checks.peer_groups import DRIFT_PROPERTY, peer_groups
 from cas_conformance.domain.facts import SectionError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from tests.checks.drift_world import Cas, certificate, three, with_servers, world
 
 DRIFT = ("DRIFT-01", "DRIFT-02", "DRIFT-03", "DRIFT-04", "DRIFT-05")
 
 
-def judge(w: World, requirement: str, case_id: str) -> Finding:
+def judge(w: EvidenceView, requirement: str, case_id: str) -> Finding:
     spec = CHECKS[requirement]
     cases = {c.id: c for c in spec.cases(w)}
     assert case_id in cases, sorted(cases)

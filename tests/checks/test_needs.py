@@ -13,19 +13,19 @@ from cas_conformance.checks.base import NEEDS, SERVER_NEEDS
 from cas_conformance.domain.facts import MailboxDatabase, VdirKind
 from cas_conformance.domain.records.dns import DnsAnswer, question
 from cas_conformance.evidence.model import DnsEvidence, Endpoint, Needs, frozen_map
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.run.evaluate import evaluate
 from tests.checks.world_builder import Cas, a_record, judge, world
 
 FAILBACK = "https://failback.contoso.lab/owa"
 
 
-def _declared(w: World) -> Needs:
+def _declared(w: EvidenceView) -> Needs:
     per_server = [declare(r) for r in w.servers.values() for declare in SERVER_NEEDS]
     return Needs.union([*(declare(w) for declare in NEEDS), *per_server])
 
 
-def _org() -> World:
+def _org() -> EvidenceView:
     dbs = (MailboxDatabase("DB01", "CAS01", "outlook.contoso.lab"),)
     return world(
         Cas("CAS01", failback_url=FAILBACK, extra={"databases": dbs}),
@@ -39,12 +39,14 @@ def test_an_answer_no_check_declared_is_an_error_naming_it_even_when_gathered() 
     w = world(Cas("CAS01", extra={"databases": (MailboxDatabase("DB01", "CAS01", "outlook.contoso.lab"),)}))
     answer = a_record("outlook.contoso.lab", "10.0.0.20")
     undeclared = DnsEvidence(frozen_map({question("outlook.contoso.lab", "A"): answer}), frozenset())
-    w = World(replace(w.evidence, dns=undeclared))
+    w = EvidenceView(replace(w.evidence, dns=undeclared))
     with pytest.raises(
         FactsUnavailable, match=r"DNS A of outlook\.contoso\.lab was read but no check declared it"
     ):
         judge(w, "OUT-02", "outlook.contoso.lab")
-    declared = World(replace(w.evidence, dns=replace(undeclared, declared=frozenset(undeclared.answers))))
+    declared = EvidenceView(
+        replace(w.evidence, dns=replace(undeclared, declared=frozenset(undeclared.answers)))
+    )
     assert judge(declared, "OUT-02", "outlook.contoso.lab").passed  # the same answer, declared
 
 
@@ -57,7 +59,7 @@ def test_the_checks_declare_every_name_they_read() -> None:
         q: DnsAnswer(q[0], q[1], "NOERROR", ("10.0.0.5",) if q[1] == "A" else ("10 mx.contoso.lab",))
         for q in needs.resolve
     }
-    w = World(replace(w.evidence, dns=DnsEvidence(frozen_map(answers), needs.resolve)))
+    w = EvidenceView(replace(w.evidence, dns=DnsEvidence(frozen_map(answers), needs.resolve)))
     verdicts = evaluate(w)
     assert verdicts
     undeclared = [v for v in verdicts if "no check declared" in v.detail]

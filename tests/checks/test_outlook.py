@@ -10,7 +10,7 @@ import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import MailboxDatabase, RegistryValue, SectionError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from tests.checks.world_builder import Cas, a_record, case_ids, judge, world
 
 ARRAY = "outlook.contoso.lab"
@@ -24,7 +24,7 @@ def org(
     errors: tuple[SectionError, ...] = (),
     db_server: str = "MBX01",
     **kw: Any,
-) -> World:
+) -> EvidenceView:
     """CAS01 (HQ, array outlook.contoso.lab) and MBX01 hosting DB01, whose RpcClientAccessServer is *rca*."""
     dbs = (MailboxDatabase("DB01", db_server, rca),)
     return world(
@@ -140,7 +140,7 @@ def test_out03_a_database_server_missing_from_the_organisation_is_an_error() -> 
 # --- OUT2003-01 -------------------------------------------------------------------------------
 
 
-def outlook2003(clients: str = "online", encryption: str = "none", **cas: Any) -> World:
+def outlook2003(clients: str = "online", encryption: str = "none", **cas: Any) -> EvidenceView:
     return world(
         Cas("CAS01", host_vars=f"outlook2003_clients={clients} outlook2003_encryption={encryption}", **cas)
     )

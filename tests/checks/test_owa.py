@@ -10,7 +10,7 @@ import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import SectionError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.lab.pki import Pki
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
@@ -19,7 +19,7 @@ FAILBACK = "https://failback.contoso.lab/owa"
 CAS_IP = a_record("cas01.contoso.lab", "10.0.0.11")
 
 
-def owa(failback_url: str = FAILBACK, dns: tuple[Any, ...] = (CAS_IP,), **kw: Any) -> World:
+def owa(failback_url: str = FAILBACK, dns: tuple[Any, ...] = (CAS_IP,), **kw: Any) -> EvidenceView:
     cas = {k: kw.pop(k) for k in ("host_vars", "errors", "version") if k in kw}
     return world(Cas("CAS01", failback_url=failback_url, **cas), dns=dns, **kw)
 

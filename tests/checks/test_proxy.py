@@ -8,13 +8,13 @@ import pytest
 
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import ExchangeServer, SectionError
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from tests.checks.world_builder import SP3, Cas, judge, world
 
 PROXY = "winhttp_proxy=proxy.contoso.lab:8080"
 
 
-def one(**cas: object) -> World:
+def one(**cas: object) -> EvidenceView:
     return world(Cas("CAS01", **cas))  # type: ignore[arg-type]
 
 
@@ -116,7 +116,7 @@ def test_proxy02_names_a_bounded_list_however_large_the_organisation() -> None:
 
 
 def test_world_shows_itself_in_a_line() -> None:
-    """A test's traceback prints its arguments: the World must not render the organisation."""
+    """A test's traceback prints its arguments: the EvidenceView must not render the organisation."""
     servers = [Cas(f"EX{i:04d}", client_access=False) for i in range(1, 41)]
     text = repr(world(Cas("CAS01", host_vars=PROXY), *servers))
-    assert text.startswith("World(Evidence(41 servers,") and len(text) < 200, text
+    assert text.startswith("EvidenceView(Evidence(41 servers,") and len(text) < 200, text

@@ -11,7 +11,7 @@ import pytest
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_CATEGORY
 from cas_conformance.domain.facts import EventRecord, PerformanceCounterCategory, SectionError, ServiceState
-from cas_conformance.evidence.view import World
+from cas_conformance.evidence.view import EvidenceView
 from tests.checks.world_builder import NOW, Cas, case_ids, judge, world
 
 RUNNING = ServiceState("MSExchangeRPC", True, "Running", "Auto")
@@ -23,7 +23,7 @@ MESSAGE = (
 
 def mailbox(
     service: ServiceState = RUNNING, counters: bool | None = True, errors: tuple[SectionError, ...] = ()
-) -> World:
+) -> EvidenceView:
     categories = (
         () if counters is None else (PerformanceCounterCategory(RPC_CLIENT_ACCESS_CATEGORY, counters),)
     )
@@ -84,7 +84,7 @@ def test_rpc01_an_unread_service_is_an_error() -> None:
 # --- RPC-02 -----------------------------------------------------------------------------------
 
 
-def events(*records: EventRecord, errors: tuple[SectionError, ...] = ()) -> World:
+def events(*records: EventRecord, errors: tuple[SectionError, ...] = ()) -> EvidenceView:
     return world(Cas("CAS01", errors=errors, extra={"events": records}))
 
 

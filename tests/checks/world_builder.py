@@ -1,5 +1,5 @@
 """Hand-built evidence for the check unit tests: an organisation of Exchange servers whose facts
-each test sets per server, turned into a frozen Evidence and its World without any network (no
+each test sets per server, turned into a frozen Evidence and its EvidenceView without any network (no
 lab, no sockets)."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from cas_conformance.evidence.model import (
     frozen_map,
     question,
 )
-from cas_conformance.evidence.view import ServerRecord, World
+from cas_conformance.evidence.view import EvidenceView, ServerRecord
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.pki import Pki
 from cas_conformance.settings import host_settings, run_settings
@@ -178,8 +178,8 @@ def world(
     autodiscover: Mapping[str, Any] | None = None,
     probe_user: str | None = None,
     **parts: Any,
-) -> World:
-    """A World of *servers*; *arrays* maps a site to its CAS array FQDN (default: an array in HQ);
+) -> EvidenceView:
+    """A EvidenceView of *servers*; *arrays* maps a site to its CAS array FQDN (default: an array in HQ);
     *dns* are the only answers gathered (each one declared, as if a check had asked for it; any
     other question is an error); *group_vars* are ``[all:vars]`` lines; *published* the
     inventory's ``[published]`` names; *tls*, *trust_roots*,
@@ -227,24 +227,24 @@ def world(
         http=HttpEvidence(frozen_map(http or {}), frozen_map(autodiscover or {}), probe_user),
         **{name: frozen_map(value) if isinstance(value, dict) else value for name, value in parts.items()},
     )
-    return World(evidence)
+    return EvidenceView(evidence)
 
 
-def with_servers(w: World, servers: Mapping[str, ServerRecord]) -> World:
+def with_servers(w: EvidenceView, servers: Mapping[str, ServerRecord]) -> EvidenceView:
     """*w* with other server records (the rest of its evidence unchanged)."""
-    return World(replace(w.evidence, os=frozen_map(servers)))
+    return EvidenceView(replace(w.evidence, os=frozen_map(servers)))
 
 
-def three(**changes: object) -> World:
+def three(**changes: object) -> EvidenceView:
     """The HQ array of CAS01..CAS03, CAS03 changed by *changes*."""
     return world(Cas("CAS01"), Cas("CAS02"), replace(Cas("CAS03"), **changes))  # type: ignore[arg-type]
 
 
-def case_ids(w: World, requirement: str) -> list[str]:
+def case_ids(w: EvidenceView, requirement: str) -> list[str]:
     return [c.id for c in CHECKS[requirement].cases(w)]
 
 
-def judge(w: World, requirement: str, case_id: str) -> Finding:
+def judge(w: EvidenceView, requirement: str, case_id: str) -> Finding:
     """The finding of *requirement* on the case whose test id is *case_id* (through the registry,
     as the suite calls it: NotApplicable and FactsUnavailable propagate)."""
     spec = CHECKS[requirement]

@@ -19,7 +19,7 @@ from cas_conformance.collector.script import CollectorParameters, collector_scri
 from cas_conformance.domain.facts import WinHttpSettings
 from cas_conformance.domain.winhttp import read_winhttp_blob
 from cas_conformance.evidence.model import frozen_map
-from cas_conformance.evidence.view import ServerRecord, World, host_of
+from cas_conformance.evidence.view import EvidenceView, ServerRecord, host_of
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
@@ -33,7 +33,7 @@ from tests.lab.conftest import HEALTHY
 @dataclass
 class Run:
     lab: Lab
-    world: World
+    world: EvidenceView
     verdicts: list[Verdict]
 
     def outcomes(self, requirement: str) -> dict[str, str]:
@@ -228,7 +228,7 @@ def test_proxy_01_registry_flags_win_over_a_netsh_text_that_shows_the_stale_prox
         shown = "Current WinHTTP proxy settings:\n\n    Proxy Server(s) :  oldproxy.contoso.lab:3128\n"
         changed = dataclasses.replace(facts, winhttp=dataclasses.replace(facts.winhttp, netsh_text=shown))
         servers = frozen_map({**run.world.servers, key: dataclasses.replace(rec, facts=changed)})
-        world = World(dataclasses.replace(run.world.evidence, os=servers))
+        world = EvidenceView(dataclasses.replace(run.world.evidence, os=servers))
         finding = winhttp_proxy_as_declared(world, key)
         assert finding.passed
         assert "the stored proxy string oldproxy.contoso.lab:3128 is unused" in finding.observed

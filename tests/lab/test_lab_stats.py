@@ -129,7 +129,7 @@ def test_a_dead_first_client_access_server_falls_back_to_the_next() -> None:
 
 
 def test_the_checks_read_what_gathering_asked_and_send_nothing() -> None:
-    """Once gathered, the World answers DNS from what was asked: every check of the catalogue
+    """Once gathered, the EvidenceView answers DNS from what was asked: every check of the catalogue
     runs without one more question to the lab, and a name no check declared is an error naming
     it (fail closed), never a new query."""
     lab = start_lab(HEALTHY)
