@@ -1,6 +1,6 @@
 """The questions checks ask of one run's Evidence.
 
-A ``EvidenceView`` is built once from the frozen :class:`~cas_conformance.evidence.model.Evidence` (by
+An ``EvidenceView`` is built once from the frozen :class:`~cas_conformance.evidence.model.Evidence` (by
 ``gather`` from the network, or from a saved facts file) and only read: checks are pure functions
 of it. It opens no socket: a DNS question no check declared is an error, never a query.
 """
