@@ -24,7 +24,6 @@ from cas_conformance.errors import CasConformanceError
 #: What a server that was never configured holds (``netsh winhttp reset proxy`` writes a similar
 #: direct-access value starting with 0x28).
 DIRECT_ACCESS_HEX = "1800000000000000010000000000000000000000"
-_HEADER_SIZE = 16
 _VERSION_WITH_PROXY = 0x28
 FLAG_DIRECT = 0x1  # PROXY_TYPE_DIRECT
 FLAG_PROXY = 0x2  # PROXY_TYPE_PROXY: the stored proxy string is used
