@@ -2,7 +2,8 @@
 
 Frozen dataclasses only: the collector parser produces them, the checks read them, the lab builds
 them from a scenario and renders them back to collector text. Names follow the Exchange cmdlets'
-property names (see exchange-facts.md) so a reader can map every field to the command it came from.
+property names (the cmdlet reference, https://learn.microsoft.com/powershell/module/exchangepowershell/)
+so a reader can map every field to the command it came from.
 """
 
 from __future__ import annotations
