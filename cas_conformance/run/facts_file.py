@@ -97,10 +97,8 @@ def evidence_from_dict(data: dict[str, Any], *, source: str = "facts file") -> E
             f"{OLD_SCHEMAS[schema]}"
         )
     if schema != SCHEMA:
-        raise FactsFileError(
-            f"{source}: unknown facts schema {schema!r} (this version reads {SCHEMA}): replay it with "
-            f"the version that saved it, or {GATHER_AGAIN}"
-        )
+        what = "this version does not read its schema (replay it with the version that saved it)"
+        raise _refusal(source, schema, what)
     tree = data if isinstance(data, SavedObject) else saved(data)
     part = "the file"
     try:
@@ -132,9 +130,9 @@ def load_world(path: str | Path) -> EvidenceView:
     return world_from_dict(data, source=str(path))
 
 
-def _refusal(source: str, schema: str, what: str) -> FactsFileError:
-    schemas = f"the file's schema is {schema}, this version's {SCHEMA}"
-    line = f"{source}: cannot replay: {what} ({schemas}); {GATHER_AGAIN}"
+def _refusal(source: str, schema: Any, what: str) -> FactsFileError:
+    theirs = f"the file's schema is {schema}" if isinstance(schema, str) else "the file names no schema"
+    line = f"{source}: cannot replay: {what} ({theirs}, this version's {SCHEMA}); {GATHER_AGAIN}"
     return FactsFileError(" ".join(line.split()))  # one line, whatever the reason held
 
 
@@ -144,7 +142,7 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def _where(tree: Any, node: Any, key: str) -> str | None:
+def _where(tree: Any, node: Any, key: Any) -> str | None:
     """The path of *key* in *node*, found in *tree* (only when a file is refused)."""
     stack: list[tuple[Any, str]] = [(tree, "")]
     while stack:
@@ -158,7 +156,7 @@ def _where(tree: Any, node: Any, key: str) -> str | None:
     return None
 
 
-def _step(path: str, key: str) -> str:
-    if not _NAME.fullmatch(key):
+def _step(path: str, key: Any) -> str:
+    if not (isinstance(key, str) and _NAME.fullmatch(key)):
         return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key

@@ -248,3 +248,47 @@ def test_a_new_field_the_checks_need_refuses_a_file_saved_without_it(
             r"the file lacks evidence\.exchange\.servers\[\"[^\"]+\"\]\.certificates\[0\]\.has_private_key,",
             str(refused.value),
         )
+
+
+# --- other files this version cannot replay: the same one line -------------------------------
+
+
+def _refused(data: dict[str, Any]) -> str:
+    with pytest.raises(FactsFileError) as refused:
+        evidence_from_dict(data, source="f.json")
+    assert "\n" not in str(refused.value)
+    return str(refused.value)
+
+
+def test_a_file_of_a_newer_schema_is_refused_saying_which_version_reads_it() -> None:
+    data = json.loads(TODAY[0].read_text(encoding="utf-8"))
+    message = _refused({**data, "schema": "cas-conformance/facts/4"})
+    assert message == (
+        "f.json: cannot replay: this version does not read its schema (replay it with the version "
+        "that saved it) (the file's schema is cas-conformance/facts/4, this version's "
+        f"{SCHEMA}); {GATHER_AGAIN}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda d: d["evidence"]["dns"]["answers"][0].update(status="MAYBE"),
+            "its dns evidence is malformed: ",
+        ),
+        (lambda d: d.update(now="yesterday"), "the file is malformed: Invalid isoformat string"),
+        (lambda d: d["evidence"].update(tls=[]), "its tls evidence is malformed: "),
+        (
+            lambda d: d["evidence"]["os"].update({"x.contoso.lab": {"raw_output": None}}),
+            "its os evidence is malformed: it names 'x.contoso.lab', which is not there",
+        ),
+    ],
+    ids=["a-bad-value", "a-bad-date", "a-list-for-an-object", "a-server-outside-the-inventory"],
+)
+def test_a_malformed_part_is_refused_in_the_same_line(change: Any, says: str) -> None:
+    data = json.loads(TODAY[0].read_text(encoding="utf-8"))
+    change(data)
+    message = _refused(data)
+    assert message.startswith(f"f.json: cannot replay: {says}"), message
+    assert message.endswith(f"(the file's schema is {SCHEMA}, this version's {SCHEMA}); {GATHER_AGAIN}")
