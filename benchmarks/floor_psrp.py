@@ -19,6 +19,8 @@ from floor_targets import NamedHostAdapter, Server, Targets, bounded, report
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
+from cas_conformance.evidence.exchange import CERTIFICATE_PROPERTIES
+
 ORGANISATION_WIDE = (
     "Get-ExchangeServer",
     "Get-MailboxDatabase",
@@ -35,19 +37,6 @@ PER_SERVER = (
     "Get-AutodiscoverVirtualDirectory",
     "Get-RpcClientAccess",
     "Get-OutlookAnywhere",
-)
-# an ExchangeCertificate shows its properties over a remote session only through Select-Object
-CERTIFICATE_PROPERTIES = (
-    "Thumbprint",
-    "Services",
-    "Status",
-    "Subject",
-    "Issuer",
-    "NotBefore",
-    "NotAfter",
-    "CertificateDomains",
-    "IsSelfSigned",
-    "PublicKeySize",
 )
 
 

@@ -1,5 +1,6 @@
-"""The collector's text format, version 3: value escaping, the section/key schema, and the record
-reader and writer (docs/collector-format.md is the prose twin of this module).
+"""The collector's text format, version 3: the section/key schema, and the record reader and
+writer (docs/collector-format.md is the prose twin of this module; how one value is spelled is
+values.py).
 
 Everything the collector prints travels through a WinRS shell (opened with code page 65001, but a
 console code page is a setting outside our control) and through PowerShell 2.0's
@@ -13,12 +14,23 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from cas_conformance.collector.values import (
+    ValueFormatError,
+    decode_bool,
+    decode_hex,
+    decode_int,
+    decode_list,
+    decode_text,
+    encode_list,
+    encode_text,
+    format_date,
+    parse_date,
+)
 from cas_conformance.domain.facts import (
     CollectorMeta,
     EventRecord,
@@ -26,7 +38,6 @@ from cas_conformance.domain.facts import (
     RegistryValue,
     SectionError,
     ServiceState,
-    VdirKind,
     WinHttpSettings,
 )
 from cas_conformance.errors import CollectorFormatError
@@ -43,13 +54,6 @@ _BEGIN = re.compile(r"#CASCONF BEGIN ([0-9]{1,9})", re.ASCII)
 _END = re.compile(r"#CASCONF END ([0-9]{1,9}) records=([0-9]{1,9})", re.ASCII)
 _HEADER = re.compile(r"\[([a-z]+)\]", re.ASCII)
 _KEY = re.compile(r"[A-Za-z]+", re.ASCII)
-# Printable ASCII except the three bytes that carry meaning: '%' (escape), ';' (list), '=' (key).
-_LITERAL = re.compile(r"[ -$&-:<>-~]*", re.ASCII)
-_INT = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
-_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z", re.ASCII)
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*", re.ASCII)
-_UPPER_HEX = "0123456789ABCDEF"
-_AS_IS = frozenset(range(0x20, 0x7F)) - {0x25, 0x3B, 0x3D}  # the bytes _LITERAL matches
 
 
 class FieldKind(Enum):
@@ -61,7 +65,6 @@ class FieldKind(Enum):
     INT = "int"
     DATE = "date"
     HEX = "hex"
-    VDIR_KIND = "vdir-kind"
     SECTION = "section"
 
 
@@ -130,123 +133,6 @@ SECTION_BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
 ERROR_SECTIONS: frozenset[str] = frozenset(SECTION_BY_NAME) - {"meta", "error"}
 
 
-class ValueFormatError(ValueError):
-    """One value is not spelled as the format requires (wrapped into CollectorFormatError)."""
-
-
-# ---------------------------------------------------------------- value escaping
-
-
-def encode_text(value: str) -> str:
-    """Percent-encode *value*: every UTF-8 byte outside printable ASCII, and ``%`` ``;`` ``=``."""
-    if _LITERAL.fullmatch(value):
-        return value
-    out: list[str] = []
-    for byte in value.encode("utf-8"):
-        out.append(chr(byte) if byte in _AS_IS else f"%{byte:02X}")
-    return "".join(out)
-
-
-def decode_text(raw: str) -> str:
-    """Invert :func:`encode_text`, accepting only its canonical output (upper-case escapes, and
-    only for bytes that must be escaped) so that every value has exactly one spelling."""
-    if _LITERAL.fullmatch(raw):
-        return raw
-    data = bytearray()
-    i = 0
-    while i < len(raw):
-        char = raw[i]
-        if char == "%":
-            pair = raw[i + 1 : i + 3]
-            if len(pair) != 2 or any(c not in _UPPER_HEX for c in pair):
-                raise ValueFormatError(
-                    f"bad escape {raw[i : i + 3]!r} at column {i + 1}: want %XX, upper hex"
-                )
-            byte = int(pair, 16)
-            if byte in _AS_IS:
-                raise ValueFormatError(
-                    f"bad escape %{pair} at column {i + 1}: {chr(byte)!r} is written as is"
-                )
-            data.append(byte)
-            i += 3
-            continue
-        if ord(char) not in _AS_IS:
-            raise ValueFormatError(f"character {char!r} at column {i + 1} must be percent-encoded")
-        data.append(ord(char))
-        i += 1
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueFormatError(f"bad escape: the escaped bytes are not UTF-8 ({exc.reason})") from exc
-
-
-def encode_list(items: Iterable[str]) -> str:
-    encoded = []
-    for item in items:
-        if item == "":
-            raise ValueError("a list item cannot be empty: the format cannot tell it from no item")
-        encoded.append(encode_text(item))
-    return ";".join(encoded)
-
-
-def decode_list(raw: str) -> tuple[str, ...]:
-    if raw == "":
-        return ()
-    items = raw.split(";")
-    if "" in items:
-        raise ValueFormatError("empty list item (';' at the start, the end or twice in a row)")
-    return tuple(decode_text(item) for item in items)
-
-
-# ---------------------------------------------------------------- typed values
-
-
-def format_date(value: datetime) -> str:
-    """``yyyy-MM-ddTHH:mm:ssZ`` in UTC; naive datetimes are taken as UTC, fractions are dropped
-    (PowerShell's format string prints none)."""
-    utc = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
-
-
-def parse_date(raw: str) -> datetime:
-    match = _DATE.fullmatch(raw)
-    if not match:
-        raise ValueFormatError(f"bad date {raw!r}: want yyyy-MM-ddTHH:mm:ssZ")
-    try:
-        year, month, day, hour, minute, second = (int(g) for g in match.groups())
-        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-    except ValueError as exc:
-        raise ValueFormatError(f"bad date {raw!r}: {exc}") from exc
-
-
-def _decode_bool(raw: str) -> bool:
-    if raw == "True":
-        return True
-    if raw == "False":
-        return False
-    raise ValueFormatError(f"bad boolean {raw!r}: want True or False")
-
-
-def _decode_int(raw: str) -> int:
-    if not _INT.fullmatch(raw) or raw == "-0":
-        raise ValueFormatError(f"bad integer {raw!r}: want invariant decimal digits")
-    return int(raw)
-
-
-def _decode_hex(raw: str) -> str:
-    if not _HEX.fullmatch(raw):
-        raise ValueFormatError(f"bad hex value {raw[:40]!r}: want pairs of hex digits")
-    return raw
-
-
-def _decode_vdir_kind(raw: str) -> VdirKind:
-    try:
-        return VdirKind(raw)
-    except ValueError:
-        known = ", ".join(k.value for k in VdirKind)
-        raise ValueFormatError(f"unknown virtual directory kind {raw!r} (known: {known})") from None
-
-
 def _decode_section(raw: str) -> str:
     name = decode_text(raw)
     if name not in ERROR_SECTIONS:
@@ -261,11 +147,10 @@ _DECODERS: dict[FieldKind, Callable[[str], Any]] = {
     for kind, decoder in {
         FieldKind.TEXT: decode_text,
         FieldKind.LIST: decode_list,
-        FieldKind.BOOL: _decode_bool,
-        FieldKind.INT: _decode_int,
+        FieldKind.BOOL: decode_bool,
+        FieldKind.INT: decode_int,
         FieldKind.DATE: parse_date,
-        FieldKind.HEX: _decode_hex,
-        FieldKind.VDIR_KIND: _decode_vdir_kind,
+        FieldKind.HEX: decode_hex,
         FieldKind.SECTION: _decode_section,
     }.items()
 }
@@ -282,9 +167,7 @@ def encode_value(kind: FieldKind, value: Any) -> str:
     if kind is FieldKind.DATE:
         return format_date(value)
     if kind is FieldKind.HEX:
-        return _decode_hex(value)
-    if kind is FieldKind.VDIR_KIND:
-        return VdirKind(value).value
+        return decode_hex(value)
     if kind is FieldKind.SECTION and value not in ERROR_SECTIONS:
         raise ValueError(f"an [error] record cannot name section {value!r}")
     return encode_text(value)

@@ -3,8 +3,11 @@ characters, with nothing on stdin.
 
 collect.ps1 reads only this server's OS facts (registry values, the MSExchangeRPC service, a
 performance counter category, Event 106, the WinHTTP proxy): no Exchange snap-in and nothing that
-authenticates to another machine (exchange-facts 8.1: the snap-in's cmdlets read Active Directory
-as the WinRM logon, which cannot authenticate onward). Its text, a marker line, a one-line
+authenticates to another machine (the snap-in's cmdlets read Active Directory as the WinRM logon,
+which cannot authenticate onward: Microsoft's SharePoint team shows the same double hop failing for
+a product snap-in in a WinRM session, blogs.msdn.microsoft.com/besidethepoint/2010/05/26/
+powershell-remoting-for-sharepoint/; loading the Exchange 2010 snap-in directly is unsupported,
+https://blog.rmilne.ca/2015/01/28/directly-loading-exchange-2010-or-2013-snapin-is-not-supported/). Its text, a marker line, a one-line
 ``$P = @{...}`` parameter preamble and the body, is deflated and base64-encoded inside a one-line
 wrapper that inflates and runs it (``System.IO.Compression.DeflateStream``, .NET 2.0), and the
 wrapper goes on the command line as ``-EncodedCommand`` (base64 of UTF-16LE). Nothing is staged on
@@ -55,7 +58,8 @@ _KEYS = (
 
 @dataclass(frozen=True)
 class CollectorParameters:
-    """What the inventory can tune in one collector run (REQUIREMENTS.md inventory variables)."""
+    """What the inventory can tune in one collector run (docs/variables.md: ``eventlog_lookback_days``,
+    ``polling_registry_key``)."""
 
     event_lookback_days: int = 7
     polling_registry_key: str = DEFAULT_POLLING_REGISTRY_KEY

@@ -2,19 +2,36 @@
 
 Frozen dataclasses only: the collector parser produces them, the checks read them, the lab builds
 them from a scenario and renders them back to collector text. Names follow the Exchange cmdlets'
-property names (see exchange-facts.md) so a reader can map every field to the command it came from.
+property names (the cmdlet reference, https://learn.microsoft.com/powershell/module/exchangepowershell/)
+so a reader can map every field to the command it came from.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from datetime import datetime
 from enum import Enum
 from functools import cached_property
+from typing import Any, TypeVar
 
 _VERSION = re.compile(r"^Version (\d+)\.(\d+) \(Build (\d+)\.(\d+)\)$")
 _SERVICE_PACKS = {0: "RTM", 1: "SP1", 2: "SP2", 3: "SP3"}
+_IF_ABSENT = "cas_conformance.if_absent"
+_T = TypeVar("_T")
+
+
+def if_absent(default: _T) -> _T:
+    """The field specifier of a field a facts file may lack (one saved by a version that did not
+    have the field): such a file loads with *default*, which must say truly what that version
+    recorded and leave every check's verdict as it would be. A field without it is required: a file
+    that lacks it is refused with one line saying to gather again (docs/facts-files.md)."""
+    return field(default=default, metadata={_IF_ABSENT: True})
+
+
+def loads_if_absent(f: Field[Any]) -> bool:
+    """Whether a facts file may lack dataclass field *f* (declared with :func:`if_absent`)."""
+    return bool(f.metadata.get(_IF_ABSENT))
 
 
 @dataclass(frozen=True)
@@ -312,8 +329,9 @@ class ExchangeOrganisationFacts:
     arrays: tuple[ClientAccessArray, ...] = ()
     client_access_servers: tuple[ClientAccessServer, ...] = ()
     errors: tuple[SectionError, ...] = ()
-    #: the Client Access servers tried before ``via`` and why each failed
-    attempts: tuple[str, ...] = ()
+    #: the Client Access servers tried before ``via`` and why each failed (shown in the run's
+    #: metadata only; a file without it: none recorded)
+    attempts: tuple[str, ...] = if_absent(())
 
 
 @dataclass(frozen=True)

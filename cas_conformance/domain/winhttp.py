@@ -2,7 +2,8 @@
 localised, authoritative) and the text of ``netsh winhttp show proxy`` (localised, reported beside
 it). The collector ships both raw; this module turns them into ``(proxy, bypass list)``.
 
-Registry layout (the one Microsoft's HealthChecker decodes, exchange-facts.md section 6): bytes
+Registry layout (the one Microsoft's HealthChecker decodes: microsoft/CSS-Exchange,
+Diagnostics/HealthChecker/DataCollection/ServerInformation/Get-HttpProxySetting.ps1): bytes
 0-3 a structure version, 4-7 a change counter, 8-11 flags, 12-15 the little-endian Int32 length of
 the proxy string that starts at byte 16, then an Int32 length and the bypass-list string. The
 flags word has WinINet's connection bits (``INTERNET_PER_CONN_FLAGS``: ``PROXY_TYPE_DIRECT`` 0x01,
@@ -24,7 +25,6 @@ from cas_conformance.errors import CasConformanceError
 #: What a server that was never configured holds (``netsh winhttp reset proxy`` writes a similar
 #: direct-access value starting with 0x28).
 DIRECT_ACCESS_HEX = "1800000000000000010000000000000000000000"
-_HEADER_SIZE = 16
 _VERSION_WITH_PROXY = 0x28
 FLAG_DIRECT = 0x1  # PROXY_TYPE_DIRECT
 FLAG_PROXY = 0x2  # PROXY_TYPE_PROXY: the stored proxy string is used

@@ -74,10 +74,12 @@ def save(part: HttpEvidence) -> dict[str, Any]:
 
 
 def load(data: Any, loading: Loading) -> HttpEvidence:
+    """``probe_email`` may be absent: a file saved before it was kept loads with none, and the
+    checks then name the user the request asked about, as that version did (docs/facts-files.md)."""
     return HttpEvidence(
         frozen_map((k, HttpProbe.from_dict(v)) for k, v in data["probes"].items()),
         frozen_map((k, HttpProbe.from_dict(v)) for k, v in data["autodiscover"].items()),
-        data.get("probe_user"),
+        data["probe_user"],
         data.get("probe_email"),
     )
 

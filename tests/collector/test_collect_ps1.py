@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from cas_conformance.collector import format as fmt
-from cas_conformance.collector import script
+from cas_conformance.collector import script, values
 
 SOURCE = script.collector_body()
 
@@ -203,7 +203,7 @@ def test_parts_name_sections_that_can_fail_and_run_in_render_order() -> None:
 def test_the_encoder_uses_the_same_literal_set_as_the_parser() -> None:
     match = re.search(r"-cmatch '\^(\[[^']+\]\*)\\z'", SOURCE)
     assert match is not None
-    assert match.group(1) == fmt._LITERAL.pattern
+    assert match.group(1) == values._LITERAL.pattern
 
 
 def test_markers_and_parameters_match_the_python_side() -> None:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cas_conformance.collector.format import decode_list, decode_text, encode_list, encode_text
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.render import render_collector_output
+from cas_conformance.collector.values import decode_list, decode_text, encode_list, encode_text
 from cas_conformance.domain.facts import (
     CollectorMeta,
     PerformanceCounterCategory,

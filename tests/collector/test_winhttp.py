@@ -1,5 +1,7 @@
-"""The WinHttpSettings registry decoder and the netsh text parser, on the values in
-exchange-facts.md section 6."""
+"""The WinHttpSettings registry decoder and the netsh text parser, on published values: the layout
+and samples Microsoft's HealthChecker decodes (microsoft/CSS-Exchange, Get-HttpProxySetting.ps1),
+the never-configured value (craiglandis/Get-VMAgentHealth) and ``netsh winhttp show proxy`` as
+https://learn.microsoft.com/windows-server/administration/windows-commands/netsh-winhttp shows it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""--save-facts, then --replay-facts with the lab stopped: the same outcome for every node id."""
+"""--save-facts, then --replay-facts with the lab stopped: the same outcome for every node id; and
+the facts files stored under tests/fixtures/facts/ (saved by earlier versions) replay to their
+stored outcomes, at any date."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,34 @@ import pytest
 from cas_conformance.inventory import parse_inventory
 from tests.report.suite_runs import ROOT as ROOT_DIR
 from tests.report.suite_runs import run_suite
+
+STORED = ROOT_DIR / "tests" / "fixtures" / "facts"
+#: one run of the suite with the clock moved by argv[1] days: date.today() and datetime.now() (and
+#: utcnow, today) answer that day; a real date or datetime is still an instance of the replacements
+SHIFTED_CLOCK = """
+import datetime as _dt, sys
+_DATE, _DATETIME = _dt.date, _dt.datetime
+_SHIFT = _dt.timedelta(days=int(sys.argv.pop(1)))
+class _DateMeta(type):
+    def __instancecheck__(cls, obj): return isinstance(obj, _DATE)
+    def __subclasscheck__(cls, sub): return issubclass(sub, _DATE)
+class _DatetimeMeta(_DateMeta):
+    def __instancecheck__(cls, obj): return isinstance(obj, _DATETIME)
+    def __subclasscheck__(cls, sub): return issubclass(sub, _DATETIME)
+class _Date(_DATE, metaclass=_DateMeta):
+    @classmethod
+    def today(cls): return _DATE.today() + _SHIFT
+class _Datetime(_DATETIME, metaclass=_DatetimeMeta):
+    @classmethod
+    def now(cls, tz=None): return _DATETIME.now(tz) + _SHIFT
+    @classmethod
+    def utcnow(cls): return _DATETIME.utcnow() + _SHIFT
+    @classmethod
+    def today(cls): return _DATETIME.today() + _SHIFT
+_dt.date, _dt.datetime = _Date, _Datetime
+import pytest
+sys.exit(pytest.main(sys.argv[1:]))
+"""
 
 
 def _lab_dns(facts: dict[str, object]) -> tuple[str, int]:
@@ -104,3 +135,44 @@ def test_a_facts_file_of_format_2_is_refused_clearly(tmp_path: Path) -> None:
     )
     with pytest.raises(FactsFileError, match=r"v2\.json: .*facts/2 is an old format .*each kind of evidence"):
         load_world(old)
+
+
+def _stored() -> list[Path]:
+    return sorted(STORED.glob("*/*.json"), key=str)
+
+
+@pytest.mark.parametrize("days", [0, 30 * 365], ids=["today", "in-30-years"])
+@pytest.mark.parametrize(
+    "facts",
+    [p for p in _stored() if not p.name.endswith(".outcomes.json")],
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+def test_a_stored_facts_file_replays_to_its_stored_outcomes(tmp_path: Path, facts: Path, days: int) -> None:
+    """A facts file saved by an earlier version (tests/fixtures/facts/<schema>/) still replays, and
+    every test id's outcome is the one stored beside it. The replay judges certificates and chains
+    at the time the facts were gathered (the file's ``now``), never at today's date: 30 years on,
+    when every certificate of the lab that gathered it has expired, the outcomes are the same."""
+    expected = json.loads(facts.with_suffix(".outcomes.json").read_text(encoding="utf-8"))
+    reports = tmp_path / "reports"
+    args = [sys.executable, "-c", SHIFTED_CLOCK, str(days), "-q", "-p", "no:cacheprovider"]
+    args += ["-p", "no:randomly", f"--replay-facts={facts}", f"--reports-dir={reports}", "tests_cas"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT_DIR, check=False)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((reports / "results.json").read_text(encoding="utf-8"))
+    outcomes = {t["nodeid"]: t["outcome"] for t in results["tests"]}
+    changed = {k: (expected.get(k), outcomes.get(k)) for k in expected.keys() | outcomes.keys()}
+    assert {k: v for k, v in changed.items() if v[0] != v[1]} == {}
+    assert results["run"]["exit_status"] == (0 if set(expected.values()) <= {"passed", "skipped"} else 1)
+    # the clock really was moved: the report's own times are that day's
+    moved = datetime.now(timezone.utc) + timedelta(days=days)
+    assert results["run"]["finish_time"][:4] == str(moved.year)
+
+
+def test_every_stored_facts_file_has_its_outcomes_and_its_readme() -> None:
+    stored = _stored()
+    files = [p for p in stored if not p.name.endswith(".outcomes.json")]
+    assert files, f"no stored facts file under {STORED}"
+    assert {p.with_suffix(".outcomes.json") for p in files} == set(stored) - set(files)
+    assert (STORED / "README.md").is_file()
+    for path in files:
+        assert json.loads(path.read_text(encoding="utf-8"))["schema"].endswith(f"/{path.parent.name}")

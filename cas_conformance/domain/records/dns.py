@@ -65,6 +65,9 @@ class DnsAnswer:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DnsAnswer:
+        """A saved answer. What the checks judge by (name, type, status, records) is required;
+        what a finding only shows (the CNAME chain, the resolver, the detail) may be absent
+        (docs/facts-files.md)."""
         status = str(data["status"])
         if status not in STATUSES:
             raise ValueError(f"saved DNS answer for {data.get('name')!r} has unknown status {status!r}")
@@ -72,7 +75,7 @@ class DnsAnswer:
             name=str(data["name"]),
             rdtype=str(data["rdtype"]),
             status=status,
-            records=tuple(str(r) for r in data.get("records", ())),
+            records=tuple(str(r) for r in data["records"]),
             cname_chain=tuple(str(c) for c in data.get("cname_chain", ())),
             resolver=str(data.get("resolver", "")),
             detail=str(data.get("detail", "")),

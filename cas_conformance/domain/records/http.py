@@ -38,16 +38,19 @@ class HttpProbe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HttpProbe:
-        status = data.get("status")
+        """A saved probe. Everything the checks judge by is required (a missing status or error
+        would read as another outcome); the ``Location`` and ``Content-Type`` headers, kept for
+        the audit only, may be absent (docs/facts-files.md)."""
+        status, error = data["status"], data["error"]
         return cls(
             url=str(data["url"]),
             method=str(data["method"]),
             status=None if status is None else int(status),
-            final_url=str(data.get("final_url", data["url"])),
-            redirects=tuple((int(code), str(target)) for code, target in data.get("redirects", ())),
-            www_authenticate=tuple(str(s) for s in data.get("www_authenticate", ())),
+            final_url=str(data["final_url"]),
+            redirects=tuple((int(code), str(target)) for code, target in data["redirects"]),
+            www_authenticate=tuple(str(s) for s in data["www_authenticate"]),
             location=data.get("location"),
             content_type=data.get("content_type"),
-            body_excerpt=str(data.get("body_excerpt", "")),
-            error=data.get("error"),
+            body_excerpt=str(data["body_excerpt"]),
+            error=None if error is None else str(error),
         )

@@ -32,14 +32,17 @@ class SmtpProbe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SmtpProbe:
-        code = data.get("banner_code")
+        """A saved probe. What the check judges by (the banner code, STARTTLS offered, the error)
+        is required; the banner text, the EHLO extensions and whether STARTTLS completed, which
+        no verdict reads, may be absent (docs/facts-files.md)."""
+        code, error = data["banner_code"], data["error"]
         return cls(
             host=str(data["host"]),
             port=int(data["port"]),
             banner_code=None if code is None else int(code),
             banner=str(data.get("banner", "")),
             extensions=tuple(str(e) for e in data.get("extensions", ())),
-            starttls_offered=bool(data.get("starttls_offered", False)),
+            starttls_offered=bool(data["starttls_offered"]),
             starttls_ok=bool(data.get("starttls_ok", False)),
-            error=data.get("error"),
+            error=None if error is None else str(error),
         )
