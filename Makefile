@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # After the default run, the same lab over Kerberos (fixtures/lab/kerberos.ini) where MIT Kerberos
 # and the `kerberos` extra are there (as root, `make check` installs them first with `make
 # kerberos`); skipped otherwise, saying how to get it. Its reports go to reports/kerberos/.
-KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab.kdc import kdc_programs; kdc_programs()
+KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab import kdc_programs; kdc_programs()
 
 check: $(VENV)/.installed
 	$(BIN)/pytest --inventory inventory.ini

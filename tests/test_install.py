@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.lab.process import LabProcess
+from cas_conformance.lab import LabProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ["cas01.contoso.lab", "cas02.contoso.lab", "mbx01.contoso.lab", "ex01.contoso.lab"]

@@ -216,8 +216,7 @@ class RunState:
         )
 
     def _start_lab(self, inventory: Inventory, scenario: str) -> Inventory:
-        from cas_conformance.lab.embedded import start_embedded_lab
-        from cas_conformance.lab.scenario_names import resolve_scenario
+        from cas_conformance.lab import resolve_scenario, start_embedded_lab
 
         line = inventory.all_var_lines.get("lab_scenario")
         try:

@@ -7,7 +7,7 @@ the WinRM logon authenticate to another machine (a domain controller) in the use
 second hop NTLM and Kerberos without delegation cannot make. pyspnego implements the acceptor side
 (``spnego.server(protocol="credssp")``); its inner NTLM acceptor reads the lab's users from
 ``NTLM_USER_FILE``, so every step runs with the server's
-:class:`~cas_conformance.lab.ntlm_acceptor.NtlmCredentialStore` active (passed in: this module
+:class:`~cas_conformance.lab.auth.ntlm.NtlmCredentialStore` active (passed in: this module
 imports no other lab module).
 
 On a real server CredSSP is off until an administrator enables it (``Enable-WSManCredSSP -Role
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class NtlmUsers(Protocol):
-    """The server's NTLM users (an ``ntlm_acceptor.NtlmCredentialStore``): :meth:`active` points
+    """The server's NTLM users (an ``auth.ntlm.NtlmCredentialStore``): :meth:`active` points
     pyspnego's NTLM acceptor at them for the duration."""
 
     def active(self) -> AbstractContextManager[None]: ...
@@ -40,7 +40,7 @@ class CredSSPRejected(Exception):
 
 class CredSSPConnectionAuth:
     """One CredSSP handshake on one TCP connection (HTTP.sys keeps the connection authenticated
-    afterwards; a new handshake on it gets a new object, see ``ntlm_acceptor``)."""
+    afterwards; a new handshake on it gets a new object, see ``auth.ntlm``)."""
 
     def __init__(self, store: NtlmUsers) -> None:
         self._store = store

@@ -40,8 +40,8 @@ from spnego._ntlm_raw.crypto import ntowfv1
 from cas_conformance.errors import LabError
 
 if TYPE_CHECKING:
-    from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth
-    from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosKeytab
+    from cas_conformance.lab.auth.credssp import CredSSPConnectionAuth
+    from cas_conformance.lab.auth.kerberos import KerberosConnectionAuth, KerberosKeytab
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def encrypted_content_type(protocol: str = ENCRYPTED_PROTOCOL) -> str:
 
 
 class SealingContext(Protocol):
-    """An established NTLM (pyspnego) or Kerberos (kerberos_acceptor) context, as message encryption uses it."""
+    """An established NTLM (pyspnego) or Kerberos (``auth.kerberos``) context, as message encryption uses it."""
 
     def wrap_winrm(self, data: bytes) -> Any: ...  # .header (the signature) and .data
 
@@ -201,7 +201,7 @@ class ConnectionAuthenticator:
     With *ntlm* false (Exchange's ``/PowerShell``, whose kerbauth module takes Kerberos only) an NTLM
     token under ``Negotiate`` gets the 401 with the offers, as a bad token does. With *credssp* (the
     WinRM HTTPS listener, CredSSP enabled on the service) HTTPS also offers and accepts ``CredSSP``
-    (:mod:`cas_conformance.lab.credssp_acceptor`), whose logon holds the delegated credentials.
+    (:mod:`cas_conformance.lab.auth.credssp`), whose logon holds the delegated credentials.
     """
 
     def __init__(
@@ -304,7 +304,7 @@ class ConnectionAuthenticator:
             self._credssp = None
 
     def _credssp_step(self, token: bytes) -> AuthOutcome:
-        from cas_conformance.lab.credssp_acceptor import CredSSPConnectionAuth, CredSSPRejected
+        from cas_conformance.lab.auth.credssp import CredSSPConnectionAuth, CredSSPRejected
 
         if self._credssp is None or self._credssp.user is not None:  # a new CredSSP handshake
             self._forget("credssp")
@@ -332,7 +332,7 @@ class ConnectionAuthenticator:
         return AuthOutcome(self._ntlm.user)
 
     def _kerberos_step(self, token: bytes, scheme: str) -> AuthOutcome:
-        from cas_conformance.lab.kerberos_acceptor import KerberosConnectionAuth, KerberosRejected
+        from cas_conformance.lab.auth.kerberos import KerberosConnectionAuth, KerberosRejected
 
         assert self._kerberos_keytab is not None
         self._forget("kerberos")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.scenario import LabDatabase, LabServer, Scenario
+from cas_conformance.lab.scenario.model import LabDatabase, LabServer, Scenario
 
 MAX_SERVERS = 5000  # 2,000 is the largest Exchange 2010 organisation the suite is sized for (README: Scale)
 

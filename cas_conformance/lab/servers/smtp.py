@@ -11,7 +11,7 @@ import ssl
 from collections import Counter
 from collections.abc import Sequence
 
-from cas_conformance.lab.listener import Connection, Listener
+from cas_conformance.lab.servers.listener import Connection, Listener
 
 _MAX_LINE = 4096
 _SIZE_LIMIT = 37748736  # Exchange 2010's default receive connector limit (36 MB)

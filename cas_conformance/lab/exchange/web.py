@@ -18,8 +18,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from html import escape
 
-from cas_conformance.lab.https_server import HttpRequest, HttpResponse
-from cas_conformance.lab.scenario import Scenario
+from cas_conformance.lab.scenario.model import Scenario
+from cas_conformance.lab.servers.http import HttpRequest, HttpResponse
 
 _AUTODISCOVER_NS = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
 _OUTLOOK_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.net import ensure_loopback
+from cas_conformance.lab.servers.net import ensure_loopback
 
 APT_PACKAGES = "krb5-kdc krb5-admin-server krb5-user"
 INSTALL_HINT = (

@@ -2,7 +2,7 @@
 
 The file declares what an administrator would see (servers, roles, sites, databases, arrays,
 names, what the inventory declares); everything else (virtual directory URLs, certificates,
-registry values) follows Exchange 2010 defaults. Faults (``faults.py``) change a loaded scenario.
+registry values) follows Exchange 2010 defaults. Faults (``scenario.faults``) change a loaded scenario.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class LabServer:
     certificate_renewed: bool = False  # its IIS certificate: same names, another thumbprint
     certificate_extra_names: list[str] = field(default_factory=list)  # another certificate, more names
     snapin_missing: bool = False
-    network_fault: str = ""  # a HOST_FAULTS name (faults.py), switched on with NAME@host
+    network_fault: str = ""  # a HOST_FAULTS name (scenario.faults), switched on with NAME@host
 
     @property
     def is_cas(self) -> bool:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab import kdc as kdc_module
-from cas_conformance.lab.kdc import Kdc, KdcError, KdcUnavailable, find_program, realm_for
+from cas_conformance.lab.auth import kdc as kdc_module
+from cas_conformance.lab.auth.kdc import Kdc, KdcError, KdcUnavailable, find_program, realm_for
 from cas_conformance.lab.runtime import Lab
 
 
@@ -126,7 +126,7 @@ def test_bad_names_are_refused() -> None:
 
 
 def test_a_kdc_nobody_stopped_ends_with_python(kerberos_ready: None, tmp_path: Path) -> None:
-    script = "from cas_conformance.lab.kdc import Kdc\nk = Kdc('FORGOTTEN.LAB').start()\nprint(k._process.pid, k.workdir)\n"
+    script = "from cas_conformance.lab.auth.kdc import Kdc\nk = Kdc('FORGOTTEN.LAB').start()\nprint(k._process.pid, k.workdir)\n"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     pid, workdir = result.stdout.split()
     assert not Path(workdir).exists()

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from cas_conformance.inventory import load_inventory
-from cas_conformance.lab.kdc import find_program
+from cas_conformance.lab.auth.kdc import find_program
 from cas_conformance.lab.process import LabProcess
 
 ROOT = Path(__file__).resolve().parents[2]

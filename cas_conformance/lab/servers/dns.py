@@ -30,8 +30,8 @@ import dns.rdatatype
 import dns.rrset
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.listener import Connection, Listener
-from cas_conformance.lab.net import bind_tcp
+from cas_conformance.lab.servers.listener import Connection, Listener
+from cas_conformance.lab.servers.net import bind_tcp
 
 RecordType = Literal["A", "CNAME", "MX"]
 Fault = Literal["servfail", "timeout", "nxdomain"]

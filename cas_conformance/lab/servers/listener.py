@@ -1,7 +1,7 @@
 """The lifecycle every lab server shares: bound loopback sockets, one serving thread, a stop event.
 
 :class:`Listener` binds its sockets (by default one listening TCP socket per address, all on one
-port, see :func:`~cas_conformance.lab.net.bind_tcp`), serves them from one selector thread that a
+port, see :func:`~cas_conformance.lab.servers.net.bind_tcp`), serves them from one selector thread that a
 socketpair wakes on :meth:`~Listener.stop`, and by default gives each accepted connection a thread
 of its own running :meth:`~Listener._serve_connection`. Stopping is prompt and idempotent: the
 selector thread ends, every open connection is shut down (which unblocks the thread reading it),
@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import ClassVar, TypeVar
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.net import bind_tcp, ensure_loopback, join_within
+from cas_conformance.lab.servers.net import bind_tcp, ensure_loopback, join_within
 
 log = logging.getLogger(__name__)
 

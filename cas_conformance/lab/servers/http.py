@@ -1,6 +1,6 @@
 """Threaded HTTP/1.1 and HTTPS servers for the lab, many loopback addresses on one port.
 
-Each simulated host has its own 127.x.y.z address; :func:`~cas_conformance.lab.net.bind_tcp` binds
+Each simulated host has its own 127.x.y.z address; :func:`~cas_conformance.lab.servers.net.bind_tcp` binds
 one socket per address on a common port so a single ``connect_to`` rule reaches them all. The HTTPS
 server picks the certificate by SNI, like IIS with several bindings, and counts successful
 handshakes per ``"<sni>:<port>"`` so tests can prove that the suite fetched each endpoint once.
@@ -25,7 +25,7 @@ from typing import Any, TypeAlias, cast
 from requests.structures import CaseInsensitiveDict
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.listener import Connection, Listener
+from cas_conformance.lab.servers.listener import Connection, Listener
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.scenario import LabDatabase, LabServer, Scenario
+from cas_conformance.lab.scenario.model import LabDatabase, LabServer, Scenario
 
 
 @dataclass(frozen=True)

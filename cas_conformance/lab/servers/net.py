@@ -57,7 +57,7 @@ def ensure_loopback(address: str) -> str:
 def raise_open_files_limit(needed: int) -> int:
     """Raise this process's soft limit on open files to its hard limit when *needed* exceeds it.
 
-    Each simulated server holds five listening sockets (``runtime.LISTENERS_PER_SERVER``), so a
+    Each simulated server holds five listening sockets (``Lab.open_files``), so a
     lab of 2,000 servers needs over 10,000 descriptors, well past the usual soft limit of 1,024; the
     hard limit (``ulimit -Hn``) is what an unprivileged process may raise it to. Returns the soft
     limit now in force; LabError when even the hard limit is below *needed*.

@@ -2,7 +2,7 @@
 
 IIS hosts it on every CAS, on the default web site's bindings (http 80 and https 443); the
 ``Microsoft.Exchange`` session configuration is the only one it serves. Requests are WS-Management
-SOAP over HTTP POST (:mod:`cas_conformance.lab.psrp_server` handles them). Authentication is a
+SOAP over HTTP POST (:mod:`cas_conformance.lab.servers.psrp` handles them). Authentication is a
 plug-in (:data:`Authenticator`):
 
 - Kerberos, the virtual directory's default (:class:`NegotiateAuthenticator`): IIS shows every
@@ -13,7 +13,7 @@ plug-in (:data:`Authenticator`):
   are 'Disabled'", on-premises "Authentication is on Kerberos and protocol is HTTP"). Over HTTP the
   messages are sealed with the Kerberos context (MS-WSMV message encryption, what WinRM requires
   while ``AllowUnencrypted`` is false); the lab seals with the WinRM listener's own code
-  (:func:`~cas_conformance.lab.ntlm_acceptor.open_request`/``seal_reply``).
+  (:func:`~cas_conformance.lab.auth.ntlm.open_request`/``seal_reply``).
 - NTLM is refused (401 with the offers, as for a bad token). kerbauth takes Kerberos only; field
   reports agree that remote PowerShell to a load-balanced name, where Kerberos cannot work, fails
   rather than falling back (timmcmic/DLConversion#32), and the advice to pass ``-Authentication
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
-from cas_conformance.lab import wsman
-from cas_conformance.lab.https_server import HttpHandler, HttpRequest, HttpResponse
-from cas_conformance.lab.ntlm_acceptor import ENCRYPTED_PROTOCOL, SealingContext, open_request, seal_reply
-from cas_conformance.lab.psrp_server import PsrpShells
-from cas_conformance.lab.wsman import WsmanFault
+from cas_conformance.lab.auth.ntlm import ENCRYPTED_PROTOCOL, SealingContext, open_request, seal_reply
+from cas_conformance.lab.servers import wsman
+from cas_conformance.lab.servers.http import HttpHandler, HttpRequest, HttpResponse
+from cas_conformance.lab.servers.psrp import PsrpShells
+from cas_conformance.lab.servers.wsman import WsmanFault
 
 PATH = "/powershell"
 
@@ -97,23 +97,23 @@ class BasicAuthenticator:
 class NegotiateAuthenticator:
     """Kerberos (the /PowerShell virtual directory's default, Exchange's kerbauth module) and Basic
     over HTTPS, NTLM refused: one
-    :class:`~cas_conformance.lab.ntlm_acceptor.ConnectionAuthenticator` per TCP connection (the
+    :class:`~cas_conformance.lab.auth.ntlm.ConnectionAuthenticator` per TCP connection (the
     connection is what Kerberos authenticates; later requests on it carry no header)."""
 
     def __init__(self, credentials: Mapping[str, str], keytab: str | None) -> None:
-        from cas_conformance.lab.ntlm_acceptor import LabUsers
+        from cas_conformance.lab.auth.ntlm import LabUsers
 
         self._users = LabUsers(credentials)
         self._keytab = None
         if keytab is not None:
-            from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+            from cas_conformance.lab.auth.kerberos import KerberosKeytab
 
             self._keytab = KerberosKeytab(Path(keytab))
         self._lock = threading.Lock()
         self._connections: dict[tuple[str, int, str, bool], object] = {}
 
     def __call__(self, request: HttpRequest, tls: bool) -> AuthResult:
-        from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator
+        from cas_conformance.lab.auth.ntlm import ConnectionAuthenticator
 
         key = (*request.peer, request.local_address, tls)
         with self._lock:

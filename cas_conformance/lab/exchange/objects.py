@@ -26,8 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from psrpcore.types import PSByteArray, PSGuid, PSObject
 
-from cas_conformance.lab import exchange_objects_types as t
-from cas_conformance.lab.scenario import LabServer, Scenario, server_key, servers_by_name
+from cas_conformance.lab.exchange import wire_types as t
+from cas_conformance.lab.scenario.model import LabServer, Scenario, server_key, servers_by_name
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
@@ -213,7 +213,10 @@ class ExchangeOrganisation:
                         ("IsMailboxDatabase", not public),
                         ("IsPublicFolderDatabase", public),
                         ("Recovery", False),
-                        ("Mounted", None),  # only with -Status (exchange-facts 1.1)
+                        (
+                            "Mounted",
+                            None,
+                        ),  # only with -Status (exchange-facts 1.1)
                         ("AdminDisplayVersion", t.server_version(owner.version if owner else "")),
                         ("Identity", self._id(db.name, dn)),
                         *self._common(dn, f"ms-Exch-{'Public' if public else 'Private'}-MDB", ("msExchMDB",)),

@@ -1,6 +1,6 @@
 """OCSP responder and CRL/CA-certificate distribution for the lab PKI, as an ``HttpHandler``.
 
-Run it behind :class:`~cas_conformance.lab.https_server.HttpServer` (plain HTTP, as real OCSP and
+Run it behind :class:`~cas_conformance.lab.servers.http.HttpServer` (plain HTTP, as real OCSP and
 CRL endpoints are). The paths are taken from the PKI's own URLs, so with
 ``ocsp_url="http://pki.contoso.lab/ocsp"`` and ``crl_base_url="http://pki.contoso.lab/crl"`` it
 serves ``POST /ocsp``, ``GET /ocsp/<base64 request>``, ``GET /crl/root.crl``,
@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cas_conformance.lab.https_server import HttpRequest, HttpResponse
 from cas_conformance.lab.pki import CaName, Pki
+from cas_conformance.lab.servers.http import HttpRequest, HttpResponse
 
 OCSP_RESPONSE_TYPE = "application/ocsp-response"
 

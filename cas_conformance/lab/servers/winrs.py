@@ -6,7 +6,7 @@ per shell and per command, runs the lab's :data:`Handler` in a worker thread whe
 the first Receive comes), and keeps what real hosts do that bites clients: the cmd.exe 8,191-character
 command-line limit, output encoded in the shell's code page and Receive answering the OperationTimeout
 fault while the command is still running. A shell belongs to the user who created it. It knows nothing
-of HTTP: :mod:`cas_conformance.lab.winrm_server` hands it parsed WS-Man requests.
+of HTTP: :mod:`cas_conformance.lab.servers.winrm` hands it parsed WS-Man requests.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from cas_conformance.lab import wsman
-from cas_conformance.lab.net import join_within
-from cas_conformance.lab.wsman import WsmanFault, WsmanRequest
+from cas_conformance.lab.servers import wsman
+from cas_conformance.lab.servers.net import join_within
+from cas_conformance.lab.servers.wsman import WsmanFault, WsmanRequest
 
 CMD_LINE_LIMIT = 8191  # cmd.exe's maximum command-line length
 TOO_LONG = "The command line is too long.\r\n"

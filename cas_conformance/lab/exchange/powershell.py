@@ -1,7 +1,7 @@
 """The lab's Exchange remote PowerShell, assembled: organisation, runspace, shells, virtual directory.
 
 :func:`exchange_powershell` is the one call the running lab makes; it hands back the
-``/PowerShell`` directory whose :meth:`~cas_conformance.lab.psrp_http.PowerShellDirectory.route`
+``/PowerShell`` directory whose :meth:`~cas_conformance.lab.servers.psrp_http.PowerShellDirectory.route`
 wraps the lab's web handlers, and whose runspace counts every cmdlet (``--stats-out``:
 ``psrp_cmdlets``).
 """
@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from cryptography.hazmat.primitives import serialization
 
-from cas_conformance.lab.exchange_objects import ExchangeOrganisation, LabCertificate
+from cas_conformance.lab.exchange.cmdlets import ExchangeRunspace
+from cas_conformance.lab.exchange.objects import ExchangeOrganisation, LabCertificate
 from cas_conformance.lab.pki import KeyType, PrivateKey, generate_key, self_signed
-from cas_conformance.lab.psrp_cmdlets import ExchangeRunspace
-from cas_conformance.lab.psrp_http import Authenticator, BasicAuthenticator, PowerShellDirectory
-from cas_conformance.lab.psrp_server import PsrpShells
-from cas_conformance.lab.scenario import LabServer, Scenario
+from cas_conformance.lab.scenario.model import LabServer, Scenario
+from cas_conformance.lab.servers.psrp import PsrpShells
+from cas_conformance.lab.servers.psrp_http import Authenticator, BasicAuthenticator, PowerShellDirectory
 
 
 class _ServerCertificates:

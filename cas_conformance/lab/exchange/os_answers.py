@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from cas_conformance.lab.scenario import LabServer
+from cas_conformance.lab.scenario.model import LabServer
 
 FORMAT = 3
 RPC_KEY = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
@@ -28,7 +28,7 @@ _PROXY = 0x2
 
 @dataclass(frozen=True)
 class ScriptParameters:
-    """What the collector's ``$P = @{...}`` preamble asks for (read by :mod:`powershell_host`)."""
+    """What the collector's ``$P = @{...}`` preamble asks for (read by :mod:`~cas_conformance.lab.exchange.windows_shell`)."""
 
     lookback_days: int
     polling_key: str

@@ -8,7 +8,7 @@ CREATE_PIPELINE and its CommandId is the pipeline id, Send carries the rest (``s
 streams), Receive returns ``stdout`` streams (for the pool without a CommandId, for a pipeline with
 one), Signal terminate closes a pipeline, Delete closes the pool. psrpcore keeps the protocol state
 (fragmenting, capability exchange, pipeline states, error records); this module only moves bytes and
-runs each pipeline through :class:`~cas_conformance.lab.psrp_cmdlets.ExchangeRunspace` as soon as
+runs each pipeline through :class:`~cas_conformance.lab.exchange.cmdlets.ExchangeRunspace` as soon as
 its CREATE_PIPELINE is complete.
 """
 
@@ -27,9 +27,9 @@ import psrpcore
 from psrpcore import PSRPPayload, StreamType
 from psrpcore.types import PSInvocationState
 
-from cas_conformance.lab import wsman
-from cas_conformance.lab.psrp_cmdlets import CmdletFailure, ExchangeRunspace, Invocation
-from cas_conformance.lab.wsman import NS_SHELL, WsmanFault, WsmanRequest
+from cas_conformance.lab.exchange.cmdlets import CmdletFailure, ExchangeRunspace, Invocation
+from cas_conformance.lab.servers import wsman
+from cas_conformance.lab.servers.wsman import NS_SHELL, WsmanFault, WsmanRequest
 
 NS_POWERSHELL = "http://schemas.microsoft.com/powershell"
 EXCHANGE_RESOURCE = f"{NS_POWERSHELL}/Microsoft.Exchange"

@@ -7,8 +7,8 @@ connection-based NTLM with WinRM message encryption required over HTTP, Basic on
 cmd.exe 8,191-character command-line limit, output encoded in the shell's code page, Receive answering
 the OperationTimeout fault while a command is still running, and WS-Man faults with HTTP 500.
 :class:`_WsmanHTTPHandler` does the HTTP side (framing; authentication and encryption come from
-:mod:`cas_conformance.lab.ntlm_acceptor`), :class:`~cas_conformance.lab.winrs_shells.ShellService` the
-WinRS shell state machine and :mod:`cas_conformance.lab.wsman` the SOAP messages. The handler's types
+:mod:`cas_conformance.lab.auth.ntlm`), :class:`~cas_conformance.lab.servers.winrs.ShellService` the
+WinRS shell state machine and :mod:`cas_conformance.lab.servers.wsman` the SOAP messages. The handler's types
 (:class:`CommandRequest`, :class:`CommandResult`, :data:`Handler`) are defined with the shells and
 importable from here.
 """
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab import wsman
-from cas_conformance.lab.listener import Connection, Listener
-from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers, open_request, seal_reply
-from cas_conformance.lab.winrs_shells import (
+from cas_conformance.lab.auth.ntlm import ConnectionAuthenticator, LabUsers, open_request, seal_reply
+from cas_conformance.lab.servers import wsman
+from cas_conformance.lab.servers.listener import Connection, Listener
+from cas_conformance.lab.servers.winrs import (
     CMD_LINE_LIMIT,
     TOO_LONG,
     CommandRequest,
@@ -39,10 +39,10 @@ from cas_conformance.lab.winrs_shells import (
     ShellService,
     codec_for,
 )
-from cas_conformance.lab.wsman import WsmanFault, WsmanRequest
+from cas_conformance.lab.servers.wsman import WsmanFault, WsmanRequest
 
 if TYPE_CHECKING:
-    from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+    from cas_conformance.lab.auth.kerberos import KerberosKeytab
 
 __all__ = [
     "CMD_LINE_LIMIT",
@@ -213,7 +213,7 @@ class WinRMServer(Listener):
     """A WinRM listener (HTTPS when *tls_context* is given, else HTTP) on every address in *addresses*.
 
     *credentials* maps user names (``labadmin`` or ``CONTOSO\\labadmin``, matched case-insensitively)
-    to passwords. With *keytab* (the lab KDC's, see :mod:`cas_conformance.lab.kdc`) Kerberos is
+    to passwords. With *keytab* (the lab KDC's, see :mod:`cas_conformance.lab.auth.kdc`) Kerberos is
     accepted too. With *credssp* the HTTPS listener also takes CredSSP (as after
     ``Enable-WSManCredSSP -Role Server``). :meth:`start` binds the listening sockets; :attr:`port` then holds the bound port.
     """
@@ -257,7 +257,7 @@ class WinRMServer(Listener):
         self.users = LabUsers(self._credentials)
         try:
             if self._keytab is not None:
-                from cas_conformance.lab.kerberos_acceptor import KerberosKeytab
+                from cas_conformance.lab.auth.kerberos import KerberosKeytab
 
                 self.kerberos = KerberosKeytab(self._keytab)
             return super().start()

@@ -1,6 +1,6 @@
 """Kerberos acceptance (``Negotiate`` with SPNEGO or a raw Kerberos token, and ``Kerberos``) for lab servers.
 
-The lab's service principals' keys are in the lab KDC's keytab (:mod:`cas_conformance.lab.kdc`).
+The lab's service principals' keys are in the lab KDC's keytab (:mod:`cas_conformance.lab.auth.kdc`).
 The acceptor reads that keytab through GSSAPI's credential store (``gss_acquire_cred_from``), not
 through ``KRB5_KTNAME``, so several lab servers in one process each use their own keytab and the
 process environment is never touched; the replay cache lives beside the keytab, not in /var/tmp.
@@ -8,10 +8,10 @@ Any principal in the keytab is accepted (as Windows accepts every SPN registered
 account), so the HTTP Host the client used picks the service ticket.
 
 :class:`KerberosConnectionAuth` holds one TCP connection's security context, as
-:class:`~cas_conformance.lab.ntlm_acceptor.NtlmConnectionAuth` does for NTLM: HTTP.sys keeps a
+:class:`~cas_conformance.lab.auth.ntlm.NtlmConnectionAuth` does for NTLM: HTTP.sys keeps a
 Kerberos-authenticated connection authenticated, and WinRM message encryption uses its context.
 The context offers ``wrap_winrm``/``unwrap_winrm`` with the signatures of pyspnego's, so
-:func:`~cas_conformance.lab.ntlm_acceptor.encrypt_message` and ``decrypt_message`` seal with it too.
+:func:`~cas_conformance.lab.auth.ntlm.encrypt_message` and ``decrypt_message`` seal with it too.
 python-gssapi is imported only when a keytab is loaded: a lab without Kerberos needs none of it.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.kdc import INSTALL_HINT
+from cas_conformance.lab.auth.kdc import INSTALL_HINT
 
 log = logging.getLogger(__name__)
 

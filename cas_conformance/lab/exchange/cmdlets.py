@@ -40,8 +40,8 @@ from psrpcore.types import (
     PSObject,
 )
 
-from cas_conformance.lab.exchange_objects import VDIRS, ExchangeObject, ExchangeOrganisation
-from cas_conformance.lab.scenario import LabServer
+from cas_conformance.lab.exchange.objects import VDIRS, ExchangeObject, ExchangeOrganisation
+from cas_conformance.lab.scenario.model import LabServer
 
 RESTRICTED_REMOTE_SERVER = frozenset(
     {

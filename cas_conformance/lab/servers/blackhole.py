@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
-from cas_conformance.lab.listener import Listener
+from cas_conformance.lab.servers.listener import Listener
 
 
 class BlackHole(Listener):

@@ -36,10 +36,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from cas_conformance.lab import os_answers
-from cas_conformance.lab.os_answers import ScriptParameters
-from cas_conformance.lab.scenario import LabServer, Scenario
-from cas_conformance.lab.winrs_shells import CommandRequest, CommandResult
+from cas_conformance.lab.exchange import os_answers
+from cas_conformance.lab.exchange.os_answers import ScriptParameters
+from cas_conformance.lab.scenario.model import LabServer, Scenario
+from cas_conformance.lab.servers.winrs import CommandRequest, CommandResult
 
 SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
 ENDLESS_BYTES = 40 * 1024 * 1024  # more than any client should accept
@@ -113,6 +113,13 @@ def collector_parameters(script: str) -> ScriptParameters | None:
     return ScriptParameters(
         int(days), _unquote(key), _unquote(source), _unquote(pattern), int(event_id), int(most)
     )
+
+
+def read_collector_command(arguments: tuple[str, ...]) -> ScriptParameters | None:
+    """What a simulated server's powershell.exe reads from its command line *arguments*: the OS
+    collector's parameters, or None when they run anything else."""
+    script = script_text(arguments)
+    return None if script is None else collector_parameters(script)
 
 
 @dataclass(frozen=True)
