@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from cas_conformance.domain.secret import Secret
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.scenario.faults import apply_faults
 from cas_conformance.lab.scenario.generated import generated
 from cas_conformance.lab.scenario.model import load_scenario
-from cas_conformance.settings import Secret
 
 
 class EmbeddedLab:
