@@ -47,7 +47,6 @@ from cas_conformance.lab.servers.winrm import WinRMServer, offer_tls_up_to
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
 _FIRST_SERVER = 9  # index of the first server's address in the lab's block (host .10)
-PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
 #: the port the written inventory reaches the lab's /PowerShell site on (connect_to maps it)
 POWERSHELL_PORT = 444
 
@@ -81,10 +80,6 @@ OPEN_FILES_HEADROOM = 1024  # the run's connections, threads' files, the KDC's
 
 def _not_found(request: HttpRequest) -> HttpResponse:
     return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
-
-
-def _cn(cert_subject: Any) -> str:
-    return ", ".join(f"{attr.rfc4514_string()}" for attr in reversed(list(cert_subject)))
 
 
 class Lab:

@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 KERBEROS_ENCRYPTED_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"  # the ``Kerberos`` scheme
-ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";boundary="Encrypted Boundary"'
 
 _BOUNDARY = b"--Encrypted Boundary"
 _NTLM_SIGNATURE = b"NTLMSSP\x00"

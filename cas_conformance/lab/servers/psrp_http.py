@@ -127,11 +127,6 @@ class NegotiateAuthenticator:
         return AuthResult(outcome.user, auth.offers, outcome.answer, auth.context, auth.encryption_protocol)
 
 
-def not_found(request: HttpRequest) -> HttpResponse:
-    """IIS's answer for a path a site does not have."""
-    return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
-
-
 class PowerShellDirectory:
     """Routes ``/PowerShell`` requests of the CAS hosts to the PSRP shells; passes the rest on.
 
