@@ -7,10 +7,12 @@ an ``ExchangeCertificate`` crosses a remote session as its ``X509Certificate2`` 
 (CSS-Exchange ``E19/Exchange/GetExchangeCertificate.xml``; MicrosoftDocs/office-docs-powershell#5256:
 "Get-ExchangeCertificate will not return the services ... in a remote powershell session").
 
-Defaults follow Exchange 2010 (exchange-facts sections 1, 2, 5, 7): virtual directory names
-``<vdir> (Default Web Site)``, URLs on the server's FQDN, authentication methods, the self-signed
-certificate. Nothing here comes from the product's collector or facts: the lab describes servers
-in Exchange's terms, and the suite must read them.
+Defaults follow Exchange 2010 as the cmdlet reference
+(https://learn.microsoft.com/powershell/module/exchangepowershell/, the ``Get-*`` page of each
+object) and the CSS-Exchange samples describe it: virtual directory names ``<vdir> (Default Web
+Site)``, URLs on the server's FQDN, authentication methods, the self-signed certificate. Nothing
+here comes from the product's collector or facts: the lab describes servers in Exchange's terms,
+and the suite must read them.
 """
 
 from __future__ import annotations
@@ -216,7 +218,7 @@ class ExchangeOrganisation:
                         (
                             "Mounted",
                             None,
-                        ),  # only with -Status (exchange-facts 1.1)
+                        ),  # only with -Status (Get-MailboxDatabase's -Status, cmdlet reference)
                         ("AdminDisplayVersion", t.server_version(owner.version if owner else "")),
                         ("Identity", self._id(db.name, dn)),
                         *self._common(dn, f"ms-Exch-{'Public' if public else 'Private'}-MDB", ("msExchMDB",)),
@@ -345,7 +347,7 @@ class ExchangeOrganisation:
             ("Identity", self._id(f"{server.name}\\{name}", dn)),
             *self._common(dn, "ms-Exch-Virtual-Directory", ("msExchVirtualDirectory",)),
         ]
-        if noun == "Owa":  # FailbackUrl: OWA only, 2010 SP1 and later (exchange-facts 5.1)
+        if noun == "Owa":  # FailbackUrl: OWA only, 2010 SP1 and later (Set-OwaVirtualDirectory -FailbackUrl)
             failback = f"https://{server.failback_host}/owa" if server.failback_host else ""
             properties.insert(1, ("FailbackUrl", t.uri(failback)))
             properties.insert(1, ("FormsAuthentication", "Fba" in auth))
@@ -354,7 +356,7 @@ class ExchangeOrganisation:
 
     def outlook_anywhere(self, server: LabServer) -> list[ExchangeObject]:
         if not (server.is_cas and server.outlook_anywhere_host):
-            return []  # Outlook Anywhere not enabled: no object at all (exchange-facts 5.3)
+            return []  # Outlook Anywhere not enabled: no object at all (Enable-OutlookAnywhere, 2010)
         name = f"Rpc ({self._web_site()})"
         dn = f"CN={name},CN=HTTP,CN=Protocols,{self._server_dn(server)}"
         host = server.outlook_anywhere_host

@@ -23,8 +23,11 @@ from cas_conformance.lab.servers.psrp_http import Authenticator, BasicAuthentica
 
 
 class _ServerCertificates:
-    """Each server's store: its self-signed certificate (Exchange setup makes it, exchange-facts 7) and, on a CAS, the published certificate enabled for IIS and SMTP. Self-signed ones are
-    made on first use, all with one key."""
+    """Each server's store: its self-signed certificate (Exchange 2010 setup makes one: "Exchange
+    Server 2010 includes a default self-signed SSL certificate",
+    https://learn.microsoft.com/en-us/previous-versions/office/exchange-server-2010/bb125165(v=exchg.141))
+    and, on a CAS, the published certificate enabled for IIS and SMTP. Self-signed ones are made on
+    first use, all with one key."""
 
     def __init__(
         self, scenario: Scenario, published: Callable[[LabServer], tuple[bytes, str]], now: dt.datetime

@@ -1,7 +1,7 @@
 """What a simulated server's cmd.exe and powershell.exe (Windows PowerShell 2.0) do with a WinRM
 command: run the OS collector on the server's own facts, and fail as a real server fails otherwise.
 
-Modelled on what bites real servers reached from a Linux runner (exchange-facts 8.1):
+Modelled on what bites real servers reached from a Linux runner:
 
 - **The double hop.** The WinRM logon (NTLM, or Kerberos without delegation) holds no credentials
   another machine accepts. A script that loads the Exchange snap-in

@@ -59,7 +59,7 @@ def _enum_type(name: str, members: Sequence[tuple[str, int]], *, flags: bool) ->
     return PSType([name], rehydrate=False)(base(name.rsplit(".", 1)[-1], list(members)))
 
 
-# [MS] a flags enum (exchange-facts 1.2); Mailbox = 2 from the E16 sample, the rest [UNCONFIRMED]
+# [MS] a flags enum (CSS-Exchange E16 GetExchangeServer.xml, above): Mailbox = 2 there, the rest [UNCONFIRMED]
 ServerRole = _enum_type(
     f"{SYSCONFIG}.ServerRole",
     [
@@ -77,7 +77,8 @@ AuthenticationMethod = _enum_type(
     [("Basic", 0), ("Digest", 1), ("Ntlm", 2), ("Fba", 3), ("WindowsIntegrated", 4), ("LiveIdFba", 5)],
     flags=False,
 )
-# [MS] value names: cmdlet-ref:Get-ExchangeCertificate.md (exchange-facts 7); numbers [UNCONFIRMED]
+# [MS] value names: https://learn.microsoft.com/powershell/module/exchangepowershell/get-exchangecertificate
+# (the AllowedServices enum, ff319670); numbers [UNCONFIRMED]
 AllowedServices = _enum_type(
     "Microsoft.Exchange.Management.SystemConfigurationTasks.AllowedServices",
     [("none", 0), ("IMAP", 1), ("POP", 2), ("UM", 4), ("IIS", 8), ("SMTP", 16), ("Federation", 32)],
