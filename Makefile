@@ -11,17 +11,17 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
 	touch $(VENV)/.installed $@
 
 # After the default run, the same lab over Kerberos (fixtures/lab/kerberos.ini) where MIT Kerberos
 # and the `kerberos` extra are there (as root, `make check` installs them first with `make
 # kerberos`); skipped otherwise, saying how to get it. Its reports go to reports/kerberos/.
-KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab.kdc import kdc_programs; kdc_programs()
+KRB5_PROBE := import gssapi, krb5; from cas_conformance.lab import kdc_programs; kdc_programs()
 
 check: $(VENV)/.installed
 	$(BIN)/pytest --inventory inventory.ini

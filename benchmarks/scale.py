@@ -45,9 +45,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from cas_conformance.lab.net import raise_open_files_limit
-from cas_conformance.lab.process import LabProcess
-from cas_conformance.lab.runtime import LISTENERS_PER_SERVER, OPEN_FILES_HEADROOM
+from cas_conformance.lab import Lab, LabProcess, raise_open_files_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -530,7 +528,7 @@ def main() -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     # the suite and the labs inherit it: the lab's listeners per server, a few files per fork
-    limit = raise_open_files_limit(LISTENERS_PER_SERVER * max(wanted) + 4 * args.forks + OPEN_FILES_HEADROOM)
+    limit = raise_open_files_limit(Lab.open_files(max(wanted)) + 4 * args.forks)
     print(
         f"open files limit {limit}, {os.cpu_count()} cores, winrm latency {args.winrm_latency:g} s, "
         f"forks {args.forks}, floor OS command: {args.os_command}",

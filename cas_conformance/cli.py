@@ -24,8 +24,13 @@ INVENTORY_MODULE = "cas_conformance.inventory.command"
 
 
 def _lab(argv: list[str]) -> int:
-    from cas_conformance.lab.__main__ import main as lab_main
+    from cas_conformance.errors import LabError
 
+    try:  # the lab and its extra only for this command (LabError without the extra)
+        from cas_conformance.lab.__main__ import main as lab_main
+    except LabError as exc:
+        print(f"{PROG} lab: {exc}", file=sys.stderr)
+        return 4
     return lab_main(argv, prog=f"{PROG} lab")
 
 

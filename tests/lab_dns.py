@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cas_conformance.lab.dns_server import DnsServer
+from cas_conformance.lab import DnsServer
 
 
 def fresh_for_each_test(server: DnsServer) -> Iterator[None]:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab import Lab, start_lab
 from cas_conformance.settings.validate import unknown_variables
 from tests.ca_bundle import der_certificate
 from tests.report.suite_runs import HEALTHY, ROOT, SUITE

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cas_conformance.checks import CHECKS, drift, subjects
 from cas_conformance.domain.catalogue import ID_PATTERN, REQUIREMENTS, Subject
-from cas_conformance.lab.faults import FAULTS
+from cas_conformance.lab import FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

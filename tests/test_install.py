@@ -1,7 +1,9 @@
 """The wheel brings its suite: built, installed into a fresh venv outside the checkout and run from
 another directory against the built-in lab by scenario name, it gives the same outcome per test id
-as ``make check`` gives from the checkout. Select with ``-m wheel`` (or leave out with
-``-m 'not wheel'``): it builds a wheel and a venv (under a minute)."""
+as ``make check`` gives from the checkout. Installed alone (``pip install cas-conformance``, without
+the ``lab`` extra) it runs against servers it does not start and refuses a lab, saying how to get
+one. Select with ``-m wheel`` (or leave out with ``-m 'not wheel'``): it builds a wheel and a venv
+(about a minute)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.lab.process import LabProcess
+from cas_conformance.lab import LabProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ["cas01.contoso.lab", "cas02.contoso.lab", "mbx01.contoso.lab", "ex01.contoso.lab"]
@@ -60,8 +62,9 @@ def _outcomes(results: Path) -> dict[str, str]:
     return {t["nodeid"]: t["outcome"] for t in json.loads(results.read_text(encoding="utf-8"))["tests"]}
 
 
-def _venv(base: Path) -> Path:
-    """A fresh venv (no system site-packages) with the wheel built from a copy of the sources."""
+def _venv(base: Path) -> tuple[Path, Path]:
+    """A fresh venv (no system site-packages) with the wheel built from a copy of the sources, not
+    its extras; and the wheel."""
     source = base / "source"
     source.mkdir(parents=True)
     for name in SOURCE:
@@ -79,7 +82,7 @@ def _venv(base: Path) -> Path:
             [env / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel], base
         )
     )
-    return env
+    return env, wheel
 
 
 def _checkout_run(reports: Path) -> dict[str, str]:
@@ -97,16 +100,79 @@ def _inventory(path: Path, scenario: str) -> Path:
     return path
 
 
+def _checkout_broken_run(reports: Path) -> dict[str, str]:
+    """The checkout's broken lab (``fixtures/lab/broken.ini``): some tests fail."""
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--inventory",
+            "fixtures/lab/broken.ini",
+            f"--reports-dir={reports}",
+        ],
+        ROOT,
+    )
+    outcomes = _outcomes(reports / "results.json")
+    assert "failed" in outcomes.values()
+    return outcomes
+
+
 def test_the_wheel_brings_its_suite(tmp_path: Path) -> None:
-    """One test, so that a parallel run builds one venv: the installed pytest, the console script and
-    ``python -m cas_conformance`` from other directories, then the installed lab by name."""
-    venv = _venv(tmp_path / "install")
+    """One test, so that a parallel run builds one venv: the wheel without the lab extra; then, the
+    extra installed, the installed pytest, the console script and ``python -m cas_conformance`` from
+    other directories, then the installed lab by name."""
+    venv, wheel = _venv(tmp_path / "install")
     checkout_run = _checkout_run(tmp_path / "check")
-    for phase in "abc":
+    broken = _checkout_broken_run(tmp_path / "check-broken")
+    for phase in "0abc":
         (tmp_path / phase).mkdir()
+    _without_the_lab_extra(venv, broken, tmp_path / "0")
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    _ok(_run([*pip, f"{wheel}[lab]"], tmp_path))
     _installed_pytest(venv, checkout_run, tmp_path / "a")
     _console_script(venv, checkout_run, tmp_path / "b")
-    _installed_lab_by_name(venv, tmp_path / "c")
+    _installed_lab_by_name(venv, broken, tmp_path / "c")
+
+
+def _without_the_lab_extra(venv: Path, expected: dict[str, str], tmp_path: Path) -> None:
+    """``pip install cas-conformance`` alone: no psrpcore; the lab's command and an inventory with
+    ``lab_scenario`` are usage errors naming the extra; the suite runs against servers it does not
+    start (this checkout's standalone broken lab) with the checkout's outcomes."""
+    found = _ok(
+        _run(
+            [
+                venv / "bin" / "python",
+                "-c",
+                "import importlib.util, cas_conformance.pytest_plugin.plugin, cas_conformance.cli; "
+                "print(importlib.util.find_spec('psrpcore'))",
+            ],
+            tmp_path,
+        )
+    )
+    assert found.strip() == "None"
+    lab_scenario = _inventory(tmp_path / "prod.ini", "healthy")
+    for command, said in [
+        (["lab", "faults"], "cas-conformance lab: the built-in lab needs the lab extra"),
+        (["--inventory", lab_scenario], ":7: lab_scenario: the built-in lab needs the lab extra"),
+    ]:
+        refused = _run([venv / "bin" / "cas-conformance", *command], tmp_path)
+        assert refused.returncode == 4, refused.stdout[-4000:] + refused.stderr[-4000:]
+        assert said in refused.stderr and "pip install 'cas-conformance[lab]'" in refused.stderr, (
+            refused.stderr
+        )
+        assert "Traceback" not in refused.stdout + refused.stderr
+    served = tmp_path / "served.ini"
+    with LabProcess("broken", served, args=["--password", PASSWORD], cwd=tmp_path):
+        command: list[str | Path] = [
+            venv / "bin" / "cas-conformance",
+            "--inventory",
+            served,
+            "--reports-dir",
+            "out",
+        ]
+        _ok(_run(command, tmp_path, extra=ACCOUNT), 1)
+    assert _outcomes(tmp_path / "out" / "results.json") == expected
 
 
 def _installed_pytest(venv: Path, checkout_run: dict[str, str], tmp_path: Path) -> None:
@@ -141,23 +207,9 @@ def _console_script(venv: Path, checkout_run: dict[str, str], tmp_path: Path) ->
     assert sorted(line for line in listed.splitlines() if "::" in line) == sorted(checkout_run)
 
 
-def _installed_lab_by_name(venv: Path, tmp_path: Path) -> None:
+def _installed_lab_by_name(venv: Path, expected: dict[str, str], tmp_path: Path) -> None:
     """``cas-conformance lab serve broken`` from the wheel; the installed suite through the written
     inventory has the outcomes of the checkout's broken lab (``fixtures/lab/broken.ini``)."""
-    reports = tmp_path / "checkout"
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--inventory",
-            "fixtures/lab/broken.ini",
-            f"--reports-dir={reports}",
-        ],
-        ROOT,
-    )
-    expected = _outcomes(reports / "results.json")
-    assert "failed" in expected.values()
     faults = _ok(_run([venv / "bin" / "cas-conformance", "lab", "faults"], tmp_path))
     assert "must fail" in faults
     served = tmp_path / "served.ini"

@@ -52,7 +52,6 @@ STILL_ALLOWED: set[tuple[str, str]] = {
     ("cas_conformance.channels.psrp", "cas_conformance.settings"),
     ("cas_conformance.channels.winrm", "cas_conformance.settings"),
     ("cas_conformance.channels.kerberos", "cas_conformance.settings.kerberos"),
-    ("cas_conformance.lab.embedded", "cas_conformance.settings"),
 }
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cas_conformance.channels.tls import TrustStoreError, load_trust_roots, verify_chain
 from cas_conformance.domain.winhttp import WinHttpSettingsError, parse_netsh_show_proxy
 from cas_conformance.errors import CasConformanceError
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from cas_conformance.run.facts_file import FactsFileError, load_world
 
 NOW = datetime.now(timezone.utc)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.lab import Lab, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = str(ROOT / "tests_cas")

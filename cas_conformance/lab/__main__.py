@@ -11,9 +11,9 @@ from pathlib import Path
 
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.faults import FAULTS, HOST_FAULTS
-from cas_conformance.lab.scenario import DEFAULT_PASSWORD, DEFAULT_USER
-from cas_conformance.lab.scenario_names import resolve_scenario, scenario_names
+from cas_conformance.lab.scenario.faults import FAULTS, HOST_FAULTS
+from cas_conformance.lab.scenario.model import DEFAULT_PASSWORD, DEFAULT_USER
+from cas_conformance.lab.scenario.names import resolve_scenario, scenario_names
 
 
 def _faults() -> int:

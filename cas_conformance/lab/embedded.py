@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cas_conformance.lab.faults import apply_faults
-from cas_conformance.lab.generate import generated
+from cas_conformance.domain.secret import Secret
 from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.scenario import load_scenario
-from cas_conformance.settings import Secret
+from cas_conformance.lab.scenario.faults import apply_faults
+from cas_conformance.lab.scenario.generated import generated
+from cas_conformance.lab.scenario.model import load_scenario
 
 
 class EmbeddedLab:

@@ -2,7 +2,7 @@
 
 Everything is generated in memory on every run; no key or certificate is ever checked in. The
 intermediate and every leaf carry real AIA (OCSP + caIssuers) and CRL distribution point URLs, and
-the :class:`Pki` answers OCSP requests and produces fresh CRLs itself, so ``pki_server`` can serve
+the :class:`Pki` answers OCSP requests and produces fresh CRLs itself, so ``servers.revocation`` can serve
 revocation over HTTP exactly as a public CA would.
 
 Faults are built from the same calls: an expired leaf is ``issue(..., not_after=<past>)``, a weak

@@ -1,7 +1,7 @@
 """The running lab: every simulated host on its own loopback address, real protocol servers.
 
 Addresses come from consecutive 127.X.Y.0/24 blocks from a random start per lab (so labs can run
-side by side; a lab of 2,000 servers spans eight /24s: ``net.loopback_block``); every server kind
+side by side; a lab of 2,000 servers spans eight /24s: ``servers.net.loopback_block``); every server kind
 listens on one port across its addresses, which the written inventory reaches through
 ``connect_to`` rules (``:443::PORT``), exactly as it would reach production names.
 """
@@ -23,16 +23,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cas_conformance.lab.blackhole import BlackHole
-from cas_conformance.lab.dns_server import DnsServer, Zone
-from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
-from cas_conformance.lab.kdc import Kdc, lab_kdc
-from cas_conformance.lab.net import bind_tcp, loopback_block, raise_open_files_limit
+from cas_conformance.lab.auth.kdc import Kdc, lab_kdc
+from cas_conformance.lab.exchange.powershell import exchange_powershell
+from cas_conformance.lab.exchange.web import exchange_site
+from cas_conformance.lab.exchange.windows_shell import CollectorHandler, HostModel
 from cas_conformance.lab.pki import Pki, SignatureHash
-from cas_conformance.lab.pki_server import pki_handler
-from cas_conformance.lab.psrp_endpoint import exchange_powershell
-from cas_conformance.lab.psrp_http import NegotiateAuthenticator
-from cas_conformance.lab.scenario import (
+from cas_conformance.lab.scenario.model import (
     DEFAULT_PASSWORD,
     DEFAULT_USER,
     LabServer,
@@ -40,14 +36,17 @@ from cas_conformance.lab.scenario import (
     server_key,
     servers_by_name,
 )
-from cas_conformance.lab.smtp_server import SmtpServer
-from cas_conformance.lab.web import exchange_site
-from cas_conformance.lab.winrm_handler import CollectorHandler, HostModel
-from cas_conformance.lab.winrm_server import WinRMServer, offer_tls_up_to
+from cas_conformance.lab.servers.blackhole import BlackHole
+from cas_conformance.lab.servers.dns import DnsServer, Zone
+from cas_conformance.lab.servers.http import HttpRequest, HttpResponse, HttpServer, HttpsServer
+from cas_conformance.lab.servers.net import bind_tcp, loopback_block, raise_open_files_limit
+from cas_conformance.lab.servers.psrp_http import NegotiateAuthenticator
+from cas_conformance.lab.servers.revocation import pki_handler
+from cas_conformance.lab.servers.smtp import SmtpServer
+from cas_conformance.lab.servers.winrm import WinRMServer, offer_tls_up_to
 
 ROLES = ("dns", "ocsp", "pki", "smtp", "lb-mail", "lb-autodiscover", "lb-outlook", "proxy", "kdc")
 _FIRST_SERVER = 9  # index of the first server's address in the lab's block (host .10)
-PROBE_PREFIX_DEFAULT = "CAS_CONFORMANCE_PROBE"
 #: the port the written inventory reaches the lab's /PowerShell site on (connect_to maps it)
 POWERSHELL_PORT = 444
 
@@ -81,10 +80,6 @@ OPEN_FILES_HEADROOM = 1024  # the run's connections, threads' files, the KDC's
 
 def _not_found(request: HttpRequest) -> HttpResponse:
     return HttpResponse(404, [("Content-Type", "text/html")], b"<h1>404 - File or directory not found.</h1>")
-
-
-def _cn(cert_subject: Any) -> str:
-    return ", ".join(f"{attr.rfc4514_string()}" for attr in reversed(list(cert_subject)))
 
 
 class Lab:
@@ -198,9 +193,14 @@ class Lab:
         self.ca_bundle.write_bytes(self.pki.root_pem() + self.winrm_pki.root_pem())
 
     # --- lifecycle --------------------------------------------------------------------------
+    @staticmethod
+    def open_files(servers: int) -> int:
+        """The open files a lab of *servers* simulated servers needs: the listening sockets it binds
+        and head room for the connections a run opens."""
+        return LISTENERS_PER_SERVER * servers + OPEN_FILES_HEADROOM
+
     def start(self) -> Lab:
-        # the listening sockets _start binds, and head room for the connections the run opens
-        raise_open_files_limit(LISTENERS_PER_SERVER * len(self.scenario.servers) + OPEN_FILES_HEADROOM)
+        raise_open_files_limit(Lab.open_files(len(self.scenario.servers)))
         try:
             self._start()
         except BaseException:

@@ -216,11 +216,10 @@ class RunState:
         )
 
     def _start_lab(self, inventory: Inventory, scenario: str) -> Inventory:
-        from cas_conformance.lab.embedded import start_embedded_lab
-        from cas_conformance.lab.scenario_names import resolve_scenario
-
         line = inventory.all_var_lines.get("lab_scenario")
-        try:
+        try:  # the lab and its extra only here, for a run that starts one (LabError without the extra)
+            from cas_conformance.lab import resolve_scenario, start_embedded_lab
+
             scenario_path = resolve_scenario(scenario, Path(inventory.base_dir).resolve())
         except LabError as exc:
             raise InventoryError(inventory.path, line, f"lab_scenario: {exc}") from None

@@ -22,7 +22,7 @@ from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.errors import CollectionError
-from cas_conformance.lab.dns_server import DnsServer, Zone
+from cas_conformance.lab import DnsServer, Zone
 
 DNS_ADDRESS = "127.0.53.21"
 WEB_ADDRESS = "127.0.60.1"

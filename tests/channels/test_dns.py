@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from cas_conformance.channels.dns import DnsAnswer, Resolver
-from cas_conformance.lab.dns_server import DnsServer, Zone
+from cas_conformance.lab import DnsServer, Zone
 from tests.lab_dns import fresh_for_each_test
 
 ADDRESS = "127.0.53.11"

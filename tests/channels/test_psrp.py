@@ -12,18 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.errors import CasConformanceWarning
-from cas_conformance.lab.exchange_objects import ExchangeOrganisation
-from cas_conformance.lab.https_server import HttpResponse, HttpsServer
-from cas_conformance.lab.pki import self_signed
-from cas_conformance.lab.psrp_cmdlets import ExchangeRunspace
-from cas_conformance.lab.psrp_http import BasicAuthenticator, PowerShellDirectory
-from cas_conformance.lab.psrp_server import PsrpShells
-from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.lab import HttpResponse, HttpsServer, exchange_powershell, load_scenario, self_signed
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -36,13 +31,15 @@ PASSWORD = "Tls10-Test-Pw"
 def tls10_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpsServer, str]]:
     scenario = load_scenario(HEALTHY)
     now = dt.datetime.now(dt.timezone.utc)
-    runspace = ExchangeRunspace(ExchangeOrganisation(scenario, lambda server: [], now))
-    directory = PowerShellDirectory(
-        PsrpShells(runspace, threading.Event()),
-        BasicAuthenticator({"CONTOSO\\labadmin": PASSWORD}, scenario.domain, scenario.netbios),
-        lambda address: "CAS01",
-    )
     issued = self_signed([NAME], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
+    directory = exchange_powershell(
+        scenario,
+        {"cas01": ADDRESS},
+        {"CONTOSO\\labadmin": PASSWORD},
+        lambda server: (issued.cert.public_bytes(Encoding.DER), "Valid"),
+        now,
+        threading.Event(),
+    )
     bundle = tmp_path_factory.mktemp("tls10") / "ca.pem"
     bundle.write_bytes(issued.chain_pem())
     site = issued.ssl_context()

@@ -12,9 +12,19 @@ import requests
 from cryptography.hazmat.primitives import serialization
 
 from cas_conformance.channels.revocation import RevocationResult, check_revocation
-from cas_conformance.lab.https_server import HttpHandler, HttpRequest, HttpResponse, HttpServer
-from cas_conformance.lab.pki import IssuedCert, KeyType, Pki, generate_key, self_signed
-from cas_conformance.lab.pki_server import PkiHandler, pki_handler
+from cas_conformance.lab import (
+    HttpHandler,
+    HttpRequest,
+    HttpResponse,
+    HttpServer,
+    IssuedCert,
+    KeyType,
+    Pki,
+    PkiHandler,
+    generate_key,
+    pki_handler,
+    self_signed,
+)
 
 NOW = dt.datetime.now(dt.timezone.utc)
 DAY = dt.timedelta(days=1)

@@ -25,8 +25,18 @@ from cas_conformance.channels.tls import (
     thumbprint,
     verify_chain,
 )
-from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
-from cas_conformance.lab.pki import IssuedCert, KeyType, Pki, SignatureHash, generate_key, self_signed
+from cas_conformance.lab import (
+    HttpRequest,
+    HttpResponse,
+    HttpServer,
+    HttpsServer,
+    IssuedCert,
+    KeyType,
+    Pki,
+    SignatureHash,
+    generate_key,
+    self_signed,
+)
 
 NOW = dt.datetime.now(dt.timezone.utc)
 DAY = dt.timedelta(days=1)

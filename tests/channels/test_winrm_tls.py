@@ -22,8 +22,14 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.pki import IssuedCert, self_signed
-from cas_conformance.lab.winrm_server import CommandRequest, CommandResult, WinRMServer, offer_tls_up_to
+from cas_conformance.lab import (
+    CommandRequest,
+    CommandResult,
+    IssuedCert,
+    WinRMServer,
+    offer_tls_up_to,
+    self_signed,
+)
 from cas_conformance.settings import HostSettings, Secret, host_settings
 
 # Any command line: the test listeners answer every command alike.

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from tests.checks.world_builder import NOW
 
 

@@ -16,7 +16,7 @@ from cas_conformance.checks.base import Finding
 from cas_conformance.domain.facts import MailboxDatabase, VdirKind
 from cas_conformance.domain.records.dns import DnsAnswer
 from cas_conformance.evidence.view import Endpoint, EvidenceView
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
 MAIL = "mail.contoso.lab"

@@ -11,7 +11,7 @@ import pytest
 from cas_conformance.checks import FactsUnavailable, NotApplicable
 from cas_conformance.domain.facts import SectionError
 from cas_conformance.evidence.view import EvidenceView
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from tests.checks.world_builder import Cas, a_record, case_ids, handshake, judge, leaf, world
 
 CASE = "cas01-owa (Default Web Site)"

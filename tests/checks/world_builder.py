@@ -39,7 +39,7 @@ from cas_conformance.evidence.model import (
 )
 from cas_conformance.evidence.view import EvidenceView, ServerRecord
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from cas_conformance.settings import host_settings, run_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -23,7 +23,7 @@ from cas_conformance.collector.script import (
     collector_script,
     quote_powershell,
 )
-from cas_conformance.lab.winrm_handler import collector_parameters, script_text
+from cas_conformance.lab import read_collector_command
 
 HOSTILE = [
     "it's",
@@ -121,7 +121,7 @@ def test_the_lab_reads_the_parameters_as_powershell_would(
     except ValueError as exc:  # values that spell long (non-ASCII as [char] codes) may not fit: said so
         assert "more than cmd.exe's 8191" in str(exc)
         return
-    read = collector_parameters(script_text(arguments) or "")
+    read = read_collector_command(arguments)
     assert read is not None
     assert (read.lookback_days, read.polling_key, read.event_source, read.event_id) == (
         days,

@@ -36,7 +36,7 @@ from cas_conformance.evidence.model import (
 )
 from cas_conformance.evidence.registry import KINDS
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.pki import Pki
+from cas_conformance.lab import Pki
 from cas_conformance.run.facts_file import evidence_from_dict, evidence_to_dict
 from cas_conformance.settings import host_settings, run_settings
 from tests.checks.world_builder import NOW, handshake, leaf

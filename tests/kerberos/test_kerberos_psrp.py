@@ -19,7 +19,7 @@ from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.channels.winrm import _protocol
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 
 CAS = "cas01.contoso.lab"

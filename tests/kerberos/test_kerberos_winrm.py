@@ -1,20 +1,17 @@
-"""Kerberos end to end: the lab's acceptor, pywinrm over Kerberos (HTTP sealed, HTTPS) and the suite."""
+"""Kerberos end to end: pywinrm over Kerberos (HTTP sealed, HTTPS) and the suite, against the lab
+(its acceptor alone: tests/lab/test_kerberos_acceptor.py)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import spnego
 
 from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
@@ -23,16 +20,7 @@ from cas_conformance.channels.winrm import _protocol, run_collector
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
-from cas_conformance.lab.ntlm_acceptor import (
-    KERBEROS_ENCRYPTED_PROTOCOL,
-    ConnectionAuthenticator,
-    LabUsers,
-    decrypt_message,
-    encrypt_message,
-)
-from cas_conformance.lab.runtime import Lab
+from cas_conformance.lab import Lab, start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.facts_file import load_world, save_world
 from cas_conformance.run.gather import GatherOptions, gather
@@ -42,78 +30,6 @@ from tests.lab.conftest import HEALTHY
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "cas01.contoso.lab"
-
-
-@pytest.fixture
-def client_config(kerberos_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert kerberos_lab.kdc is not None
-    monkeypatch.setenv("KRB5_CONFIG", str(kerberos_lab.kdc.krb5_conf))
-
-
-@pytest.fixture
-def users(kerberos_lab: Lab) -> LabUsers:
-    return LabUsers({kerberos_lab.user: kerberos_lab.password})
-
-
-def _client(lab: Lab, protocol: str = "kerberos", host: str = HOST) -> spnego.ContextProxy:
-    return spnego.client(
-        "labadmin@CONTOSO.LAB", lab.password, hostname=host, service="HTTP", protocol=protocol
-    )
-
-
-def _keytab(lab: Lab) -> KerberosKeytab:
-    assert lab.kdc is not None
-    return KerberosKeytab(lab.kdc.keytab)
-
-
-@pytest.mark.parametrize("protocol", ["kerberos", "negotiate"])
-def test_acceptor_authenticates_the_connection_mutually(
-    kerberos_lab: Lab, client_config: None, users: LabUsers, protocol: str
-) -> None:
-    auth = ConnectionAuthenticator(users, tls=False, kerberos=_keytab(kerberos_lab))
-    client = _client(kerberos_lab, protocol)
-    outcome = auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode())
-    assert outcome.user == "labadmin@CONTOSO.LAB"
-    assert outcome.answer is not None and outcome.answer.startswith("Negotiate ")
-    client.step(base64.b64decode(outcome.answer.split()[1]))
-    assert client.complete
-    assert auth.authenticate(None).user == "labadmin@CONTOSO.LAB"  # the connection stays authenticated
-    context = auth.context
-    assert context is not None
-    sealed = encrypt_message(client, b"<s:Envelope/>")
-    assert decrypt_message(context, sealed) == b"<s:Envelope/>"
-    assert b"Envelope" not in sealed
-
-
-def test_kerberos_scheme_seals_with_its_own_protocol(
-    kerberos_lab: Lab, client_config: None, users: LabUsers
-) -> None:
-    auth = ConnectionAuthenticator(users, tls=True, kerberos=_keytab(kerberos_lab))
-    assert auth.offers == ("Negotiate", "Kerberos", 'Basic realm="WSMAN"')
-    client = _client(kerberos_lab)
-    outcome = auth.authenticate("Kerberos " + base64.b64encode(client.step() or b"").decode())
-    assert outcome.user and outcome.answer and outcome.answer.startswith("Kerberos ")
-    assert auth.encryption_protocol == KERBEROS_ENCRYPTED_PROTOCOL
-    context = auth.context
-    assert context is not None
-    client.step(base64.b64decode(outcome.answer.split()[1]))
-    reply = encrypt_message(context, b"answer", KERBEROS_ENCRYPTED_PROTOCOL)
-    assert decrypt_message(client, reply, KERBEROS_ENCRYPTED_PROTOCOL) == b"answer"
-
-
-def test_replayed_garbage_and_unknown_tickets_get_401(
-    kerberos_lab: Lab, client_config: None, users: LabUsers
-) -> None:
-    keytab = _keytab(kerberos_lab)
-    token = "Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode()
-    assert ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate(token).user
-    replayed = ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate(token)
-    assert replayed.user is None and replayed.challenges == ("Negotiate", "Kerberos")
-    garbage = ConnectionAuthenticator(users, tls=False, kerberos=keytab).authenticate("Negotiate YWJjZA==")
-    assert garbage.user is None
-    fresh = "Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode()
-    no_keytab = ConnectionAuthenticator(users, tls=False).authenticate(fresh)  # a server without the SPN
-    assert no_keytab.user is None and no_keytab.challenges == ("Negotiate",)
 
 
 def _settings(lab: Lab, **changes: str) -> tuple[HostSettings, Dialer]:
@@ -245,20 +161,6 @@ def test_ansible_host_ip_keeps_the_inventory_name_in_the_spn(kerberos_lab: Lab) 
     assert output.exit_code == 0
 
 
-@pytest.mark.parametrize("delegate", [False, True])
-def test_delegation_forwards_the_ticket_only_when_asked(
-    kerberos_lab: Lab, client_config: None, users: LabUsers, delegate: bool
-) -> None:
-    flags = spnego.ContextReq.default | (spnego.ContextReq.delegate if delegate else 0)
-    client = spnego.client(
-        "labadmin@CONTOSO.LAB", kerberos_lab.password, hostname=HOST, service="HTTP", context_req=flags
-    )
-    auth = ConnectionAuthenticator(users, tls=False, kerberos=_keytab(kerberos_lab))
-    assert auth.authenticate("Negotiate " + base64.b64encode(client.step() or b"").decode()).user
-    context = auth.context
-    assert isinstance(context, AcceptedContext) and context.delegated is delegate
-
-
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
@@ -345,22 +247,6 @@ def test_an_unreachable_kdc_is_named(
     finally:
         closed.close()
     assert "no KDC of the realm could be reached" in caught.value.reason, caught.value.reason
-
-
-def test_concurrent_handshakes_on_one_keytab_all_succeed(
-    kerberos_lab: Lab, client_config: None, users: LabUsers
-) -> None:
-    keytab = _keytab(kerberos_lab)
-    tokens = ["Negotiate " + base64.b64encode(_client(kerberos_lab).step() or b"").decode() for _ in range(8)]
-    barrier = threading.Barrier(len(tokens))
-
-    def accept(token: str) -> str | None:
-        auth = ConnectionAuthenticator(users, tls=False, kerberos=keytab)
-        barrier.wait(timeout=30)
-        return auth.authenticate(token).user
-
-    with ThreadPoolExecutor(len(tokens)) as pool:
-        assert list(pool.map(accept, tokens)) == ["labadmin@CONTOSO.LAB"] * len(tokens)
 
 
 def test_exchange_remote_powershell_over_kerberos(kerberos_lab: Lab) -> None:

@@ -22,8 +22,8 @@ from cas_conformance.evidence.model import frozen_map
 from cas_conformance.evidence.view import EvidenceView, ServerRecord, host_of
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
+from cas_conformance.lab.exchange.windows_shell import collector_parameters
 from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.winrm_handler import collector_parameters
 from cas_conformance.run.evaluate import Verdict, evaluate
 from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret

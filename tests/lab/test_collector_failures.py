@@ -11,7 +11,7 @@ import winrm
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.lab.scenario.model import load_scenario
 from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY

@@ -10,7 +10,7 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
+from cas_conformance.lab.auth.ntlm import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings

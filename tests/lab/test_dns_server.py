@@ -16,8 +16,8 @@ import dns.rdatatype
 import pytest
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.dns_server import DnsServer, Zone
-from cas_conformance.lab.listener import STOP_BUDGET
+from cas_conformance.lab.servers.dns import DnsServer, Zone
+from cas_conformance.lab.servers.listener import STOP_BUDGET
 from tests.lab_dns import fresh_for_each_test
 
 ADDRESS = "127.0.53.1"

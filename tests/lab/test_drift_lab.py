@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cas_conformance.lab.faults import FAULTS
+from cas_conformance.lab.scenario.faults import FAULTS
 from tests.lab.conftest import run_lab
 
 DRIFT_FAULTS = sorted(name for name in FAULTS if name.startswith("drift-"))

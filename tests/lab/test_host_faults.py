@@ -9,7 +9,7 @@ import pytest
 
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.faults import HOST_FAULTS
+from cas_conformance.lab.scenario.faults import HOST_FAULTS
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret

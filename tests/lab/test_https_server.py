@@ -15,9 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpServer, HttpsServer
-from cas_conformance.lab.listener import STOP_BUDGET
 from cas_conformance.lab.pki import IssuedCert, KeyType, Pki, generate_key
+from cas_conformance.lab.servers.http import HttpRequest, HttpResponse, HttpServer, HttpsServer
+from cas_conformance.lab.servers.listener import STOP_BUDGET
 
 NOW = dt.datetime.now(dt.timezone.utc)
 ADDRESSES = ["127.0.0.1", "127.0.0.2"]

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.listener import Connection, Listener
+from cas_conformance.lab.servers.listener import Connection, Listener
 
 ADDRESSES = ["127.0.0.1", "127.0.0.2"]
 

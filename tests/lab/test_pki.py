@@ -19,9 +19,9 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.https_server import HttpServer
 from cas_conformance.lab.pki import IssuedCert, KeyType, Pki, SignatureHash, generate_key, self_signed
-from cas_conformance.lab.pki_server import pki_handler
+from cas_conformance.lab.servers.http import HttpServer
+from cas_conformance.lab.servers.revocation import pki_handler
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

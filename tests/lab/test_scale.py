@@ -18,10 +18,10 @@ import pytest
 
 from cas_conformance.errors import LabError
 from cas_conformance.lab.embedded import start_lab
-from cas_conformance.lab.generate import generated
-from cas_conformance.lab.net import HOSTS_PER_BLOCK, loopback_block, raise_open_files_limit
 from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.lab.scenario.generated import generated
+from cas_conformance.lab.scenario.model import load_scenario
+from cas_conformance.lab.servers.net import HOSTS_PER_BLOCK, loopback_block, raise_open_files_limit
 from tests.lab.conftest import HEALTHY
 
 SERVERS = 2000

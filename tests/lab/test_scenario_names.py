@@ -9,7 +9,7 @@ import pytest
 
 from cas_conformance.errors import LabError
 from cas_conformance.inventory import load_inventory
-from cas_conformance.lab.scenario_names import is_scenario_name, resolve_scenario, scenario_names
+from cas_conformance.lab.scenario.names import is_scenario_name, resolve_scenario, scenario_names
 from cas_conformance.locations import scenario_dir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.listener import STOP_BUDGET
-from cas_conformance.lab.smtp_server import SmtpServer
+from cas_conformance.lab.servers.listener import STOP_BUDGET
+from cas_conformance.lab.servers.smtp import SmtpServer
 from tests.channels.test_dialer import make_self_signed, server_context
 
 ADDRESSES = ["127.0.25.1", "127.0.25.2"]

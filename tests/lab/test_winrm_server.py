@@ -23,8 +23,8 @@ from cryptography.x509.oid import NameOID
 from winrm.exceptions import InvalidCredentialsError, WSManFaultError
 
 from cas_conformance.errors import LabError
-from cas_conformance.lab.listener import STOP_BUDGET
-from cas_conformance.lab.winrm_server import CommandRequest, CommandResult, WinRMServer
+from cas_conformance.lab.servers.listener import STOP_BUDGET
+from cas_conformance.lab.servers.winrm import CommandRequest, CommandResult, WinRMServer
 
 USER = "labadmin"
 PASSWORD = "Lab-Pa55word!"

@@ -14,9 +14,9 @@ import pytest
 
 from cas_conformance.errors import LabError
 from cas_conformance.inventory import parse_inventory
-from cas_conformance.lab.faults import apply_faults
 from cas_conformance.lab.runtime import Lab
-from cas_conformance.lab.scenario import load_scenario
+from cas_conformance.lab.scenario.faults import apply_faults
+from cas_conformance.lab.scenario.model import load_scenario
 from cas_conformance.run.gather import GatherOptions, gather
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
