@@ -123,7 +123,7 @@ class TlsVersions:
             return None
         return (
             f"{server}: {channel} spoke {', '.join(old)} only (no TLS 1.2 offered): enable TLS 1.2 "
-            "on the server (Schannel registry keys, see the README's TLS section)"
+            "on the server (Schannel registry keys, see docs/real-servers.md, TLS versions)"
         )
 
 
@@ -185,8 +185,8 @@ def describe_failure(host: str, text: str, *, service: str) -> str:
     if any(word in low for word in _PROTOCOL_WORDS):
         return (
             f"TLS protocol version: {host} and this client share no TLS version (this client accepts "
-            f"{_accepted()}): enable TLS 1.2 on the server (Schannel registry keys, see the README's TLS "
-            "section)"
+            f"{_accepted()}): enable TLS 1.2 on the server (Schannel registry keys, see docs/real-servers.md, "
+            "TLS versions)"
         )
     first = text.splitlines()[0][:200] if text else "no detail"
     return f"TLS handshake with {host} failed: {first}"

@@ -8,7 +8,7 @@ Variables merge in Ansible's precedence and keep, each, the file and line that s
 :mod:`cas_conformance.inventory.build`); Vault values are decrypted with the Vault password.
 
 The objects (:class:`Inventory`, :class:`Host`, :class:`Group`, :class:`VarMapping`) live in
-:mod:`cas_conformance.inventory.model`; README "Using your Ansible inventory" lists the deliberate
+:mod:`cas_conformance.inventory.model`; docs/inventory.md lists the deliberate
 differences from Ansible.
 """
 

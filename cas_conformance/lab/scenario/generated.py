@@ -19,7 +19,7 @@ import copy
 from cas_conformance.errors import LabError
 from cas_conformance.lab.scenario.model import LabDatabase, LabServer, Scenario
 
-MAX_SERVERS = 5000  # 2,000 is the largest Exchange 2010 organisation the suite is sized for (README: Scale)
+MAX_SERVERS = 5000  # 2,000 is the largest Exchange 2010 organisation the suite is sized for (docs/scale.md)
 
 
 def generated(base: Scenario, count: int) -> Scenario:
