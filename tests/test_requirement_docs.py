@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.domain.catalogue import REQUIREMENTS, Requirement
+from cas_conformance.checks import REQUIREMENTS
+from cas_conformance.domain.catalogue import Requirement
 from cas_conformance.settings.validate import known_variables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
-from cas_conformance.domain.catalogue import Severity, requirement
+from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable, requirement
+from cas_conformance.domain.catalogue import Severity
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.pytest_plugin.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 from cas_conformance.pytest_plugin.state import RunState, is_controller, run_metadata, state_key
@@ -295,7 +295,7 @@ def finding(request: pytest.FixtureRequest) -> Finding:
         request.node.user_properties.extend(exc.details)
         pytest.skip(f"{req_id} does not apply: {exc.reason}")
     if result.server:
-        # One name per server in every output: the inventory's (OUT-01 names a database's server
+        # One name per server in every output: the inventory's (a database's check names its server
         # as Exchange does, MBX01; the terminal, JUnit and results.json all say mbx01.contoso.lab).
         result = dataclasses.replace(result, server=state.canonical_server(result.server))
     request.node.stash[FINDING_KEY] = result
