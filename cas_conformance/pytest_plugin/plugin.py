@@ -310,13 +310,6 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     return result
 
 
-def assert_conforms(result: Finding) -> None:
-    """Fail the calling test with the finding's full text (ids, values, remediation)."""
-    __tracebackhide__ = True
-    if not result.passed:
-        pytest.fail(result.message(), pytrace=False)
-
-
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(state_key, None)
     if state is None:
