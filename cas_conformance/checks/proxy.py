@@ -39,15 +39,6 @@ def _proxy_entries(proxy: str) -> set[str]:
     return entries
 
 
-def _dns_domain(rec: ServerRecord) -> str:
-    domain = rec.settings.dns_domain
-    if not domain:
-        raise FactsUnavailable(
-            f"{rec.host}: no dns_domain (set it in the inventory or use the server's FQDN)"
-        )
-    return domain
-
-
 def recommended_entry(fqdn: str) -> str:
     """The reference's entry for a server: ``*.<second-level>.<first-level>`` of its FQDN
     (``ex01.corp.contoso.com`` -> ``*.contoso.com``); a name with fewer labels is listed as is."""
