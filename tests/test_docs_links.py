@@ -40,8 +40,6 @@ TEXT_SUFFIXES = {".md", ".py", ".ps1", ".json", ".toml", ".ini", ".txt", ".html"
 #: everywhere: remove the list then, and this comment.
 STILL_CITING: set[str] = {
     "cas_conformance/channels/psrp.py",
-    "cas_conformance/checks/drift_properties.py",
-    "cas_conformance/checks/winhttp_bypass.py",
     "cas_conformance/evidence/exchange.py",
     "cas_conformance/settings/read.py",
 }

@@ -1,9 +1,9 @@
-"""Section "Applies to": the reference covers Exchange 2010 SP2 and SP3."""
+"""Section "Applies to": the reference covers Exchange 2010 SP2 and SP3.
+Its requirement is declared with its check in ``cas_conformance/checks/version.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("VER-01")

@@ -1,9 +1,9 @@
-"""Section "Troubleshoot Certificate Wizard errors": WinHTTP proxy and certificate status."""
+"""Section "Troubleshoot Certificate Wizard errors": WinHTTP proxy and certificate status.
+Requirements declared with their checks in ``cas_conformance/checks/proxy.py`` and ``certificates.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("PROXY-01")

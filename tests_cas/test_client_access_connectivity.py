@@ -1,9 +1,9 @@
-"""Section "Test Client Access Server Connectivity": the Remote Connectivity Analyzer steps, from the runner."""
+"""Section "Test Client Access Server Connectivity": the Remote Connectivity Analyzer steps, from the
+runner. Declared with their checks in ``cas_conformance/checks/connectivity.py`` and ``mail_domains.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("CONN-01")

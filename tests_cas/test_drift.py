@@ -1,9 +1,9 @@
-"""Drift: the Client Access servers of one peer group (CAS array, AD site, or ``peer_group``) agree."""
+"""Drift: the Client Access servers of one peer group (CAS array, AD site, or ``peer_group``) agree.
+The requirements are declared with their checks in ``cas_conformance/checks/drift.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("DRIFT-01")

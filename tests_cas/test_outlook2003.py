@@ -1,9 +1,9 @@
-"""Sections "Cannot Open Mailbox in Outlook 2003 and Exchange 2010 RTM" and "E-Mail Messages Take a Long Time to Load"."""
+"""Sections "Cannot Open Mailbox in Outlook 2003 and Exchange 2010 RTM" and "E-Mail Messages Take a
+Long Time to Load". Declared with their checks in ``cas_conformance/checks/outlook.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("OUT2003-01")

@@ -1,9 +1,9 @@
-"""Section "Cannot Open Mailbox in Outlook 2007"."""
+"""Section "Cannot Open Mailbox in Outlook 2007".
+The requirements are declared with their checks in ``cas_conformance/checks/outlook.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("OUT-01")

@@ -1,9 +1,9 @@
-"""Section "DNS Change Prevents User from Signing In to Outlook Web App"."""
+"""Section "DNS Change Prevents User from Signing In to Outlook Web App".
+The requirements are declared with their checks in ``cas_conformance/checks/owa.py``."""
 
 import pytest
 
-from cas_conformance.checks import Finding
-from cas_conformance.pytest_plugin.plugin import assert_conforms
+from cas_conformance import Finding, assert_conforms
 
 
 @pytest.mark.requirement("OWA-01")

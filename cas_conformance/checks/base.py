@@ -1,13 +1,14 @@
-"""What every check returns, and how checks are registered against the catalogue."""
+"""What every check returns, and how a check is registered with the requirement it implements."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cas_conformance.domain.catalogue import Requirement, requirement
+from cas_conformance.domain.catalogue import Requirement, Subject
 from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ class NotApplicable(Exception):
 class Finding:
     """The verdict of one requirement on one object, with everything a failure must carry."""
 
-    requirement: str
+    # The requirement's id: CheckSpec.judge fills it in (a check does not write it).
+    requirement: str = field(default="", kw_only=True)
     server: str
     object: str
     passed: bool
@@ -70,36 +72,73 @@ class Case:
 
 
 Evaluate = Callable[["EvidenceView", str], Finding]
-Enumerate = Callable[["EvidenceView"], list[Case]]
+Find = Callable[["EvidenceView"], list[Case]]
+
+
+@dataclass(frozen=True)
+class Enumerator:
+    """Who a requirement is checked per: its Subject, and how to find that subject's cases in a run."""
+
+    subject: Subject
+    find: Find
+
+    def __call__(self, world: EvidenceView) -> list[Case]:
+        return self.find(world)
+
+
+def enumerates(subject: Subject) -> Callable[[Find], Enumerator]:
+    """Make *find* (world -> cases) the enumerator of *subject*."""
+
+    def wrap(find: Find) -> Enumerator:
+        return Enumerator(subject, find)
+
+    return wrap
 
 
 @dataclass(frozen=True)
 class CheckSpec:
     requirement: Requirement
-    cases: Enumerate
+    cases: Enumerator
     evaluate: Evaluate
 
+    @property
+    def subject(self) -> Subject:
+        return self.cases.subject
+
+    @property
+    def module(self) -> str:
+        """The check module that declares the requirement (it places it in the catalogue's order)."""
+        return self.evaluate.__module__
+
     def judge(self, world: EvidenceView, case: Case) -> Finding:
-        """The finding on *case*; NotApplicable or FactsUnavailable (a placeholder for facts that
-        could not be gathered is always the latter) when there is none."""
+        """The finding on *case*, with the requirement's id; NotApplicable or FactsUnavailable (a
+        placeholder for facts that could not be gathered is always the latter) when there is none."""
         if case.error:
             raise FactsUnavailable(f"{self.requirement.id} on {case.id}: {case.error}")
-        return self.evaluate(world, case.key)
+        return dataclasses.replace(self.evaluate(world, case.key), requirement=self.requirement.id)
 
 
-CHECKS: dict[str, CheckSpec] = {}
+#: Every check, in the order its module registered it; ``checks.CHECKS`` is the catalogue's order.
+REGISTERED: dict[str, CheckSpec] = {}
 
 
-def check(requirement_id: str, cases: Enumerate) -> Callable[[Evaluate], Evaluate]:
-    """Register *evaluate* as the implementation of *requirement_id* over *cases*."""
+def check(declared: Requirement, cases: Enumerator) -> Callable[[Evaluate], Evaluate]:
+    """Register *evaluate* as the check of the *declared* requirement, over the *cases* of its subject."""
 
     def register(evaluate: Evaluate) -> Evaluate:
-        if requirement_id in CHECKS:
-            raise ValueError(f"{requirement_id} is implemented twice")
-        CHECKS[requirement_id] = CheckSpec(requirement(requirement_id), cases, evaluate)
+        if declared.id in REGISTERED:
+            raise ValueError(f"{declared.id} is implemented twice")
+        REGISTERED[declared.id] = CheckSpec(declared, cases, evaluate)
         return evaluate
 
     return register
+
+
+def requirement(requirement_id: str) -> Requirement:
+    try:
+        return REGISTERED[requirement_id].requirement
+    except KeyError:
+        raise KeyError(f"unknown requirement id {requirement_id!r}") from None
 
 
 #: What a check will read of the network evidence, from the Exchange/OS evidence: once for the

@@ -1,10 +1,11 @@
-"""One replacement request per certificate, for CERT-01, CERT-02 and CERT-03 alike.
+"""One replacement request per certificate, for the certificate checks (status, names, expiry) alike.
 
 Servers behind one published name usually share one SAN certificate (the same thumbprint on each).
 Its replacement is requested once, on the first of those servers, with the union of every name any
 requirement asks for: the names it holds now, plus every virtual directory and Outlook Anywhere
-host name of each server that serves it to IIS (CERT-02), and every published name whose TLS
-handshake from the client's side serves it (CONN-03 judges the name on it). The issued certificate is imported and
+host name of each server that serves it to IIS (the IIS certificate's names check), and every
+published name whose TLS handshake from the client's side serves it (the TLS chain check judges the
+name on it). The issued certificate is imported and
 enabled there, then exported with its private key and imported on the others. Every finding on
 that certificate carries the same text, so remediation.ps1 lists it once.
 

@@ -1,4 +1,5 @@
-"""CERT-01..03: Exchange certificates (section "Troubleshoot Certificate Wizard errors")."""
+"""Exchange certificates: status, the names IIS serves, expiry (section "Troubleshoot Certificate
+Wizard errors")."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cas_conformance.checks.base import (
     ps_word,
 )
 from cas_conformance.checks.certificate_request import iis_certificate, names_needed, replacement_commands
+from cas_conformance.domain.catalogue import SECTION_CERT, Requirement, Severity
 from cas_conformance.domain.facts import ExchangeCertificate
 from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
@@ -74,7 +76,10 @@ def _revocation_fix(world: EvidenceView, rec: ServerRecord, server: str) -> str:
     )
 
 
-@check("CERT-01", subjects.certificates)
+@check(
+    Requirement("CERT-01", "Exchange certificate status is Valid", Severity.CRITICAL, SECTION_CERT),
+    subjects.certificates,
+)
 def certificate_status_valid(world: EvidenceView, key: str) -> Finding:
     rec, cert = _certificate(world, key)
     server = subjects.local_server(rec).name
@@ -84,7 +89,6 @@ def certificate_status_valid(world: EvidenceView, key: str) -> Finding:
         fix = _status_fix(world, cert, server)
     passed = cert.status == "Valid"
     return Finding(
-        "CERT-01",
         rec.host,
         _label(cert),
         passed,
@@ -106,7 +110,12 @@ def name_covered(name: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-@check("CERT-02", subjects.servers)
+@check(
+    Requirement(
+        "CERT-02", "IIS certificate covers every published host name", Severity.CRITICAL, SECTION_CERT
+    ),
+    subjects.servers,
+)
 def iis_certificate_covers_names(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -119,7 +128,6 @@ def iis_certificate_covers_names(world: EvidenceView, key: str) -> Finding:
     cert = iis_certificate(facts)
     if cert is None:
         return Finding(
-            "CERT-02",
             key,
             f"IIS certificate of {local.name}",
             False,
@@ -130,7 +138,6 @@ def iis_certificate_covers_names(world: EvidenceView, key: str) -> Finding:
         )
     missing = sorted(n for n in needed if not name_covered(n, cert.certificate_domains))
     return Finding(
-        "CERT-02",
         key,
         _label(cert),
         not missing,
@@ -143,7 +150,10 @@ def iis_certificate_covers_names(world: EvidenceView, key: str) -> Finding:
     )
 
 
-@check("CERT-03", subjects.certificates)
+@check(
+    Requirement("CERT-03", "Exchange certificate does not expire soon", Severity.WARNING, SECTION_CERT),
+    subjects.certificates,
+)
 def certificate_not_expiring(world: EvidenceView, key: str) -> Finding:
     rec, cert = _certificate(world, key)
     subjects.local_server(rec)  # facts that name no local server make this an error
@@ -156,7 +166,6 @@ def certificate_not_expiring(world: EvidenceView, key: str) -> Finding:
         else f"expires on {cert.not_after.date().isoformat()} ({int(left)} days left)"
     )
     return Finding(
-        "CERT-03",
         rec.host,
         _label(cert),
         passed,

@@ -1,4 +1,4 @@
-"""DRIFT-01..05: the Client Access servers behind one name agree with each other.
+"""Drift: the Client Access servers behind one name agree with each other.
 
 A CAS array or load-balanced namespace is only as good as its least careful member: a member with
 another URL, certificate, proxy or build makes clients fail only when it answers. Each test compares
@@ -9,10 +9,20 @@ lists every value with its members and fixes nothing automatically.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
-from cas_conformance.checks.base import Case, FactsUnavailable, Finding, check, one_line
-from cas_conformance.checks.drift_properties import BY_NAME, Fix, Property, iis_certificates, properties_of
+from cas_conformance.checks.base import Enumerator, FactsUnavailable, Finding, check, one_line
+from cas_conformance.checks.drift_properties import (
+    BY_NAME,
+    CERTIFICATE_NAMES,
+    EXCHANGE_BUILD,
+    RPC_ENCRYPTION,
+    URLS_AND_OUTLOOK_ANYWHERE,
+    WINHTTP_PROXY,
+    Fix,
+    Property,
+    iis_certificates,
+)
 from cas_conformance.checks.peer_groups import (
     DRIFT_PROPERTY,
     Comparison,
@@ -25,30 +35,73 @@ from cas_conformance.checks.peer_groups import (
     member_records,
     single_member,
 )
+from cas_conformance.domain.catalogue import SECTION_DRIFT, Requirement, Severity, Subject
 from cas_conformance.evidence.view import EvidenceView
 
-_WHY = {
-    "DRIFT-01": "clients reach whichever member the load balancer or DNS picks: a member with other URLs or "
-    "Outlook Anywhere settings sends them elsewhere or prompts them, only when it answers",
-    "DRIFT-02": "Outlook clients that do not encrypt RPC connect through some members and are refused by others",
-    "DRIFT-03": "clients get a certificate name warning only from the members whose certificate lacks a name",
-    "DRIFT-04": "revocation checks and Exchange's own web calls work on some members and time out on others",
-    "DRIFT-05": "members of one namespace behave differently (fixes, defaults, OWA versions) depending on "
-    "which one answers",
-}
+
+@dataclass(frozen=True)
+class Drift:
+    """A drift requirement: the properties it compares across each peer group, and why a
+    difference matters."""
+
+    requirement: Requirement
+    properties: tuple[Property, ...]
+    why: str
+
+    def cases(self) -> Enumerator:
+        """One case per peer group and property (its own properties, in their order)."""
+        names = [p.name for p in self.properties]
+        return Enumerator(Subject.PEER_GROUP, lambda world: group_cases(world, names))
 
 
-def _cases(requirement: str) -> Callable[[EvidenceView], list[Case]]:
-    props = properties_of(requirement)
-
-    def cases(world: EvidenceView) -> list[Case]:
-        return group_cases(world, props)
-
-    return cases
-
-
-CASES = {rid: _cases(rid) for rid in ("DRIFT-01", "DRIFT-02", "DRIFT-03", "DRIFT-04", "DRIFT-05")}
-"""Who each DRIFT requirement is parametrized over: its own properties across every peer group."""
+DRIFTS = (
+    Drift(
+        Requirement(
+            "DRIFT-01",
+            "Peer group members publish the same URLs and Outlook Anywhere settings",
+            Severity.CRITICAL,
+            SECTION_DRIFT,
+        ),
+        URLS_AND_OUTLOOK_ANYWHERE,
+        "clients reach whichever member the load balancer or DNS picks: a member with other URLs or "
+        "Outlook Anywhere settings sends them elsewhere or prompts them, only when it answers",
+    ),
+    Drift(
+        Requirement(
+            "DRIFT-02", "Peer group members agree on RPC encryption", Severity.CRITICAL, SECTION_DRIFT
+        ),
+        RPC_ENCRYPTION,
+        "Outlook clients that do not encrypt RPC connect through some members and are refused by others",
+    ),
+    Drift(
+        Requirement(
+            "DRIFT-03",
+            "Peer group members' IIS certificates cover the same names",
+            Severity.WARNING,
+            SECTION_DRIFT,
+        ),
+        CERTIFICATE_NAMES,
+        "clients get a certificate name warning only from the members whose certificate lacks a name",
+    ),
+    Drift(
+        Requirement(
+            "DRIFT-04",
+            "Peer group members have the same WinHTTP proxy and bypass list",
+            Severity.CRITICAL,
+            SECTION_DRIFT,
+        ),
+        WINHTTP_PROXY,
+        "revocation checks and Exchange's own web calls work on some members and time out on others",
+    ),
+    Drift(
+        Requirement(
+            "DRIFT-05", "Peer group members run the same Exchange build", Severity.WARNING, SECTION_DRIFT
+        ),
+        EXCHANGE_BUILD,
+        "members of one namespace behave differently (fixes, defaults, OWA versions) depending on "
+        "which one answers",
+    ),
+)
 
 
 def _listing(comparison: Comparison) -> str:
@@ -68,7 +121,8 @@ def _remediation(prop: Property, group: PeerGroup, comparison: Comparison, seen:
 
 
 def _thumbprints(prop: Property, seen: dict[str, Seen]) -> dict[str, str]:
-    """Each member's IIS certificate thumbprints, where DRIFT-03 finds more than one certificate."""
+    """Each member's IIS certificate thumbprints, where the certificate names' comparison finds more
+    than one certificate."""
     if prop.name != "certificate-names":
         return {}
     thumbprints = {m: ", ".join(c.thumbprint for c in iis_certificates(s)) for m, s in seen.items()}
@@ -76,7 +130,8 @@ def _thumbprints(prop: Property, seen: dict[str, Seen]) -> dict[str, str]:
 
 
 def _uncommon_names(prop: Property, comparison: Comparison) -> str:
-    """For DRIFT-03: the certificate names not every member has, with the members that have them."""
+    """For the certificate names' comparison: the names not every member has, with the members that
+    have them."""
     if prop.name != "certificate-names" or comparison.agree:
         return ""
     sets = {m: set(v.key.split(",")) for m, v in comparison.values.items()}
@@ -101,10 +156,11 @@ def _notes(group: PeerGroup, thumbprints: dict[str, str], uncommon: str) -> list
     return notes
 
 
-def judge(world: EvidenceView, key: str, requirement: str) -> Finding:
+def judge(world: EvidenceView, key: str, drift: Drift) -> Finding:
+    requirement = drift.requirement.id
     group, name = find_group(world, key)
     prop = BY_NAME.get(name)
-    if prop is None or prop.requirement != requirement:
+    if prop is None or prop not in drift.properties:
         raise FactsUnavailable(f"{requirement} compares no property {name!r}")
     if len(group.members) < 2:
         raise single_member(group, requirement, prop.name, prop.label)
@@ -129,26 +185,25 @@ def judge(world: EvidenceView, key: str, requirement: str) -> Finding:
     if comparison.majority is not None and not comparison.agree:
         expected += f": {comparison.majority_text}, as most members have"
     return Finding(
-        requirement,
         "",
         f"{prop.label} across {group.describe()}",
         comparison.agree,
         observed,
         expected,
-        why="" if comparison.agree else _WHY[requirement],
+        why="" if comparison.agree else drift.why,
         remediation=_remediation(prop, group, comparison, seen) if not comparison.agree else "",
         notes=tuple(notes),
         details=((DRIFT_PROPERTY, drift_row(group, requirement, prop.name, prop.label, comparison, notes)),),
     )
 
 
-def _register(requirement: str) -> None:
+def _register(drift: Drift) -> None:
     def evaluate(world: EvidenceView, key: str) -> Finding:
-        return judge(world, key, requirement)
+        return judge(world, key, drift)
 
-    evaluate.__name__ = evaluate.__qualname__ = f"drift_{requirement[-2:]}"
-    check(requirement, CASES[requirement])(evaluate)
+    evaluate.__name__ = evaluate.__qualname__ = f"drift_{drift.requirement.id[-2:]}"
+    check(drift.requirement, drift.cases())(evaluate)
 
 
-for _requirement in CASES:
-    _register(_requirement)
+for _drift in DRIFTS:
+    _register(_drift)

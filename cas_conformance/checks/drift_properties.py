@@ -1,11 +1,14 @@
-r"""What DRIFT-01..05 compare across a peer group, read from each member's facts, and the command
-that sets an odd member to the value most members have (with the real identities, quoted).
+r"""What the drift requirements compare across a peer group, read from each member's facts, and the
+command that sets an odd member to the value most members have (with the real identities, quoted).
 
 Command forms: the Set-*VirtualDirectory cmdlets take ``-Identity "<server>\<vdir> (<site>)"``
 and ``-InternalUrl``/``-ExternalUrl`` (learn.microsoft.com, Set-OabVirtualDirectory example 1:
 ``-ExternalUrl "https://www.contoso.com/OAB"``); Set-OutlookAnywhere's Exchange 2010 example is
 ``-Identity:CAS01\Rpc (Default Web Site) -ClientAuthenticationMethod:Ntlm``; Enable-OutlookAnywhere
-needs ``-SSLOffloading`` (exchange-facts.md 5.3); netsh winhttp as in exchange-facts.md 6.
+needs ``-SSLOffloading`` in Exchange 2010
+(https://learn.microsoft.com/powershell/module/exchangepowershell/enable-outlookanywhere);
+``netsh winhttp set proxy proxy-server="..." bypass-list="..."`` and ``netsh winhttp reset proxy``
+as https://learn.microsoft.com/windows-server/administration/windows-commands/netsh-winhttp has them.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ class Fix:
 @dataclass(frozen=True)
 class Property:
     name: str  # the test id part: owa-internal-host
-    requirement: str
     label: str
     value: Callable[[Seen], Value]
     fix: Callable[[Fix], str]
@@ -148,9 +150,7 @@ def _vdir_property(kind: VdirKind, slug: str, label: str, cmdlet: str, scope: st
             lines.append(f"{cmdlet} -Identity {ps_string(vdir.identity)} -{param} {target}")
         return "\n".join(lines)
 
-    return Property(
-        f"{slug}-{scope}-host", "DRIFT-01", f"{label} {param} host", value, fix, f"{cmdlet} -{param}"
-    )
+    return Property(f"{slug}-{scope}-host", f"{label} {param} host", value, fix, f"{cmdlet} -{param}")
 
 
 # --- Outlook Anywhere ------------------------------------------------------------------------------
@@ -317,7 +317,8 @@ def _build_fix(fix: Fix) -> str:
     return f"# install {target} on {one_line(odd.name)} (the build most members run; {BUILD_NUMBERS})"
 
 
-PROPERTIES: tuple[Property, ...] = (
+# What each drift requirement compares, in its cases' order.
+URLS_AND_OUTLOOK_ANYWHERE: tuple[Property, ...] = (
     *(
         _vdir_property(k, s, label, c, scope)
         for k, s, label, c in _VDIR_CMDLETS
@@ -325,7 +326,6 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(
         "oa-external-host",
-        "DRIFT-01",
         "Outlook Anywhere ExternalHostname",
         _oa_host,
         _oa_fix("ExternalHostname"),
@@ -333,43 +333,44 @@ PROPERTIES: tuple[Property, ...] = (
     ),
     Property(
         "oa-client-auth",
-        "DRIFT-01",
         "Outlook Anywhere ClientAuthenticationMethod",
         _oa_auth,
         _oa_fix("ClientAuthenticationMethod"),
         "Set-OutlookAnywhere -ClientAuthenticationMethod",
     ),
+)
+RPC_ENCRYPTION = (
     Property(
         "rpc-encryption",
-        "DRIFT-02",
         "RPC Client Access EncryptionRequired",
         _rpc_encryption,
         _rpc_fix,
         "Set-RpcClientAccess -EncryptionRequired",
     ),
+)
+CERTIFICATE_NAMES = (
     Property(
         "certificate-names",
-        "DRIFT-03",
         "names of the IIS certificate",
         _certificate_names,
         _certificate_fix,
         "Enable-ExchangeCertificate -Services IIS",
     ),
-    Property("winhttp-proxy", "DRIFT-04", "WinHTTP proxy", _proxy, _winhttp_fix, "netsh winhttp set proxy"),
-    Property(
-        "winhttp-bypass", "DRIFT-04", "WinHTTP bypass list", _bypass, _winhttp_fix, "netsh winhttp set proxy"
-    ),
-    Property(
-        "exchange-build",
-        "DRIFT-05",
-        "Exchange build (AdminDisplayVersion)",
-        _build,
-        _build_fix,
-        "Exchange setup",
-    ),
 )
-BY_NAME = {p.name: p for p in PROPERTIES}
-
-
-def properties_of(requirement: str) -> list[str]:
-    return [p.name for p in PROPERTIES if p.requirement == requirement]
+WINHTTP_PROXY = (
+    Property("winhttp-proxy", "WinHTTP proxy", _proxy, _winhttp_fix, "netsh winhttp set proxy"),
+    Property("winhttp-bypass", "WinHTTP bypass list", _bypass, _winhttp_fix, "netsh winhttp set proxy"),
+)
+EXCHANGE_BUILD = (
+    Property("exchange-build", "Exchange build (AdminDisplayVersion)", _build, _build_fix, "Exchange setup"),
+)
+BY_NAME = {
+    p.name: p
+    for p in (
+        *URLS_AND_OUTLOOK_ANYWHERE,
+        *RPC_ENCRYPTION,
+        *CERTIFICATE_NAMES,
+        *WINHTTP_PROXY,
+        *EXCHANGE_BUILD,
+    )
+}

@@ -1,4 +1,6 @@
-"""OUT-01..03 ("Cannot Open Mailbox in Outlook 2007") and OUT2003-01/02 (Outlook 2003 sections)."""
+"""The RpcClientAccessServer of each database ("Cannot Open Mailbox in Outlook 2007") and the Outlook
+2003 sections ("Cannot Open Mailbox in Outlook 2003 and Exchange 2010 RTM", "E-Mail Messages Take a
+Long Time to Load")."""
 
 from __future__ import annotations
 
@@ -14,13 +16,20 @@ from cas_conformance.checks.base import (
     ps_string,
     ps_word,
 )
+from cas_conformance.domain.catalogue import (
+    SECTION_OUT,
+    SECTION_OUT2003_POLL,
+    SECTION_OUT2003_RPC,
+    Requirement,
+    Severity,
+)
 from cas_conformance.domain.facts import ExchangeServer, MailboxDatabase
 from cas_conformance.evidence.view import EvidenceView, Needs, resolve
 
 
 @needs
 def _rpc_endpoint_needs(world: EvidenceView) -> Needs:
-    """OUT-02 reads the A record of every database's RpcClientAccessServer."""
+    """The A record of every database's RpcClientAccessServer (read by the check that it resolves)."""
     return Needs(resolve=resolve("A", (db.rpc_client_access_server for db in world.databases())))
 
 
@@ -64,7 +73,15 @@ def _skip_non_2010_host(world: EvidenceView, db: MailboxDatabase) -> ExchangeSer
     return server
 
 
-@check("OUT-01", subjects.databases)
+@check(
+    Requirement(
+        "OUT-01",
+        "RpcClientAccessServer names a Client Access server or array",
+        Severity.CRITICAL,
+        SECTION_OUT,
+    ),
+    subjects.databases,
+)
 def rpc_client_access_server_is_client_access(world: EvidenceView, key: str) -> Finding:
     db = _database(world, key)
     _skip_non_2010_host(world, db)
@@ -72,9 +89,7 @@ def rpc_client_access_server_is_client_access(world: EvidenceView, key: str) -> 
     fix = _set_rca(db, _suggestion(world, db))
 
     def result(passed: bool, observed: str, why: str = "") -> Finding:
-        return Finding(
-            "OUT-01", db.server, db.name, passed, observed, _OUT01_EXPECTED, why=why, remediation=fix
-        )
+        return Finding(db.server, db.name, passed, observed, _OUT01_EXPECTED, why=why, remediation=fix)
 
     if not value:
         return result(False, "(empty)", "the database names no RPC endpoint for Outlook")
@@ -96,7 +111,10 @@ def rpc_client_access_server_is_client_access(world: EvidenceView, key: str) -> 
     )
 
 
-@check("OUT-02", subjects.rpc_endpoints)
+@check(
+    Requirement("OUT-02", "RpcClientAccessServer resolves in DNS", Severity.CRITICAL, SECTION_OUT),
+    subjects.rpc_endpoints,
+)
 def rpc_client_access_server_resolves(world: EvidenceView, key: str) -> Finding:
     answer = world.dns(key, "A")
     users = sorted(db.name for db in world.databases() if db.rpc_client_access_server.lower() == key)
@@ -107,7 +125,6 @@ def rpc_client_access_server_resolves(world: EvidenceView, key: str) -> Finding:
         observed += f" ({answer.detail})"
     label, _, zone = key.partition(".")
     return Finding(
-        "OUT-02",
         "",
         key,
         answer.ok and bool(answer.records),
@@ -120,7 +137,12 @@ def rpc_client_access_server_resolves(world: EvidenceView, key: str) -> Finding:
     )
 
 
-@check("OUT-03", subjects.databases)
+@check(
+    Requirement(
+        "OUT-03", "RpcClientAccessServer is in the database server's AD site", Severity.WARNING, SECTION_OUT
+    ),
+    subjects.databases,
+)
 def rpc_client_access_server_in_same_site(world: EvidenceView, key: str) -> Finding:
     db = _database(world, key)
     host = _skip_non_2010_host(world, db)
@@ -139,7 +161,6 @@ def rpc_client_access_server_in_same_site(world: EvidenceView, key: str) -> Find
         raise NotApplicable(f"{value or '(empty)'} is not a Client Access server or array: OUT-01 reports it")
     passed = site.lower() == host.site_name.lower()
     return Finding(
-        "OUT-03",
         db.server,
         db.name,
         passed,
@@ -150,7 +171,15 @@ def rpc_client_access_server_in_same_site(world: EvidenceView, key: str) -> Find
     )
 
 
-@check("OUT2003-01", subjects.cas_servers)
+@check(
+    Requirement(
+        "OUT2003-01",
+        "RPC encryption is not required for Outlook 2003",
+        Severity.CRITICAL,
+        SECTION_OUT2003_RPC,
+    ),
+    subjects.cas_servers,
+)
 def rpc_encryption_not_required(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -177,7 +206,6 @@ def rpc_encryption_not_required(world: EvidenceView, key: str) -> Finding:
         else "Mailbox server hosting a public-folder database"
     )
     return Finding(
-        "OUT2003-01",
         key,
         f"RpcClientAccess on {local.name}",
         passed,
@@ -210,7 +238,15 @@ def _lowered_polling_ms(value: str) -> int | None:
     return int(text)
 
 
-@check("OUT2003-02", subjects.client_access_only)
+@check(
+    Requirement(
+        "OUT2003-02",
+        "Online-mode Outlook 2003 gets timely notifications (UDP push on, or polling below 60000 ms)",
+        Severity.WARNING,
+        SECTION_OUT2003_POLL,
+    ),
+    subjects.client_access_only,
+)
 def outlook2003_online_notifications(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -243,7 +279,6 @@ def outlook2003_online_notifications(world: EvidenceView, key: str) -> Finding:
         )
     rpc_key = "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem"
     return Finding(
-        "OUT2003-02",
         key,
         local.name,
         passed,

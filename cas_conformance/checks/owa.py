@@ -1,4 +1,4 @@
-"""OWA-01..04: "DNS Change Prevents User from Signing In to Outlook Web App" (the FailbackUrl)."""
+"""The OWA FailbackUrl: "DNS Change Prevents User from Signing In to Outlook Web App"."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cas_conformance.checks.base import (
     needs,
     ps_string,
 )
+from cas_conformance.domain.catalogue import SECTION_OWA, Requirement, Severity
 from cas_conformance.domain.chain_verdict import verify_chain
 from cas_conformance.domain.facts import VirtualDirectory
 from cas_conformance.evidence.endpoints import failback_hosts
@@ -20,8 +21,8 @@ from cas_conformance.evidence.view import EvidenceView, Needs, ServerRecord, hos
 
 @needs
 def _failback_needs(world: EvidenceView) -> Needs:
-    """OWA-03/04 read each FailbackUrl host's A record and certificate, and the A record of the
-    server hosting the virtual directory."""
+    """Each FailbackUrl host's A record and certificate, and the A record of the server hosting the
+    virtual directory (where the failback host must resolve to)."""
     failback = failback_hosts(world.servers.values())
     hosting = (s.fqdn for s in world.org_servers())
     return Needs(resolve=resolve("A", failback) | resolve("A", hosting), handshake=frozenset(failback))
@@ -65,7 +66,6 @@ def _proposed(vdir: VirtualDirectory, rec: ServerRecord) -> str:
 
 
 def _finding(
-    req: str,
     rec: ServerRecord,
     vdir: VirtualDirectory,
     world: EvidenceView,
@@ -76,7 +76,6 @@ def _finding(
 ) -> Finding:
     ips = _cas_ips(world, rec)
     return Finding(
-        req,
         rec.host,
         vdir.identity,
         passed,
@@ -87,11 +86,13 @@ def _finding(
     )
 
 
-@check("OWA-01", subjects.owa_vdirs)
+@check(
+    Requirement("OWA-01", "OWA FailbackUrl is set", Severity.WARNING, SECTION_OWA),
+    subjects.owa_vdirs,
+)
 def failback_url_set(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     return _finding(
-        "OWA-01",
         rec,
         vdir,
         world,
@@ -102,14 +103,18 @@ def failback_url_set(world: EvidenceView, key: str) -> Finding:
     )
 
 
-@check("OWA-02", subjects.owa_vdirs)
+@check(
+    Requirement(
+        "OWA-02", "OWA FailbackUrl host differs from ExternalUrl host", Severity.CRITICAL, SECTION_OWA
+    ),
+    subjects.owa_vdirs,
+)
 def failback_host_differs(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
     external = host_of(vdir.external_url)
     passed = failback != external
     return _finding(
-        "OWA-02",
         rec,
         vdir,
         world,
@@ -123,7 +128,15 @@ def failback_host_differs(world: EvidenceView, key: str) -> Finding:
     )
 
 
-@check("OWA-03", subjects.owa_vdirs)
+@check(
+    Requirement(
+        "OWA-03",
+        "OWA FailbackUrl host resolves to its Client Access server or a declared failback address",
+        Severity.CRITICAL,
+        SECTION_OWA,
+    ),
+    subjects.owa_vdirs,
+)
 def failback_host_resolves_to_cas(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
@@ -143,7 +156,6 @@ def failback_host_resolves_to_cas(world: EvidenceView, key: str) -> Finding:
     hits = set(answer.records) & {*cas_ips, *declared}
     passed = answer.ok and bool(hits)
     return _finding(
-        "OWA-03",
         rec,
         vdir,
         world,
@@ -158,7 +170,12 @@ def failback_host_resolves_to_cas(world: EvidenceView, key: str) -> Finding:
     )
 
 
-@check("OWA-04", subjects.owa_vdirs)
+@check(
+    Requirement(
+        "OWA-04", "OWA FailbackUrl answers over TLS with a valid certificate", Severity.CRITICAL, SECTION_OWA
+    ),
+    subjects.owa_vdirs,
+)
 def failback_host_serves_valid_certificate(world: EvidenceView, key: str) -> Finding:
     rec, vdir = _vdir(world, key)
     failback = _failback_host(vdir)
@@ -167,7 +184,7 @@ def failback_host_serves_valid_certificate(world: EvidenceView, key: str) -> Fin
         raise FactsUnavailable(f"no TLS handshake was attempted for {failback}")
     expected = f"https://{failback}/owa answers over TLS with a certificate valid for {failback}"
     if handshake.error:
-        return _finding("OWA-04", rec, vdir, world, False, handshake.error, expected)
+        return _finding(rec, vdir, world, False, handshake.error, expected)
     verdict = verify_chain(handshake.chain_pem, failback, trust_roots=world.trust_roots, at=world.now)
     problems = [
         p
@@ -175,4 +192,4 @@ def failback_host_serves_valid_certificate(world: EvidenceView, key: str) -> Fin
         if p.code in ("untrusted", "expired", "not-yet-valid", "name-mismatch", "self-signed")
     ]
     observed = "; ".join(p.message for p in problems) or f"valid certificate {verdict.leaf_subject}"
-    return _finding("OWA-04", rec, vdir, world, not problems, observed, expected)
+    return _finding(rec, vdir, world, not problems, observed, expected)

@@ -1,4 +1,4 @@
-"""PROXY-01/02: the WinHTTP proxy (section "Troubleshoot Certificate Wizard errors")."""
+"""The WinHTTP proxy and its bypass list (section "Troubleshoot Certificate Wizard errors")."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cas_conformance.checks.base import (
     some_names,
 )
 from cas_conformance.checks.winhttp_bypass import LOCAL, covering_entry, uncovered
+from cas_conformance.domain.catalogue import SECTION_CERT, Requirement, Severity
 from cas_conformance.domain.facts import WinHttpSettings
 from cas_conformance.domain.winhttp import WinHttpSettingsError, parse_netsh_show_proxy, read_winhttp_blob
 from cas_conformance.evidence.view import EvidenceView, ServerRecord
@@ -36,15 +37,6 @@ def _proxy_entries(proxy: str) -> set[str]:
         if part:
             entries.add(part.split("=", 1)[-1].lower())
     return entries
-
-
-def _dns_domain(rec: ServerRecord) -> str:
-    domain = rec.settings.dns_domain
-    if not domain:
-        raise FactsUnavailable(
-            f"{rec.host}: no dns_domain (set it in the inventory or use the server's FQDN)"
-        )
-    return domain
 
 
 def recommended_entry(fqdn: str) -> str:
@@ -107,7 +99,15 @@ def _notes(winhttp: WinHttpSettings) -> tuple[str, ...]:
     return tuple(notes)
 
 
-@check("PROXY-01", subjects.servers)
+@check(
+    Requirement(
+        "PROXY-01",
+        "WinHTTP proxy in effect (WinHttpSettings flags honoured) matches the declared proxy",
+        Severity.CRITICAL,
+        SECTION_CERT,
+    ),
+    subjects.servers,
+)
 def winhttp_proxy_as_declared(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -128,7 +128,6 @@ def winhttp_proxy_as_declared(world: EvidenceView, key: str) -> Finding:
         expected = f"proxy {declared} (winhttp_proxy)"
         fix = bypass_fix_command(declared, winhttp.bypass_list, _org_fqdns(world, rec))
     return Finding(
-        "PROXY-01",
         key,
         f"WinHTTP proxy of {local.name}",
         passed,
@@ -151,7 +150,15 @@ def _org_fqdns(world: EvidenceView, rec: ServerRecord) -> tuple[str, ...]:
     return fqdns
 
 
-@check("PROXY-02", subjects.servers)
+@check(
+    Requirement(
+        "PROXY-02",
+        "WinHTTP bypass list covers every Exchange server's FQDN (WinHTTP matching)",
+        Severity.CRITICAL,
+        SECTION_CERT,
+    ),
+    subjects.servers,
+)
 def winhttp_bypass_covers_exchange_servers(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -166,7 +173,6 @@ def winhttp_bypass_covers_exchange_servers(world: EvidenceView, key: str) -> Fin
     proxy = rec.settings.winhttp_proxy or sorted(_proxy_entries(winhttp.proxy))[0]
     servers = f"{len(fqdns)} server{'s' if len(fqdns) != 1 else ''}: {some_names(fqdns)}"
     return Finding(
-        "PROXY-02",
         key,
         f"WinHTTP bypass list of {local.name}",
         passed,

@@ -1,5 +1,5 @@
-"""RPC-01/02: section "Event ID 106" (the RPC Client Access counters on a server without the
-Client Access role).
+"""Section "Event ID 106" (the RPC Client Access counters on a server without the Client Access
+role).
 
 In Exchange 2010 ``MSExchangeRPC`` runs on Mailbox servers by design: it answers Outlook's
 public-folder logons and refers mailbox logons to the Client Access server ("Understanding RPC
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import FactsUnavailable, Finding, NotApplicable, check, one_line
+from cas_conformance.domain.catalogue import SECTION_RPC, Requirement, Severity
 from cas_conformance.domain.event106 import RPC_CLIENT_ACCESS_CATEGORY, names_rpc_client_access_category
 from cas_conformance.domain.facts import ExchangeServer, ServiceState
 from cas_conformance.evidence.view import EvidenceView, ServerRecord
@@ -50,7 +51,15 @@ def _rpc_service(rec: ServerRecord) -> ServiceState:
     return service
 
 
-@check("RPC-01", subjects.non_cas_servers)
+@check(
+    Requirement(
+        "RPC-01",
+        "RPC Client Access counters exist where MSExchangeRPC runs on a server without Client Access",
+        Severity.WARNING,
+        SECTION_RPC,
+    ),
+    subjects.non_cas_servers,
+)
 def rpc_counters_where_the_service_runs(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -80,7 +89,6 @@ def rpc_counters_where_the_service_runs(world: EvidenceView, key: str) -> Findin
         f"{RPC_CLIENT_ACCESS_CATEGORY} {'installed' if category.exists else 'missing'}"
     )
     return Finding(
-        "RPC-01",
         key,
         f"RPC Client Access counters on {local.name}",
         category.exists,
@@ -97,7 +105,15 @@ def rpc_counters_where_the_service_runs(world: EvidenceView, key: str) -> Findin
     )
 
 
-@check("RPC-02", subjects.servers)
+@check(
+    Requirement(
+        "RPC-02",
+        "No Event ID 106 whose category name is MSExchange RpcClientAccess",
+        Severity.WARNING,
+        SECTION_RPC,
+    ),
+    subjects.servers,
+)
 def no_event_106(world: EvidenceView, key: str) -> Finding:
     rec = subjects.record(world, key)
     local = subjects.require_2010(rec)
@@ -127,7 +143,6 @@ def no_event_106(world: EvidenceView, key: str) -> Finding:
     else:
         observed = f"no Event ID 106 about {RPC_CLIENT_ACCESS_CATEGORY} in the last {lookback} days"
     return Finding(
-        "RPC-02",
         key,
         f"Application log of {local.name}",
         not events,

@@ -1,4 +1,5 @@
-"""Who each requirement is parametrized over, read from the gathered facts.
+"""Who each requirement is parametrized over, read from the gathered facts: one enumerator per
+Subject, which a check names in its declaration (so its subject is written nowhere else).
 
 A server whose facts could not be gathered still yields a case (an error placeholder), so a gate
 never passes by silently checking fewer objects than exist.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from cas_conformance.checks.base import Case, FactsUnavailable, NotApplicable
+from cas_conformance.checks.base import Case, Enumerator, FactsUnavailable, NotApplicable, enumerates
+from cas_conformance.domain.catalogue import Subject
 from cas_conformance.domain.facts import ExchangeCertificate, ExchangeServer, ServerFacts, VdirKind
 from cas_conformance.evidence.view import EvidenceView, ServerRecord
 
@@ -22,7 +24,7 @@ def safe_id(text: str) -> str:
     return cleaned[:120] or "_"
 
 
-def _placeholder(record: ServerRecord, world: EvidenceView, consequence: str = "") -> Case:
+def placeholder(record: ServerRecord, world: EvidenceView, consequence: str = "") -> Case:
     reason = record.error.reason if record.error else "not collected"
     channel = record.error.channel if record.error else "winrm"
     return Case(
@@ -33,11 +35,8 @@ def _placeholder(record: ServerRecord, world: EvidenceView, consequence: str = "
     )
 
 
-placeholder = _placeholder
-
-
 def failed_placeholders(world: EvidenceView) -> list[Case]:
-    return [_placeholder(r, world) for r in world.servers.values() if r.facts is None]
+    return [placeholder(r, world) for r in world.servers.values() if r.facts is None]
 
 
 def local_server(record: ServerRecord) -> ExchangeServer:
@@ -72,6 +71,7 @@ def record(world: EvidenceView, host: str) -> ServerRecord:
         raise FactsUnavailable(f"{host} is not a server of this inventory") from None
 
 
+@enumerates(Subject.SERVER)
 def servers(world: EvidenceView) -> list[Case]:
     return [Case(name, safe_id(world.label(name)), name) for name in world.servers]
 
@@ -86,7 +86,7 @@ def _per_server(
     for name, rec in world.servers.items():
         failed = rec.facts.section_error(section) if rec.facts is not None and section else None
         if rec.facts is None:
-            cases.append(_placeholder(rec, world))
+            cases.append(placeholder(rec, world))
         elif failed is not None:
             cases.append(
                 Case(name, safe_id(world.label(name)), name, f"could not read {section}: {failed.message}")
@@ -104,15 +104,18 @@ def _server_if(world: EvidenceView, keep: Callable[[ExchangeServer], bool]) -> l
     return _per_server(world, one)
 
 
+@enumerates(Subject.CAS)
 def cas_servers(world: EvidenceView) -> list[Case]:
     """Client Access servers, plus Mailbox servers hosting a public-folder database (KB3032395)."""
     return _server_if(world, lambda s: s.is_client_access or world.hosts_pf_database(s.name))
 
 
+@enumerates(Subject.CLIENT_ACCESS)
 def client_access_only(world: EvidenceView) -> list[Case]:
     return _server_if(world, lambda s: s.is_client_access)
 
 
+@enumerates(Subject.NON_CAS)
 def non_cas_servers(world: EvidenceView) -> list[Case]:
     return _server_if(world, lambda s: not s.is_client_access)
 
@@ -127,6 +130,7 @@ def _org_failure(world: EvidenceView, section: str) -> list[Case]:
     return []
 
 
+@enumerates(Subject.DATABASE)
 def databases(world: EvidenceView) -> list[Case]:
     failed = _org_failure(world, "database")
     if failed:
@@ -139,6 +143,7 @@ def databases(world: EvidenceView) -> list[Case]:
     return cases + [c for c in failed_placeholders(world) if not cases]
 
 
+@enumerates(Subject.RPC_ENDPOINT)
 def rpc_endpoints(world: EvidenceView) -> list[Case]:
     failed = _org_failure(world, "database")
     if failed:
@@ -151,6 +156,7 @@ def rpc_endpoints(world: EvidenceView) -> list[Case]:
     return [Case(v, safe_id(v)) for v in values]
 
 
+@enumerates(Subject.OWA_VDIR)
 def owa_vdirs(world: EvidenceView) -> list[Case]:
     def vdirs(name: str, facts: ServerFacts) -> list[Case]:
         return [
@@ -162,6 +168,7 @@ def owa_vdirs(world: EvidenceView) -> list[Case]:
     return _per_server(world, vdirs, "vdir")
 
 
+@enumerates(Subject.CERTIFICATE)
 def certificates(world: EvidenceView) -> list[Case]:
     def assigned(name: str, facts: ServerFacts) -> list[Case]:
         certs = [c for c in facts.certificates if c.assigned]
@@ -185,10 +192,12 @@ def _cert_label(cert: ExchangeCertificate) -> str:
     return cert.thumbprint[:12]
 
 
+@enumerates(Subject.NAME)
 def names(world: EvidenceView) -> list[Case]:
     return [Case(n, safe_id(n)) for n in world.names] + failed_placeholders(world)
 
 
+@enumerates(Subject.ENDPOINT)
 def endpoints(world: EvidenceView) -> list[Case]:
     cases = []
     for url, endpoint in sorted(world.endpoints.items()):
@@ -197,5 +206,10 @@ def endpoints(world: EvidenceView) -> list[Case]:
     return cases + failed_placeholders(world)
 
 
+@enumerates(Subject.SMTP_DOMAIN)
 def smtp_domains(world: EvidenceView) -> list[Case]:
     return [Case(d, safe_id(d)) for d in world.smtp_domains]
+
+
+autodiscover = Enumerator(Subject.AUTODISCOVER, smtp_domains.find)
+"""Every smtp domain, as Autodiscover answers the test mailbox about it."""

@@ -1,13 +1,17 @@
-"""VER-01: the section "Applies to": Exchange 2010 SP2 or SP3."""
+"""The section "Applies to": Exchange 2010 SP2 or SP3."""
 
 from __future__ import annotations
 
 from cas_conformance.checks import subjects
 from cas_conformance.checks.base import Finding, NotApplicable, check, one_line, ps_word
+from cas_conformance.domain.catalogue import SECTION_VER, Requirement, Severity
 from cas_conformance.evidence.view import EvidenceView
 
 
-@check("VER-01", subjects.servers)
+@check(
+    Requirement("VER-01", "Exchange 2010 runs SP2 or SP3", Severity.CRITICAL, SECTION_VER, only_2010=False),
+    subjects.servers,
+)
 def exchange_2010_sp2_or_sp3(world: EvidenceView, key: str) -> Finding:
     record = subjects.record(world, key)
     local = subjects.local_server(record)
@@ -15,7 +19,6 @@ def exchange_2010_sp2_or_sp3(world: EvidenceView, key: str) -> Finding:
     observed = local.admin_display_version or "(empty)"
     if version is None:
         return Finding(
-            "VER-01",
             key,
             local.name,
             False,
@@ -32,7 +35,6 @@ def exchange_2010_sp2_or_sp3(world: EvidenceView, key: str) -> Finding:
         )
     passed = version.major == 14 and version.minor in (2, 3)
     return Finding(
-        "VER-01",
         key,
         local.name,
         passed,

@@ -1,8 +1,9 @@
 """Which host names a WinHTTP proxy bypass list sends direct, under WinHTTP's own rules (pure).
 
-The rules (REQUIREMENTS.md PROXY-02; Microsoft's WINHTTP_PROXY_INFO documentation,
-https://learn.microsoft.com/windows/win32/api/winhttp/ns-winhttp-winhttp_proxy_info, and the
-netsh winhttp / proxycfg pages quoted in exchange-facts.md section 6):
+The rules (Microsoft's WINHTTP_PROXY_INFO documentation,
+https://learn.microsoft.com/windows/win32/api/winhttp/ns-winhttp-winhttp_proxy_info; netsh winhttp,
+https://learn.microsoft.com/windows/win32/winhttp/netsh-exe-commands; and proxycfg.exe,
+https://learn.microsoft.com/windows/win32/winhttp/proxycfg-exe--a-proxy-configuration-tool):
 
 - entries are separated by ``;`` or whitespace;
 - matching is case-insensitive;

@@ -1,7 +1,7 @@
 """pytest glue for cas-conformance: options, markers, fact gathering, parametrization, reports.
 
-Holds no Exchange logic: requirements live in ``catalogue``, checks in ``checks``, facts come from
-``gather`` (or a facts file). The plugin is active when the run collects the conformance suite
+Holds no Exchange logic: requirements are declared with their checks (``checks``), each case is
+judged as ``run.evaluate`` judges it, facts come from ``gather`` (or a facts file). The plugin is active when the run collects the conformance suite
 (the ``tests_cas`` test paths) or ``--inventory`` is given; otherwise it stays out of the way.
 """
 
@@ -16,14 +16,15 @@ from typing import Any
 
 import pytest
 
-from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable
-from cas_conformance.domain.catalogue import Severity, requirement
+from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable, requirement
+from cas_conformance.domain.catalogue import Severity
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.pytest_plugin.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 from cas_conformance.pytest_plugin.state import RunState, is_controller, run_metadata, state_key
 from cas_conformance.pytest_plugin.unreachable import COLLAPSER_NAME, UnreachableCollapser, mark_unreachable
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import waive_report
+from cas_conformance.run.evaluate import judge
 
 FINDING_KEY = pytest.StashKey[Finding]()
 FEEDER_NAME = "cas-conformance-report-feeder"
@@ -221,37 +222,34 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["cas_conformance_facts"] = state.facts_file_for_workers()
 
 
+def _requirement_id(node: pytest.Item) -> str | None:
+    """The id the ``requirement`` marker of *node* names (positional or ``id=``)."""
+    marker = node.get_closest_marker("requirement")
+    return None if marker is None else str(marker.args[0] if marker.args else marker.kwargs.get("id"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    marker = metafunc.definition.get_closest_marker("requirement")
-    if marker is None or "finding" not in metafunc.fixturenames:
+    req_id = _requirement_id(metafunc.definition)
+    if req_id is None or "finding" not in metafunc.fixturenames:
         return
-    req_id = marker.args[0] if marker.args else marker.kwargs.get("id")
     state = metafunc.config.stash.get(state_key, None)
     if state is None:
-        metafunc.parametrize(
-            "finding",
-            [
-                pytest.param(
-                    None, marks=pytest.mark.skip(reason="cas-conformance is not active: run with --inventory")
-                )
-            ],
-            ids=["inactive"],
-            indirect=True,
-        )
+        inactive = pytest.mark.skip(reason="cas-conformance is not active: run with --inventory")
+        metafunc.parametrize("finding", [pytest.param(None, marks=inactive)], ids=["inactive"], indirect=True)
         return
-    spec = CHECKS[str(req_id)]
+    spec = CHECKS[req_id]
     cases = spec.cases(state.world)
-    state.cases[str(req_id)] = {c.key: c for c in cases}
+    state.cases[req_id] = {c.key: c for c in cases}
     metafunc.parametrize("finding", [c.key for c in cases], ids=[c.id for c in cases], indirect=True)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        marker = item.get_closest_marker("requirement")
-        if marker is None:
+        req_id = _requirement_id(item)
+        if req_id is None:
             continue
-        req = requirement(str(marker.args[0] if marker.args else marker.kwargs.get("id")))
+        req = requirement(req_id)
         item.add_marker(getattr(pytest.mark, req.severity.value))
         item.add_marker(pytest.mark.requirement(id=req.id))
         item.extra_keyword_matches.add(req.id)
@@ -279,48 +277,37 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     """The verdict of this test's requirement on its parametrized object, computed at setup so that
     facts that could not be gathered make the test an error, never a pass."""
     state: RunState = request.config.stash[state_key]
-    marker = request.node.get_closest_marker("requirement")
-    assert marker is not None
-    req_id = str(marker.args[0] if marker.args else marker.kwargs.get("id"))
+    req_id = _requirement_id(request.node)
+    assert req_id is not None
     key = request.param
     case: Case | None = state.cases.get(req_id, {}).get(key)
     if case is not None and case.server:
         request.node.user_properties.append(("server", state.canonical_server(case.server)))
     if case is not None and case.error:
         request.node.user_properties.append(("object", case.id))
-    try:
-        result = CHECKS[req_id].judge(state.world, case or Case(key, key))
-    except NotApplicable as exc:
+    verdict = judge(CHECKS[req_id], state.world, case or Case(key, key))
+    without = verdict.without
+    if isinstance(without, NotApplicable):
         request.node.user_properties.append(("object", key))
-        request.node.user_properties.extend(exc.details)
-        pytest.skip(f"{req_id} does not apply: {exc.reason}")
+        request.node.user_properties.extend(without.details)
+        pytest.skip(f"{req_id} does not apply: {without.reason}")
+    if without is not None:
+        raise without  # FactsUnavailable: the test is an error ("could not check"), never a pass
+    result = verdict.finding
+    assert result is not None
     if result.server:
-        # One name per server in every output: the inventory's (OUT-01 names a database's server
+        # One name per server in every output: the inventory's (a database's check names its server
         # as Exchange does, MBX01; the terminal, JUnit and results.json all say mbx01.contoso.lab).
         result = dataclasses.replace(result, server=state.canonical_server(result.server))
     request.node.stash[FINDING_KEY] = result
-    for name, value in (
-        ("server", result.server),
-        ("object", result.object),
-        ("observed", result.observed),
-        ("expected", result.expected),
-    ):
-        if name == "server":
-            if any(k == "server" for k, _ in request.node.user_properties):
-                continue
-            value = state.canonical_server(value)
-        request.node.user_properties.append((name, value))
+    props = request.node.user_properties
+    if not any(k == "server" for k, _ in props):
+        props.append(("server", state.canonical_server(result.server)))
+    props += [("object", result.object), ("observed", result.observed), ("expected", result.expected)]
     if not result.passed:
-        request.node.user_properties.append(("remediation", result.remediation))
-    request.node.user_properties.extend(result.details)
+        props.append(("remediation", result.remediation))
+    props.extend(result.details)
     return result
-
-
-def assert_conforms(result: Finding) -> None:
-    """Fail the calling test with the finding's full text (ids, values, remediation)."""
-    __tracebackhide__ = True
-    if not result.passed:
-        pytest.fail(result.message(), pytrace=False)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from cas_conformance.domain.catalogue import REQUIREMENTS, Severity
+from cas_conformance.checks import REQUIREMENTS
+from cas_conformance.domain.catalogue import Severity
 from cas_conformance.report.gate import Change, GateResult
 from cas_conformance.report.html_drift import drift_html
 from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from cas_conformance.domain.catalogue import requirement
+from cas_conformance.checks import requirement
 from cas_conformance.report.records import TestRecord
 
 UNREACHABLE_PROPERTY = "unreachable"  # set by the plugin on tests of a server that was not collected

@@ -35,7 +35,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cas_conformance.domain.catalogue import ID_PATTERN, requirement
+from cas_conformance.checks import requirement
+from cas_conformance.domain.catalogue import ID_PATTERN
 from cas_conformance.errors import CasConformanceError
 from cas_conformance.report.records import TestRecord
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cas_conformance.domain.catalogue import REQUIREMENTS
+from cas_conformance.checks import REQUIREMENTS
 from cas_conformance.lab.scenario.faults import FAULTS
 from cas_conformance.lab.scenario.model import load_scenario
 from tests.lab.conftest import ROOT, run_lab
