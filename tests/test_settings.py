@@ -262,7 +262,7 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
         """,
         path=str(tmp_path / "inventory.ini"),
     )
-    settings = run_settings(inv, password=None)
+    settings = run_settings(inv)
     assert settings.dns_domain == "contoso.com"
     assert settings.smtp_domains == ("contoso.com",)
     assert settings.dns_servers == (("127.0.0.1", 5353),)
@@ -274,7 +274,7 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
 
 
 def test_run_settings_defaults_and_errors() -> None:
-    settings = run_settings(parse("[published]\nmail.contoso.com\n"), password=None)
+    settings = run_settings(parse("[published]\nmail.contoso.com\n"))
     assert (settings.dns_domain, settings.smtp_domains, settings.dns_servers) == (None, (), ())
     assert (settings.eventlog_lookback_days, settings.polling_registry_key) == (
         7,
@@ -282,7 +282,7 @@ def test_run_settings_defaults_and_errors() -> None:
     )
     inv = parse("[all:vars]\n# c\ndns_servers = 127.0.0.1:53:53\n")
     with pytest.raises(InventoryError) as caught:
-        run_settings(inv, password=None)
+        run_settings(inv)
     assert caught.value.line == 3 and "dns_servers" in caught.value.message
 
 
@@ -408,7 +408,7 @@ def test_basic_over_plain_http_for_remote_powershell_is_a_usage_error_at_its_lin
     with pytest.raises(InventoryError, match=pattern):
         settings_of(inv, "cas1")
     with pytest.raises(InventoryError, match=pattern):
-        run_settings(inv, password=None)
+        run_settings(inv)
     https = parse("[all:vars]\nexchange_powershell_auth = basic\n[cas]\ncas1\n")
     assert settings_of(https, "cas1").exchange_powershell_scheme == "https"
     kerberos = parse(

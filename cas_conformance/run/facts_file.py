@@ -75,7 +75,7 @@ def evidence_from_dict(data: dict[str, Any], *, password: Secret | None = None) 
         parts[kind.name] = kind.load(data["evidence"][kind.name], Loading(inventory, password, parts))
     return Evidence(
         inventory,
-        run_settings(inventory, password=password),
+        run_settings(inventory),
         now=datetime.fromisoformat(data["now"]),
         **parts,
     )

@@ -123,7 +123,7 @@ def _warn_unchecked_winrm(options: GatherOptions, hosts: Mapping[str, HostSettin
 def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     gather_started = time.monotonic()
-    run = run_settings(inventory, password=options.password)
+    run = run_settings(inventory)
     hosts = {
         name: host_settings(inventory, inventory.hosts[name], password=options.password)
         for name in winrm_hosts(inventory)

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.evidence.http_probes import IdentityAdapter, UnverifiedAdapter
 from cas_conformance.lab.https_server import HttpRequest, HttpResponse, HttpsServer
 from cas_conformance.lab.pki import self_signed
 from cas_conformance.lab.winrm_server import offer_tls_up_to
+from cas_conformance.settings.connect_to import parse_connect_to
 
 ADDRESS = "127.0.78.20"
 NAME = "mail.contoso.lab"

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.errors import CasConformanceWarning
@@ -25,6 +24,7 @@ from cas_conformance.lab.psrp_http import BasicAuthenticator, PowerShellDirector
 from cas_conformance.lab.psrp_server import PsrpShells
 from cas_conformance.lab.scenario import load_scenario
 from cas_conformance.settings import Secret
+from cas_conformance.settings.connect_to import parse_connect_to
 from tests.lab.conftest import HEALTHY
 
 ADDRESS = "127.0.77.10"

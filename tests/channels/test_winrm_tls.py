@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from cas_conformance.channels import tls_client
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.errors import CollectionError
@@ -25,6 +24,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.pki import IssuedCert, self_signed
 from cas_conformance.lab.winrm_server import CommandRequest, CommandResult, WinRMServer, offer_tls_up_to
 from cas_conformance.settings import HostSettings, Secret, host_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 # Any command line: the test listeners answer every command alike.
 _COMMAND = ("powershell.exe", ("-NoProfile", "-Command", "Write-Output 1"))

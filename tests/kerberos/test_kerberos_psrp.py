@@ -12,7 +12,6 @@ from pypsrp.exceptions import AuthenticationError
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
@@ -21,6 +20,7 @@ from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 CAS = "cas01.contoso.lab"
 
@@ -33,7 +33,7 @@ def client_config(kerberos_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _dialer(lab: Lab) -> Dialer:
     """Names resolved by the lab's DNS, ports mapped by its connect_to rules (as a run does)."""
-    run = run_settings(parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini")), password=None)
+    run = run_settings(parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini")))
     return Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 
 

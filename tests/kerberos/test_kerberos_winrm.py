@@ -119,7 +119,7 @@ def test_replayed_garbage_and_unknown_tickets_get_401(
 def _settings(lab: Lab, **changes: str) -> tuple[HostSettings, Dialer]:
     text = lab.inventory_text() + "".join(f"{k} = {v}\n" for k, v in changes.items())
     inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
-    run = run_settings(inventory, password=None)
+    run = run_settings(inventory)
     settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
     return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 

@@ -27,7 +27,7 @@ def _inventory_text(lab: Lab, transport: str) -> str:
 
 def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:
     inventory = parse_inventory(_inventory_text(lab, transport), str(lab.workdir / "lab.ini"))
-    run = run_settings(inventory, password=None)
+    run = run_settings(inventory)
     settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
     return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 

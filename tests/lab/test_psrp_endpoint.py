@@ -15,13 +15,13 @@ from cryptography import x509
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget, RemoteObject
 from cas_conformance.errors import CollectionError
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import Secret, host_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 CAS = "cas01.contoso.lab"
 ORG = "Microsoft.Exchange.Data.Directory"
