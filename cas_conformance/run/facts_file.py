@@ -72,7 +72,7 @@ def evidence_from_dict(data: dict[str, Any], *, password: Secret | None = None) 
     inventory = parse_inventory(data["inventory"], data.get("inventory_path", "<facts file>"))
     parts: dict[str, Any] = {}
     for kind in KINDS:
-        parts[kind.name] = kind.load(data["evidence"][kind.name], Loading(inventory, password, parts))
+        parts[kind.name] = kind.load(data["evidence"][kind.name], Loading(inventory, parts))
     return Evidence(
         inventory,
         run_settings(inventory),

@@ -129,7 +129,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
         for name in winrm_hosts(inventory)
     }
     # before threads; WinRM over Kerberos, or /PowerShell over Kerberos (its default) with NTLM for WinRM
-    kerberos.configure(h.kerberos for h in hosts.values() if h.uses_kerberos)
+    kerberos.configure(os_evidence.krb5_config(h.kerberos) for h in hosts.values() if h.uses_kerberos)
     _warn_unchecked_winrm(options, hosts)
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
     dialer = Dialer(resolver, run.connect_to)

@@ -20,6 +20,7 @@ from cas_conformance.channels import tls_client
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.pki import IssuedCert, self_signed
 from cas_conformance.lab.winrm_server import CommandRequest, CommandResult, WinRMServer, offer_tls_up_to
@@ -98,7 +99,7 @@ def _dialer(server: WinRMServer, host: str = NAME) -> Dialer:
 
 def _collect(settings: HostSettings, server: WinRMServer, host: str = NAME) -> tuple[str, list[str]]:
     warned: list[str] = []
-    output = run_collector(settings, _dialer(server, host), _COMMAND, warn=warned.append)
+    output = run_collector(winrm_target(settings), _dialer(server, host), _COMMAND, warn=warned.append)
     assert output.exit_code == 0
     return output.stdout, warned
 

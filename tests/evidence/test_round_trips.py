@@ -65,7 +65,7 @@ EXCHANGE = ExchangeEvidence(
 
 def _round_trip(kind: Kind[Any], part: Any, parts: dict[str, Any] | None = None) -> Any:
     saved = json.loads(json.dumps(kind.save(part)))
-    return kind.load(saved, Loading(INVENTORY, None, parts or {}))
+    return kind.load(saved, Loading(INVENTORY, parts or {}))
 
 
 def test_exchange_round_trip() -> None:

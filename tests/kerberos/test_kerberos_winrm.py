@@ -19,9 +19,11 @@ import spnego
 from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
-from cas_conformance.channels.winrm import _protocol, run_collector
+from cas_conformance.channels.kerberos import Krb5Config
+from cas_conformance.channels.winrm import WinrmKerberos, WinrmTarget, _protocol, run_collector
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.kerberos_acceptor import AcceptedContext, KerberosKeytab
@@ -36,8 +38,7 @@ from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.facts_file import load_world, save_world
 from cas_conformance.run.gather import GatherOptions, gather
-from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
-from cas_conformance.settings.kerberos import KerberosSettings
+from cas_conformance.settings import Secret, host_settings, run_settings
 from tests.lab.conftest import HEALTHY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,12 +117,12 @@ def test_replayed_garbage_and_unknown_tickets_get_401(
     assert no_keytab.user is None and no_keytab.challenges == ("Negotiate",)
 
 
-def _settings(lab: Lab, **changes: str) -> tuple[HostSettings, Dialer]:
+def _settings(lab: Lab, **changes: str) -> tuple[WinrmTarget, Dialer]:
     text = lab.inventory_text() + "".join(f"{k} = {v}\n" for k, v in changes.items())
     inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
     run = run_settings(inventory)
     settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
-    return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
+    return winrm_target(settings), Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -182,15 +183,15 @@ def test_configure_puts_inventory_files_before_the_system_config(
     monkeypatch.setattr(kerberos, "_state", {})
     monkeypatch.setattr(kerberos, "_realms", {})
     monkeypatch.setattr(kerberos, "_files", [])
-    assert kerberos.configure([KerberosSettings()]) is None and "KRB5_CONFIG" not in os.environ
+    assert kerberos.configure([Krb5Config()]) is None and "KRB5_CONFIG" not in os.environ
     first = tmp_path / "a.conf"
-    value = kerberos.configure([KerberosSettings(config=str(first), realm="EXAMPLE.COM", kdcs=("dc1:88",))])
+    value = kerberos.configure([Krb5Config(config=str(first), realm="EXAMPLE.COM", kdcs=("dc1:88",))])
     assert value is not None and os.environ["KRB5_CONFIG"] == value
     private, given, system = value.split(":")
     assert (given, system) == (str(first), "/etc/krb5.conf")
     assert "EXAMPLE.COM = {\n        kdc = dc1:88\n    }" in Path(private).read_text()
     second = tmp_path / "b.conf"
-    value = kerberos.configure([dataclasses.replace(KerberosSettings(), config=str(second))])
+    value = kerberos.configure([dataclasses.replace(Krb5Config(), config=str(second))])
     assert value.split(":")[1:] == [str(second), str(first), "/etc/krb5.conf"]
 
 
@@ -337,7 +338,7 @@ def test_an_unreachable_kdc_is_named(
     )
     settings, dialer = _settings(kerberos_lab)
     settings = dataclasses.replace(
-        settings, user="labadmin@UNREACHABLE.LAB", kerberos=KerberosSettings(config=str(conf))
+        settings, user="labadmin@UNREACHABLE.LAB", kerberos=WinrmKerberos(krb5=Krb5Config(config=str(conf)))
     )
     try:
         with pytest.raises(CollectionError) as caught:

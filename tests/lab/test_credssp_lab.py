@@ -9,6 +9,7 @@ from requests_credssp.exceptions import NTStatusException
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
@@ -35,7 +36,7 @@ def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:
 def _snapin(lab: Lab, transport: str) -> tuple[bytes, bytes, int]:
     settings, dialer = _settings(lab, transport)
     assert settings.transport == transport and settings.scheme == "https"
-    return _run(_protocol(settings, dialer), OLD_WAY)
+    return _run(_protocol(winrm_target(settings), dialer), OLD_WAY)
 
 
 def test_the_lab_inventory_with_credssp_collects_the_os_facts(lab: Lab) -> None:
@@ -60,7 +61,7 @@ def test_a_wrong_password_under_credssp_is_refused(lab: Lab) -> None:
     settings, dialer = _settings(lab, "credssp")
     settings = HostSettings(**{**settings.__dict__, "password": Secret("not-" + lab.password)})
     with pytest.raises(NTStatusException) as caught:  # the TSRequest error code, as Windows answers
-        _protocol(settings, dialer).open_shell()
+        _protocol(winrm_target(settings), dialer).open_shell()
     assert caught.value.status == 0x8009030C  # SEC_E_LOGON_DENIED
     assert lab.password not in str(caught.value)
 
