@@ -147,7 +147,7 @@ def collect_server(
 
 
 def fetch(
-    settings: dict[str, HostSettings],
+    settings: Mapping[str, HostSettings],
     run: RunSettings,
     resolver: Resolver,
     forks: int,

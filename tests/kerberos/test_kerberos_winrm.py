@@ -38,6 +38,7 @@ from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.facts_file import load_world, save_world
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret, host_settings, run_settings
 from tests.lab.conftest import HEALTHY
 
@@ -153,7 +154,9 @@ def test_collector_runs_over_kerberos(kerberos_lab: Lab, scheme: str) -> None:
 
 def test_wrong_password_is_an_error_per_host_with_the_reason(kerberos_lab: Lab) -> None:
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    world = gather(
+        plan_run(inventory, password=Secret("not-" + kerberos_lab.password)), GatherOptions(environ={})
+    )
     assert world.servers
     for record in world.servers.values():
         assert record.facts is None and record.error is not None
@@ -225,7 +228,7 @@ def test_suite_over_kerberos_passes_against_the_healthy_lab(kerberos_ready: None
 
 def test_saved_facts_replay_without_the_lab_krb5_conf(kerberos_lab: Lab, tmp_path: Path) -> None:
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    world = gather(plan_run(inventory, password=Secret(kerberos_lab.password)), GatherOptions(environ={}))
     assert all(record.facts is not None for record in world.servers.values())
     save_world(world, tmp_path / "facts.json")
     data = json.loads((tmp_path / "facts.json").read_text())
@@ -275,7 +278,7 @@ def test_host_faults_over_kerberos_error_that_host_only(
         inventory = parse_inventory(
             lab.inventory_text() + "winrm_timeout = 10\n", str(lab.workdir / "lab.ini")
         )
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
     finally:
         lab.stop()
     record = world.servers["cas02.contoso.lab"]
@@ -369,8 +372,10 @@ def test_exchange_remote_powershell_over_kerberos(kerberos_lab: Lab) -> None:
     session reads the organisation; a wrong password gets no ticket and no session."""
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
     assert "exchange_powershell_auth = kerberos" in kerberos_lab.inventory_text()
-    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    world = gather(plan_run(inventory, password=Secret(kerberos_lab.password)), GatherOptions(environ={}))
     assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
     assert {s.name for s in world.exchange.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
-    wrong = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    wrong = gather(
+        plan_run(inventory, password=Secret("not-" + kerberos_lab.password)), GatherOptions(environ={})
+    )
     assert wrong.exchange.via == "" and wrong.exchange.attempts

@@ -14,6 +14,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.ntlm_acceptor import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 from tests.lab.test_collector_failures import OLD_WAY, _run
 
@@ -43,7 +44,7 @@ def test_the_lab_inventory_with_credssp_collects_the_os_facts(lab: Lab) -> None:
     text = _inventory_text(lab, "credssp")
     assert "ansible_winrm_transport = credssp" in text
     inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+    world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
     assert all(r.error is None and r.facts is not None for r in world.servers.values()), world.servers
 
 
