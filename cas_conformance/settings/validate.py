@@ -17,11 +17,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 
-from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings.password import PASSWORD_ENV
-from cas_conformance.settings.read import KNOWN_VARIABLES, HostSettings, host_settings, run_settings
+from cas_conformance.settings.read import KNOWN_VARIABLES, HostSettings
 
 # Variables read outside the settings: the plugin starts the embedded lab from lab_scenario.
 OTHER_VARIABLES = frozenset({"lab_scenario", "failback_addresses"})
@@ -78,13 +77,3 @@ def require_passwords(inventory: Inventory, hosts: Mapping[str, HostSettings]) -
             f"no WinRM password for {first.name}{others}: set {PASSWORD_ENV} in the environment "
             "or run with --ask-pass",
         )
-
-
-def validate(inventory: Inventory, winrm: list[str], *, password: Secret | None) -> None:
-    """Raise the InventoryError of the first bad value (all:vars first, then hosts in file order),
-    then refuse WinRM hosts that have no password from anywhere."""
-    run_settings(inventory)
-    require_passwords(
-        inventory,
-        {name: host_settings(inventory, inventory.hosts[name], password=password) for name in winrm},
-    )
