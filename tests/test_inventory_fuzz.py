@@ -88,7 +88,7 @@ def test_any_value_validates_or_fails_at_its_line(var: str, value: str) -> None:
     inventory, host = fake_inventory({var: value, "ansible_password": PASSWORD}, line=7)
     for build in (
         lambda: host_settings(inventory, host, password=None),
-        lambda: run_settings(inventory, password=None),
+        lambda: run_settings(inventory),
     ):
         try:
             built = build()

@@ -225,4 +225,4 @@ def test_password_warning_names_the_vars_file_and_relative_paths_start_at_a_dire
     assert resolve_password(inventory, environ={}, ask=None, warn=warnings.append) is None
     assert warnings and f"{tmp_path / 'site/group_vars/all.yml'}:2" in warnings[0]
     assert inventory.base_dir == str(tmp_path / "site")
-    assert run_settings(inventory, password=None).tls_ca_bundle == str(tmp_path / "ca.pem")
+    assert run_settings(inventory).tls_ca_bundle == str(tmp_path / "ca.pem")

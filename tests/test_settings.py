@@ -262,7 +262,7 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
         """,
         path=str(tmp_path / "inventory.ini"),
     )
-    settings = run_settings(inv, password=None)
+    settings = run_settings(inv)
     assert settings.dns_domain == "contoso.com"
     assert settings.smtp_domains == ("contoso.com",)
     assert settings.dns_servers == (("127.0.0.1", 5353),)
@@ -274,7 +274,7 @@ def test_run_settings_read_all_vars_only(tmp_path: Path) -> None:
 
 
 def test_run_settings_defaults_and_errors() -> None:
-    settings = run_settings(parse("[published]\nmail.contoso.com\n"), password=None)
+    settings = run_settings(parse("[published]\nmail.contoso.com\n"))
     assert (settings.dns_domain, settings.smtp_domains, settings.dns_servers) == (None, (), ())
     assert (settings.eventlog_lookback_days, settings.polling_registry_key) == (
         7,
@@ -282,7 +282,7 @@ def test_run_settings_defaults_and_errors() -> None:
     )
     inv = parse("[all:vars]\n# c\ndns_servers = 127.0.0.1:53:53\n")
     with pytest.raises(InventoryError) as caught:
-        run_settings(inv, password=None)
+        run_settings(inv)
     assert caught.value.line == 3 and "dns_servers" in caught.value.message
 
 
@@ -408,10 +408,60 @@ def test_basic_over_plain_http_for_remote_powershell_is_a_usage_error_at_its_lin
     with pytest.raises(InventoryError, match=pattern):
         settings_of(inv, "cas1")
     with pytest.raises(InventoryError, match=pattern):
-        run_settings(inv, password=None)
+        run_settings(inv)
     https = parse("[all:vars]\nexchange_powershell_auth = basic\n[cas]\ncas1\n")
     assert settings_of(https, "cas1").exchange_powershell_scheme == "https"
     kerberos = parse(
         "[all:vars]\nexchange_powershell_scheme = http\nansible_winrm_kinit_mode = manual\n[cas]\ncas1\n"
     )
     assert settings_of(kerberos, "cas1").kerberos.kinit_mode == "manual"  # read for remote PowerShell too
+
+
+def test_the_plan_builds_every_setting_once_with_the_password(tmp_path: Path) -> None:
+    from cas_conformance.channels.kerberos import Krb5Config
+    from cas_conformance.run.plan import InventorySource, plan_run
+
+    inv = parse(
+        """
+        [all:vars]
+        ansible_user = labadmin@CONTOSO.COM
+        kerberos_realm = CONTOSO.COM
+        kerberos_kdc = dc1.contoso.com
+        [cas]
+        cas1.contoso.com
+        cas2.contoso.com ansible_winrm_transport=kerberos
+        [published]
+        mail.contoso.com
+        """,
+        path="site/inventory.ini",
+    )
+    source = InventorySource.at("site/inventory.ini", tmp_path)
+    assert source == InventorySource("site/inventory.ini", str(tmp_path / "site" / "inventory.ini"))
+    plan = plan_run(inv, password=Secret(PASSWORD), source=source)
+    assert list(plan.hosts) == ["cas1.contoso.com", "cas2.contoso.com"]
+    assert plan.published == ("mail.contoso.com",)
+    assert all(h.password == Secret(PASSWORD) for h in plan.hosts.values())
+    assert plan.run == run_settings(inv)
+    # one name for the inventory in every output: the facts file writes the plan's inventory's
+    assert plan.inventory.path == source.resolved and plan.inventory.hosts == inv.hosts
+    # both hosts may log on with Kerberos (/PowerShell's default); the realm's KDCs are configured
+    assert plan.krb5 == (Krb5Config(realm="CONTOSO.COM", kdcs=("dc1.contoso.com",)),) * 2
+    assert PASSWORD not in repr(plan)
+
+
+def test_the_plan_stops_at_the_first_bad_value_then_at_a_missing_password() -> None:
+    from cas_conformance.run.plan import plan_run
+
+    bad = parse(
+        "[all:vars]\nwinrm_timeout = 5\ndns_timeout = soon\n[cas]\ncas1.contoso.com winrm_timeout=x\n"
+    )
+    with pytest.raises(InventoryError) as caught:  # all:vars first
+        plan_run(bad, password=Secret(PASSWORD))
+    assert (caught.value.path, caught.value.line) == ("site/inventory.ini", 3)
+    without = parse("[cas]\ncas1.contoso.com\ncas2.contoso.com\n[published]\nmail.contoso.com\n")
+    with pytest.raises(
+        InventoryError, match=r"no WinRM password for cas1\.contoso\.com and 1 other"
+    ) as caught:
+        plan_run(without, password=None)
+    assert (caught.value.path, caught.value.line) == ("site/inventory.ini", 2)
+    assert plan_run(parse("[published]\nmail.contoso.com\n"), password=None).hosts == {}

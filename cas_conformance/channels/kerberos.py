@@ -26,14 +26,13 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
 from winrm.exceptions import WinRMError
-
-from cas_conformance.settings.kerberos import KerberosSettings
 
 PIP_HINT = (
     "pip install -e '.[kerberos]' (python-gssapi and krb5; building them needs apt-get install libkrb5-dev)"
@@ -57,6 +56,16 @@ _KRB5_REASONS = {
     -1765328377: "the KDC does not know the server's service principal (SPN; check setspn or the name used)",
     -1765328347: "the clocks of this machine and the KDC differ by more than 5 minutes",
 }
+
+
+@dataclass(frozen=True)
+class Krb5Config:
+    """What MIT Kerberos must read for one host: a krb5.conf of its own (None: the system's), and a
+    realm with the KDCs that serve it (written to a private file, read before the system's)."""
+
+    config: str | None = None
+    realm: str | None = None
+    kdcs: tuple[str, ...] = ()
 
 
 class KerberosClientError(WinRMError):
@@ -90,7 +99,7 @@ def _private_config(realms: dict[str, tuple[str, ...]]) -> str:
     return path
 
 
-def configure(hosts: Iterable[KerberosSettings]) -> str | None:
+def configure(hosts: Iterable[Krb5Config]) -> str | None:
     """Point MIT Kerberos at the configuration *hosts* need (call before threads start).
 
     Files of later calls come first (a new lab's krb5.conf before an earlier one's), files of earlier

@@ -1,8 +1,9 @@
 """Exchange remote PowerShell: one runspace pool to ``http(s)://<cas>/PowerShell/``, cmdlets only.
 
-The supported way to read Exchange 2010 (exchange-facts 8.1): PSRP over WS-Management to the
-``Microsoft.Exchange`` session configuration of a Client Access server's ``/PowerShell`` virtual
-directory, with pypsrp. The runspace there is restricted (no scripts, only the cmdlets the account's
+The supported way to read Exchange 2010 (loading the snap-in instead bypasses RBAC and is not
+supported: https://blog.rmilne.ca/2015/01/28/directly-loading-exchange-2010-or-2013-snapin-is-not-supported/):
+PSRP over WS-Management to the ``Microsoft.Exchange`` session configuration of a Client Access
+server's ``/PowerShell`` virtual directory, with pypsrp. The runspace there is restricted (no scripts, only the cmdlets the account's
 RBAC roles allow), so this module sends cmdlets with parameters and nothing else, optionally piped
 to ``Select-Object -Property`` (the one PowerShell cmdlet of that runspace it uses: an
 ``ExchangeCertificate`` only shows its properties that way). pypsrp deserializes the answers;
@@ -36,8 +37,8 @@ from pypsrp.wsman import WSMan
 
 from cas_conformance.channels import kerberos, tls_client
 from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import CasConformanceWarning, CollectionError
-from cas_conformance.settings import HostSettings, Secret
 
 CHANNEL = "exchange-powershell"
 CONFIGURATION = "Microsoft.Exchange"
@@ -77,37 +78,6 @@ class PsrpTarget:
     def url(self) -> str:
         return (
             f"{self.scheme}://{self.host}:{self.port or (443 if self.scheme == 'https' else 80)}/{self.path}/"
-        )
-
-    @classmethod
-    def for_host(
-        cls, settings: HostSettings, host: str, *, auth: str = "basic", scheme: str = "https"
-    ) -> PsrpTarget:
-        """*host*'s ``/PowerShell`` with the account, trust and time limits of *settings* (the
-        inventory's WinRM variables; the whole exchange stays inside ``winrm_timeout``).
-
-        Kerberos with ``ansible_winrm_kinit_mode = manual`` uses the ticket of the user's own
-        ``kinit`` (their default credential cache, ``KRB5CCNAME``): no password is needed or used.
-        Basic over plain HTTP is refused by the target itself (:meth:`__post_init__`)."""
-        manual = auth == "kerberos" and settings.kerberos.kinit_mode == "manual"
-        if settings.password is None and not manual:
-            raise CollectionError(
-                host, CHANNEL, "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
-            )
-        if not settings.user and not manual:
-            raise CollectionError(host, CHANNEL, "no user name: set ansible_user in the inventory")
-        operation = max(1, min(20, int(settings.winrm_timeout // 2)))
-        return cls(
-            host,
-            settings.user or None,
-            None if manual else settings.password,
-            scheme=scheme,
-            auth=auth,
-            cert_validation=settings.cert_validation,
-            ca_trust_path=settings.ca_trust_path or settings.tls_ca_bundle,
-            connect_timeout=min(15.0, settings.winrm_timeout),
-            operation_timeout=operation,
-            read_timeout=float(operation + 10),
         )
 
 

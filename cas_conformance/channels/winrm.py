@@ -23,7 +23,7 @@ import ssl
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -38,8 +38,8 @@ from winrm.transport import Transport
 
 from cas_conformance.channels import kerberos, tls_client
 from cas_conformance.channels.dialer import SESSION_BUILD_LOCK, Dialer
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import CasConformanceWarning, CollectionError
-from cas_conformance.settings import HostSettings
 
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 DEFAULT_PORTS = {"http": 5985, "https": 5986}
@@ -52,10 +52,43 @@ class CommandOutput:
     exit_code: int
 
 
-def endpoint_url(settings: HostSettings) -> str:
-    port = settings.port or DEFAULT_PORTS[settings.scheme]
-    host = f"[{settings.address}]" if ":" in settings.address else settings.address
-    return f"{settings.scheme}://{host}:{port}/wsman"
+@dataclass(frozen=True)
+class WinrmKerberos:
+    """Kerberos for one WinRM target (``transport`` ``kerberos``)."""
+
+    #: what MIT Kerberos reads for this host (configured before the connection)
+    krb5: kerberos.Krb5Config = field(default_factory=kerberos.Krb5Config)
+    #: the ticket of the user's own ``kinit`` (their default credential cache): no password
+    manual: bool = False
+    delegation: bool = False
+    #: the host name in the service principal when it is not the connected name
+    hostname_override: str | None = None
+    service: str = "HTTP"
+
+
+@dataclass(frozen=True)
+class WinrmTarget:
+    """One server's WinRM endpoint and how to log on to it."""
+
+    #: the server's name (in errors and warnings; the SPN's host when ``address`` is an IP address)
+    name: str
+    address: str
+    port: int | None
+    scheme: str
+    transport: str
+    user: str | None
+    password: Secret | None = field(repr=False)
+    cert_validation: bool = True
+    ca_trust_path: str | None = None
+    #: the overall deadline of one collection, in seconds
+    timeout: float = 120.0
+    kerberos: WinrmKerberos = field(default_factory=WinrmKerberos)
+
+
+def endpoint_url(target: WinrmTarget) -> str:
+    port = target.port or DEFAULT_PORTS[target.scheme]
+    host = f"[{target.address}]" if ":" in target.address else target.address
+    return f"{target.scheme}://{host}:{port}/wsman"
 
 
 class _DialingTransport(Transport):
@@ -116,65 +149,65 @@ def _require_credssp(host: str) -> None:
 
 
 def _protocol(
-    settings: HostSettings, dialer: Dialer, tls_versions: tls_client.TlsVersions | None = None
+    target: WinrmTarget, dialer: Dialer, tls_versions: tls_client.TlsVersions | None = None
 ) -> Protocol:
-    manual_kerberos = settings.transport == "kerberos" and settings.kerberos.kinit_mode == "manual"
-    if settings.transport == "kerberos":
+    manual_kerberos = target.transport == "kerberos" and target.kerberos.manual
+    if target.transport == "kerberos":
         try:
             kerberos.require_libraries()
         except kerberos.KerberosClientError as exc:
-            raise CollectionError(settings.name, "winrm", str(exc)) from None
-        kerberos.configure([settings.kerberos])
-    if settings.transport == "credssp":
-        _require_credssp(settings.name)
-    if settings.password is None and not manual_kerberos:
+            raise CollectionError(target.name, "winrm", str(exc)) from None
+        kerberos.configure([target.kerberos.krb5])
+    if target.transport == "credssp":
+        _require_credssp(target.name)
+    if target.password is None and not manual_kerberos:
         raise CollectionError(
-            settings.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
+            target.name, "winrm", "no password: set CAS_CONFORMANCE_PASSWORD or use --ask-pass"
         )
-    if not settings.user:
-        raise CollectionError(settings.name, "winrm", "no user name: set ansible_user in the inventory")
-    if settings.transport == "basic" and settings.scheme != "https":
-        raise CollectionError(settings.name, "winrm", "Basic authentication is only allowed over HTTPS")
+    if not target.user:
+        raise CollectionError(target.name, "winrm", "no user name: set ansible_user in the inventory")
+    if target.transport == "basic" and target.scheme != "https":
+        raise CollectionError(target.name, "winrm", "Basic authentication is only allowed over HTTPS")
     # Every single HTTP exchange stays inside the overall deadline; pywinrm wants read > operation.
-    operation_timeout = max(1, min(20, int(settings.winrm_timeout // 2)))
-    read_timeout = max(operation_timeout + 1, min(operation_timeout + 10, int(settings.winrm_timeout)))
+    operation_timeout = max(1, min(20, int(target.timeout // 2)))
+    read_timeout = max(operation_timeout + 1, min(operation_timeout + 10, int(target.timeout)))
     kwargs: dict[str, Any] = {
-        "endpoint": endpoint_url(settings),
-        "transport": settings.transport,
-        "username": settings.user,
-        "password": None if manual_kerberos or settings.password is None else settings.password.reveal(),
-        "server_cert_validation": "validate" if settings.cert_validation else "ignore",
-        "ca_trust_path": settings.ca_trust_path,
+        "endpoint": endpoint_url(target),
+        "transport": target.transport,
+        "username": target.user,
+        "password": None if manual_kerberos or target.password is None else target.password.reveal(),
+        "server_cert_validation": "validate" if target.cert_validation else "ignore",
+        "ca_trust_path": target.ca_trust_path,
         "operation_timeout_sec": operation_timeout,
         "read_timeout_sec": read_timeout,
         "proxy": None,
     }
-    if settings.scheme == "http":
+    if target.scheme == "http":
         kwargs["message_encryption"] = "always"
-    if settings.transport == "kerberos":
-        kwargs["service"] = settings.kerberos.service
-        kwargs["kerberos_delegation"] = settings.kerberos.delegation
-        kwargs["kerberos_hostname_override"] = _spn_host(settings)
+    if target.transport == "kerberos":
+        kwargs["service"] = target.kerberos.service
+        kwargs["kerberos_delegation"] = target.kerberos.delegation
+        kwargs["kerberos_hostname_override"] = _spn_host(target)
     protocol = Protocol(**kwargs)
     protocol.transport.__class__ = _DialingTransport
     transport: Any = protocol.transport
     transport.dialer = tls_versions.observing(dialer) if tls_versions else dialer
     transport.tls_context = tls_client.client_context(
-        verify=settings.cert_validation, ca_path=settings.ca_trust_path
+        verify=target.cert_validation, ca_path=target.ca_trust_path
     )
     return protocol
 
 
-def _spn_host(settings: HostSettings) -> str | None:
+def _spn_host(target: WinrmTarget) -> str | None:
     """The host of the service principal when it is not the connected name: the override, else the
-    inventory name when ``ansible_host`` is an IP address (no SPN is registered for an address)."""
-    if settings.kerberos.hostname_override is not None:
-        return settings.kerberos.hostname_override
+    inventory name when ``address`` is an IP address (no SPN is registered for an address)."""
+    if target.kerberos.hostname_override is not None:
+        return target.kerberos.hostname_override
     try:
-        ipaddress.ip_address(settings.address)
+        ipaddress.ip_address(target.address)
     except ValueError:
         return None
-    return None if settings.address == settings.name else settings.name
+    return None if target.address == target.name else target.name
 
 
 _UNRESOLVED = re.compile(r"\S+ does not resolve \([^)]*\)")
@@ -219,7 +252,7 @@ def _warn(text: str) -> None:
 
 
 def run_collector(
-    settings: HostSettings,
+    target: WinrmTarget,
     dialer: Dialer,
     command_line: tuple[str, tuple[str, ...]],
     *,
@@ -229,14 +262,14 @@ def run_collector(
 
     *warn* gets the warning when the server spoke TLS 1.0/1.1 only (a CasConformanceWarning by default).
     """
-    deadline = time.monotonic() + settings.winrm_timeout
+    deadline = time.monotonic() + target.timeout
     tls_versions = tls_client.TlsVersions()
     command, arguments = command_line
     shell_id: str | None = None
     try:
-        protocol = _protocol(settings, dialer, tls_versions)  # reads the trust store
+        protocol = _protocol(target, dialer, tls_versions)  # reads the trust store
         shell_id = protocol.open_shell(codepage=65001)
-        old_tls = tls_versions.warning(settings.name, f"WinRM {endpoint_url(settings)}")
+        old_tls = tls_versions.warning(target.name, f"WinRM {endpoint_url(target)}")
         if old_tls is not None:
             warn(old_tls)
         command_id = protocol.run_command(shell_id, command, list(arguments))
@@ -248,9 +281,9 @@ def run_collector(
         while not done:
             if time.monotonic() > deadline:
                 raise CollectionError(
-                    settings.name,
+                    target.name,
                     "winrm",
-                    f"WinRM {endpoint_url(settings)}: timed out after {settings.winrm_timeout:g} s (winrm_timeout)",
+                    f"WinRM {endpoint_url(target)}: timed out after {target.timeout:g} s (winrm_timeout)",
                 )
             try:
                 out, err, exit_code, done = protocol.get_command_output_raw(shell_id, command_id)
@@ -259,7 +292,7 @@ def run_collector(
             size += len(out) + len(err)
             if size > MAX_OUTPUT_BYTES:
                 raise CollectionError(
-                    settings.name, "winrm", f"output larger than {MAX_OUTPUT_BYTES} bytes: cut off"
+                    target.name, "winrm", f"output larger than {MAX_OUTPUT_BYTES} bytes: cut off"
                 )
             stdout.append(out)
             stderr.append(err)
@@ -268,9 +301,9 @@ def run_collector(
         raise
     except Exception as exc:  # every transport failure becomes a clear, password-free reason
         raise CollectionError(
-            settings.name,
+            target.name,
             "winrm",
-            f"WinRM {endpoint_url(settings)}: {_reason(exc, settings.transport, settings.address)}",
+            f"WinRM {endpoint_url(target)}: {_reason(exc, target.transport, target.address)}",
         ) from None
     finally:
         if shell_id is not None:

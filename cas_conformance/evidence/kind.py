@@ -16,7 +16,7 @@ from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.evidence.http_probes import EndpointProbes
 from cas_conformance.evidence.model import Needs
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings import RunSettings, Secret
+from cas_conformance.settings import RunSettings
 
 T = TypeVar("T")
 Progress = Callable[[str, str, str], None]
@@ -45,10 +45,10 @@ class Fetching:
 
 @dataclass(frozen=True)
 class Loading:
-    """A facts file being read: its inventory, and the parts loaded before (registry order)."""
+    """A facts file being read: its inventory (no password: a replay connects to nothing), and the
+    parts loaded before (registry order)."""
 
     inventory: Inventory
-    password: Secret | None
     parts: Mapping[str, Any]
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
-from cas_conformance.channels.winrm import run_collector
+from cas_conformance.channels.kerberos import Krb5Config
+from cas_conformance.channels.winrm import WinrmKerberos, WinrmTarget, run_collector
 from cas_conformance.collector.parse import parse_collector_output
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.domain.facts import ServerFacts, join_facts
@@ -24,6 +25,35 @@ from cas_conformance.errors import CollectionError, CollectorFormatError
 from cas_conformance.evidence.kind import Kind, Loading
 from cas_conformance.evidence.model import ExchangeEvidence, ServerRecord, frozen_map
 from cas_conformance.settings import HostSettings, RunSettings, host_settings
+from cas_conformance.settings.kerberos import KerberosSettings
+
+
+def krb5_config(kerberos: KerberosSettings) -> Krb5Config:
+    """What MIT Kerberos reads for a host of these Kerberos settings."""
+    return Krb5Config(config=kerberos.config, realm=kerberos.realm, kdcs=kerberos.kdcs)
+
+
+def winrm_target(settings: HostSettings) -> WinrmTarget:
+    """The WinRM endpoint of a host, and how to log on to it, from its settings."""
+    return WinrmTarget(
+        name=settings.name,
+        address=settings.address,
+        port=settings.port,
+        scheme=settings.scheme,
+        transport=settings.transport,
+        user=settings.user,
+        password=settings.password,
+        cert_validation=settings.cert_validation,
+        ca_trust_path=settings.ca_trust_path,
+        timeout=settings.winrm_timeout,
+        kerberos=WinrmKerberos(
+            krb5=krb5_config(settings.kerberos),
+            manual=settings.kerberos.kinit_mode == "manual",
+            delegation=settings.kerberos.delegation,
+            hostname_override=settings.kerberos.hostname_override,
+            service=settings.kerberos.service,
+        ),
+    )
 
 
 def parse(raw_output: str, host: str) -> ServerFacts:
@@ -61,7 +91,7 @@ def load(data: Any, loading: Loading) -> Mapping[str, ServerRecord]:
     for name, entry in data.items():
         rec = ServerRecord(
             name,
-            host_settings(inventory, inventory.hosts[name], password=loading.password),
+            host_settings(inventory, inventory.hosts[name], password=None),
             seconds=float(entry.get("seconds", 0.0)),
         )
         if entry.get("error"):
@@ -99,10 +129,11 @@ def collect_server(
 ) -> tuple[str, ServerFacts]:
     """Run the OS collector and parse it; raise CollectionError with a clear reason otherwise.
     *warn* (host, text) gets a warning such as a server speaking TLS 1.0/1.1 only."""
+    target = winrm_target(settings)
     if warn is None:
-        output = run_collector(settings, dialer, command)
+        output = run_collector(target, dialer, command)
     else:
-        output = run_collector(settings, dialer, command, warn=lambda text: warn(settings.name, text))
+        output = run_collector(target, dialer, command, warn=lambda text: warn(settings.name, text))
     if output.exit_code != 0:
         reason = _clixml_text(output.stderr) or "no error text"
         raise CollectionError(settings.name, "collector", f"exit code {output.exit_code}: {reason}")
@@ -116,7 +147,7 @@ def collect_server(
 
 
 def fetch(
-    settings: dict[str, HostSettings],
+    settings: Mapping[str, HostSettings],
     run: RunSettings,
     resolver: Resolver,
     forks: int,

@@ -1,15 +1,12 @@
-"""The state of one conformance run inside pytest: inventory, password, embedded lab, facts."""
+"""The state of one conformance run inside pytest: the run's plan (inventory, settings, password),
+embedded lab, facts, reports."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import getpass
 import os
-import sys
 import tempfile
-import threading
-import time
 import warnings
 from collections import Counter
 from datetime import date
@@ -19,89 +16,33 @@ from typing import Any
 import pytest
 
 from cas_conformance.checks import Case
-from cas_conformance.checks.base import some_names
+from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import CasConformanceError, InventoryError, LabError
 from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import Inventory, VarMapping
 from cas_conformance.inventory.for_run import load_for_run
-from cas_conformance.pytest_plugin.rooting import workspace_dir
+from cas_conformance.pytest_plugin.progress_lines import ProgressLines
+from cas_conformance.pytest_plugin.run_inputs import (
+    InventoryWarning,
+    ask_password,
+    check_writable,
+    inventory_source,
+    is_controller,
+    metadata_key,
+    run_metadata,
+)
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
-from cas_conformance.report.run_metadata import RunMetadata, collect_run_metadata
 from cas_conformance.report.session_reports import SessionReports
 from cas_conformance.report.waivers import WaiverSet, load_waivers
 from cas_conformance.run.facts_file import load_world, save_world
-from cas_conformance.run.gather import GatherOptions, gather, winrm_hosts
+from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import RunPlan, plan_run
 from cas_conformance.run.progress import Heartbeat
-from cas_conformance.settings import PASSWORD_ENV, Secret, resolve_password
-from cas_conformance.settings.validate import unknown_variables, validate
+from cas_conformance.settings import resolve_password
+from cas_conformance.settings.validate import unknown_variables
 
 state_key = pytest.StashKey["RunState"]()
-metadata_key = pytest.StashKey[RunMetadata]()
-
-
-def default_inventory(config: pytest.Config) -> str | None:
-    """The inventory a run reads: --inventory, else inventory.ini at the root (none when replaying)."""
-    given = config.getoption("inventory")
-    if given:
-        return str(given)
-    if config.getoption("replay_facts"):
-        return None
-    return str(Path(workspace_dir(config), "inventory.ini"))
-
-
-def run_metadata(config: pytest.Config) -> RunMetadata:
-    """This process's run metadata, computed once (pytest-metadata may ask before our configure)."""
-    meta = config.stash.get(metadata_key, None)
-    if meta is None:
-        invocation = Path(config.invocation_params.dir)
-        inventory, replay = default_inventory(config), config.getoption("replay_facts")
-        meta = collect_run_metadata(
-            # Absolute, as one file has one name: the same record however the path was typed.
-            inventory=str(Path(invocation, inventory).resolve()) if inventory else None,
-            replay_facts=str(Path(invocation, replay).resolve()) if replay else None,
-            lab_faults=tuple(config.getoption("lab_fault") or ()),
-            base_dir=invocation,
-        )
-        config.stash[metadata_key] = meta
-    return meta
-
-
-def is_controller(config: pytest.Config) -> bool:
-    """The process that sees every test's report: not an xdist worker."""
-    return not hasattr(config, "workerinput")
-
-
-def ask_password() -> str:
-    """The --ask-pass prompt; without a terminal to ask on, a usage error saying what to do instead."""
-    if sys.stdin is None or not sys.stdin.isatty():
-        raise CasConformanceError(
-            f"--ask-pass needs a terminal to prompt on (standard input is not one): set {PASSWORD_ENV} "
-            "in the environment instead"
-        )
-    try:
-        return getpass.getpass("WinRM password: ")
-    except EOFError:
-        raise CasConformanceError(
-            f"--ask-pass: no password was typed (end of input): set {PASSWORD_ENV} instead"
-        ) from None
-
-
-def _check_writable(option: str, path: Path) -> None:
-    """A file the run will write: refused before any connection when it cannot be written."""
-    if path.is_dir():
-        raise CasConformanceError(
-            f"{option} {path}: is a directory; give a file name, e.g. {path / 'facts.json'}"
-        )
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CasConformanceError(f"{option} {path}: {parent} is not a writable directory")
-
-
-class InventoryWarning(UserWarning):
-    """Something in the inventory works but is discouraged (a password in it)."""
 
 
 def overlay_vars(
@@ -137,8 +78,7 @@ def overlay_vars(
 class RunState:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.inventory: Inventory | None = None
-        self.password: Secret | None = None
+        self.plan: RunPlan | None = None
         self.lab: Any = None
         self.environ: dict[str, str] = dict(os.environ)
         self._world: EvidenceView | None = None
@@ -147,10 +87,6 @@ class RunState:
         self.today = date.today()
         self.waivers = WaiverSet(None)
         self.reports: SessionReports | None = None
-        self._progress_lock = threading.Lock()
-        self._started = 0
-        self._collecting: dict[str, float] = {}
-        self._warned: dict[str, list[str]] = {}  # a warning's text after its server -> servers
         self.collapsed: list[Any] = []
         self.unknown: list[str] = []
         self._aliases: dict[str, str] | None = None
@@ -166,15 +102,16 @@ class RunState:
             self._world = load_world(replay)
             self._record_exchange_session(self._world)
             return
-        path = self.config.getoption("inventory") or str(Path(workspace_dir(self.config), "inventory.ini"))
+        source = inventory_source(self.config)
+        assert source is not None  # not replaying: the given inventory, else the default
         inventory = load_for_run(
-            path,
+            source.given,
             limit=self.config.getoption("limit"),
             vault_password_file=self.config.getoption("vault_password_file"),
         )
         self.unknown = unknown_variables(inventory)
         ask = ask_password if self.config.getoption("ask_pass") else None
-        self.password = resolve_password(
+        password = resolve_password(
             inventory,
             environ=os.environ,
             ask=ask,
@@ -182,9 +119,8 @@ class RunState:
         )
         scenario = inventory.all_vars.get("lab_scenario")
         if scenario:
-            inventory = self._start_lab(inventory, scenario)
-        self.inventory = inventory
-        validate(inventory, winrm_hosts(inventory), password=self.password)
+            inventory, password = self._start_lab(inventory, scenario, password)
+        self.plan = plan_run(inventory, password=password, source=source)
 
     def configure_reports(self, reports_dir: Path) -> None:
         """Waivers (every process applies them to its tests), and on the controller the baseline,
@@ -195,15 +131,15 @@ class RunState:
         if waivers:
             self.waivers = load_waivers(Path(invocation, waivers).resolve())
         else:
-            inventory = default_inventory(self.config)
-            beside = Path(invocation, inventory).resolve().parent / "waivers.toml" if inventory else None
+            source = inventory_source(self.config)
+            beside = Path(source.resolved).parent / "waivers.toml" if source else None
             if beside is not None and beside.is_file():
                 self.waivers = load_waivers(beside)
         if not is_controller(self.config):
             return
         save = self.config.getoption("save_facts")
         if save:
-            _check_writable("--save-facts", Path(invocation, save))
+            check_writable("--save-facts", Path(invocation, save))
         policy = parse_gate_options(self.config.getoption("gate") or [])
         baseline_path = self.config.getoption("baseline")
         baseline = load_baseline(Path(invocation, baseline_path).resolve()) if baseline_path else None
@@ -215,7 +151,11 @@ class RunState:
             policy=policy,
         )
 
-    def _start_lab(self, inventory: Inventory, scenario: str) -> Inventory:
+    def _start_lab(
+        self, inventory: Inventory, scenario: str, password: Secret | None
+    ) -> tuple[Inventory, Secret | None]:
+        """Start the embedded lab of *scenario*: the inventory with the lab's variables on the hosts
+        it simulates, and the run's password (the lab's own when the run has none)."""
         line = inventory.all_var_lines.get("lab_scenario")
         try:  # the lab and its extra only here, for a run that starts one (LabError without the extra)
             from cas_conformance.lab import resolve_scenario, start_embedded_lab
@@ -225,17 +165,17 @@ class RunState:
             raise InventoryError(inventory.path, line, f"lab_scenario: {exc}") from None
         faults = tuple(self.config.getoption("lab_fault") or ())
         kerberos = inventory.all_vars.get("ansible_winrm_transport", "").strip().lower() == "kerberos"
-        self.lab = start_embedded_lab(scenario_path, faults=faults, password=self.password, kerberos=kerberos)
+        self.lab = start_embedded_lab(scenario_path, faults=faults, password=password, kerberos=kerberos)
         self._record_lab_faults(tuple(self.lab.lab.scenario.faults))
-        if self.password is None:
-            self.password = self.lab.password
+        if password is None:
+            password = self.lab.password
         self.environ.update(self.lab.environ)
         simulated = {name for name in inventory.hosts if self.lab.simulates(name)}
         # Hosts the lab does not simulate stay exactly as the inventory gives them.
         inventory = overlay_vars(inventory, self.lab.run_vars(), line, simulated, run_level=True)
         for name in simulated:
             inventory = overlay_vars(inventory, self.lab.host_vars(name), line, hosts={name})
-        return inventory
+        return inventory, password
 
     def _record_lab_faults(self, faults: tuple[str, ...]) -> None:
         """The faults the lab runs with, the scenario's own (broken.toml) and --lab-fault's."""
@@ -263,19 +203,19 @@ class RunState:
 
     def ensure_world(self) -> EvidenceView:
         if self._world is None:
-            assert self.inventory is not None
+            assert self.plan is not None
+            lines = ProgressLines(self.config, total=len(self.plan.hosts))
             # before anything is collected: a misspelt variable keeps its default
             for message in self.unknown:
-                self._write_line(f"cas-conformance: WARNING: {message}")
+                lines.write_line(f"cas-conformance: WARNING: {message}")
             interval = float(self.config.getoption("progress_interval"))
-            with Heartbeat(interval, self._still_collecting_line, self._write_line):
+            with Heartbeat(interval, lines.still_collecting, lines.write_line):
                 self._world = gather(
-                    self.inventory,
+                    self.plan,
                     GatherOptions(
-                        password=self.password,
                         environ=self.environ,
                         forks=int(self.config.getoption("forks")),
-                        progress=self._progress,
+                        progress=lines.progress,
                     ),
                 )
             save = self.config.getoption("save_facts")
@@ -313,85 +253,11 @@ class RunState:
             return None
         return f"{record.host}: {record.error.reason if record.error else 'not collected'}"
 
-    def _write_line(self, line: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
-        with self._progress_lock:
-            reporter.write_line(line)
-
-    def _progress(self, event: str, subject: str, detail: str) -> None:
-        """One line per event: which server is being collected, how many are done, how long each
-        took. Collector threads report too, hence the lock."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        with self._progress_lock:
-            line = self._progress_line(event, subject, detail)
-            if reporter is not None and line is not None:
-                reporter.write_line(line)
-
-    def _still_collecting_line(self, now: float) -> str | None:
-        with self._progress_lock:
-            pending = [(name, now - t) for name, t in self._collecting.items()]
-        if not pending:
-            return None
-        names = some_names([f"{name} ({seconds:.0f} s)" for name, seconds in sorted(pending)])
-        return f"cas-conformance: still collecting {names}"
-
-    def _progress_line(self, event: str, subject: str, detail: str) -> str | None:
-        if event == "collect-start":
-            self._collecting[subject] = time.monotonic()
-            self._started += 1
-            total = len(winrm_hosts(self.inventory)) if self.inventory is not None else 0
-            of = f"/{total}" if total else ""
-            return f"cas-conformance: collecting {subject} ({self._started}{of} started) ..."
-        if event == "collect-done":
-            self._collecting.pop(subject, None)
-            # gather reports "DONE/TOTAL SECONDSs STATUS"
-            count, _, rest = detail.partition(" ")
-            seconds, _, status = rest.partition(" ")
-            if status.startswith("error"):
-                status = "could not be collected (the reason is in the summary)"
-            if "/" in count and seconds.endswith("s"):
-                return f"cas-conformance: [{count}] collected {subject} in {seconds[:-1]} s: {status}"
-            return f"cas-conformance: collected {subject}: {detail}"
-        if event == "warning":
-            return self._warning_line(subject, detail)
-        if event == "exchange-done":
-            if subject:
-                return f"cas-conformance: Exchange facts read through Exchange remote PowerShell on {subject}"
-            return f"cas-conformance: Exchange facts could not be read: {detail}"
-        if event == "gathered":
-            return "\n".join([*self._repeated_warnings(), f"cas-conformance: all facts gathered in {detail}"])
-        return f"cas-conformance: {event.replace('-done', '')} done: {detail}"
-
-    def _warning_line(self, server: str, text: str) -> str | None:
-        """The first server's warning in full; the same warning of further servers is one line
-        naming them all once gathering is over (2,000 servers speaking TLS 1.0 only are two lines,
-        not 2,000)."""
-        prefix = f"{server}: "
-        if not server or not text.startswith(prefix):
-            return f"cas-conformance: WARNING: {text}"
-        servers = self._warned.setdefault(text[len(prefix) :].replace(server, "<server>"), [])
-        servers.append(server)
-        return f"cas-conformance: WARNING: {text}" if len(servers) == 1 else None
-
-    def _repeated_warnings(self) -> list[str]:
-        lines = []
-        for text, servers in self._warned.items():
-            if len(servers) > 1:
-                more = servers[1:]
-                lines.append(
-                    f"cas-conformance: WARNING: the same on {len(more)} more server{'s' if len(more) > 1 else ''} "
-                    f"({', '.join(more)}): {text}"
-                )
-        self._warned.clear()
-        return lines
-
     # --- reporting --------------------------------------------------------------------------
     def header_lines(self) -> list[str]:
         world = self._world
-        inventory = self.inventory or (world.inventory if world else None)
-        lines = [f"cas-conformance inventory: {inventory.path if inventory else '?'}"]
+        name = self.plan.source.resolved if self.plan else world.inventory.path if world else "?"
+        lines = [f"cas-conformance inventory: {name}"]
         if self.lab is not None:
             lines.append(f"cas-conformance lab: {self.lab.describe()}")
         return lines
@@ -427,4 +293,4 @@ class RunState:
                 os.unlink(self._worker_file)
 
 
-__all__ = ["CasConformanceError", "RunState", "state_key"]
+__all__ = ["CasConformanceError", "RunState", "is_controller", "metadata_key", "run_metadata", "state_key"]

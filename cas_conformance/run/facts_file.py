@@ -107,8 +107,8 @@ def evidence_from_dict(data: dict[str, Any], *, source: str = "facts file") -> E
         parts: dict[str, Any] = {}
         for kind in KINDS:
             part = f"its {kind.name} evidence"
-            parts[kind.name] = kind.load(tree["evidence"][kind.name], Loading(inventory, None, parts))
-        return Evidence(inventory, run_settings(inventory, password=None), now=now, **parts)
+            parts[kind.name] = kind.load(tree["evidence"][kind.name], Loading(inventory, parts))
+        return Evidence(inventory, run_settings(inventory), now=now, **parts)
     except MissingField as exc:
         where = _where(tree, exc.node, exc.key) or f"{exc.key!r} in {part}"
         raise _refusal(source, schema, f"the file lacks {where}, which this version needs") from None

@@ -3,8 +3,10 @@ remote PowerShell session while each server's OS facts come over WinRM (all serv
 bounded), then the network evidence the checks declare they need (``checks.base.NEEDS``), each
 question asked once, every kind in the order of ``evidence.registry``, all on one bounded pool.
 
-Data flows one way: inventory -> evidence -> checks -> reports. gather does not know which check
-reads what: it fetches the union of the checks' needs.
+Data flows one way: inventory -> settings -> plan -> evidence -> checks -> reports. gather reads the
+run's plan (:mod:`cas_conformance.run.plan`: every setting built and validated before any
+connection) and parses nothing; it does not know which check reads what: it fetches the union of
+the checks' needs.
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ from cas_conformance.domain.records.tls import TlsHandshake
 from cas_conformance.errors import CasConformanceWarning
 from cas_conformance.evidence import exchange
 from cas_conformance.evidence import os as os_evidence
-from cas_conformance.evidence.endpoints import PUBLISHED_GROUP
 from cas_conformance.evidence.http_probes import EndpointProbes, IdentityAdapter, UnverifiedAdapter
 from cas_conformance.evidence.kind import Fetching, Progress
 from cas_conformance.evidence.model import Evidence, ExchangeEvidence, Needs, ServerRecord
 from cas_conformance.evidence.registry import KINDS
 from cas_conformance.evidence.view import EvidenceView
-from cas_conformance.inventory import Inventory
-from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from cas_conformance.run.plan import RunPlan
+from cas_conformance.settings import HostSettings
 
 
 def _no_progress(event: str, subject: str, detail: str) -> None:
@@ -44,22 +45,12 @@ def _no_progress(event: str, subject: str, detail: str) -> None:
 
 @dataclass(frozen=True)
 class GatherOptions:
-    password: Secret | None
     environ: Mapping[str, str]
     forks: int = 64
     progress: Progress = _no_progress
     #: what the checks declare they read (default: every registered check's declarations)
     needs: Sequence[RunNeeds] = field(default_factory=lambda: NEEDS)
     server_needs: Sequence[ServerNeeds] = field(default_factory=lambda: SERVER_NEEDS)
-
-
-def winrm_hosts(inventory: Inventory) -> list[str]:
-    published = (
-        {h.name for h in inventory.hosts_in(PUBLISHED_GROUP)}
-        if PUBLISHED_GROUP in inventory.groups
-        else set()
-    )
-    return [name for name in inventory.hosts if name not in published]
 
 
 def warn(options: GatherOptions, host: str, text: str) -> None:
@@ -120,17 +111,12 @@ def _warn_unchecked_winrm(options: GatherOptions, hosts: Mapping[str, HostSettin
             warn(options, host.name, text)
 
 
-def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
+def gather_evidence(plan: RunPlan, options: GatherOptions) -> Evidence:
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     gather_started = time.monotonic()
-    run = run_settings(inventory, password=options.password)
-    hosts = {
-        name: host_settings(inventory, inventory.hosts[name], password=options.password)
-        for name in winrm_hosts(inventory)
-    }
-    # before threads; WinRM over Kerberos, or /PowerShell over Kerberos (its default) with NTLM for WinRM
-    kerberos.configure(h.kerberos for h in hosts.values() if h.uses_kerberos)
+    run, hosts = plan.run, plan.hosts
     _warn_unchecked_winrm(options, hosts)
+    kerberos.configure(plan.krb5)  # before threads
     resolver = Resolver(run.dns_servers or None, timeout=run.dns_timeout)
     dialer = Dialer(resolver, run.connect_to)
     # Each name's chain comes from the first HTTPS connection its endpoint probes open anyway, so
@@ -140,9 +126,11 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
     session, auth_session = _sessions(dialer, forks, captured, run.tls_ca_bundle)
     with ThreadPoolExecutor(max_workers=forks, thread_name_prefix="probe") as pool:
         probes = EndpointProbes(pool, session, run.http_timeout)
-        plan = exchange.plan(list(hosts), hosts, forks)
+        session_plan = exchange.plan(list(hosts), hosts, forks)
         # Exchange remote PowerShell (one session) while every server's OS facts come over WinRM.
-        exchange_future = pool.submit(exchange.fetch, plan, dialer) if plan is not None else None
+        exchange_future = (
+            pool.submit(exchange.fetch, session_plan, dialer) if session_plan is not None else None
+        )
         got: list[ExchangeEvidence] = []
         early: list[Needs] = []
 
@@ -171,7 +159,7 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
             on_collected=joined,
             warn=lambda host, text: warn(options, host, text),
         )
-        facts = Evidence(inventory, run, exchange=exchange_evidence(), os=records)
+        facts = Evidence(plan.inventory, run, exchange=exchange_evidence(), os=records)
         # What the checks will read of the network, from the Exchange and OS facts.
         before_network = EvidenceView(facts)
         needs = Needs.union([*early, *(declare(before_network) for declare in options.needs)])
@@ -198,6 +186,6 @@ def gather_evidence(inventory: Inventory, options: GatherOptions) -> Evidence:
     return replace(facts, **ctx.parts)
 
 
-def gather(inventory: Inventory, options: GatherOptions) -> EvidenceView:
+def gather(plan: RunPlan, options: GatherOptions) -> EvidenceView:
     """The EvidenceView the checks read, from evidence gathered once (see :func:`gather_evidence`)."""
-    return EvidenceView(gather_evidence(inventory, options))
+    return EvidenceView(gather_evidence(plan, options))

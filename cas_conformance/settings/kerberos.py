@@ -19,21 +19,9 @@ Variables (Ansible's names where Ansible has them):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
 
-T = TypeVar("T")
-
-
-class Reader(Protocol):
-    """What settings.py's variable reader offers: typed values, and files relative to the inventory;
-    both turn a parser's ValueError into a usage error at the variable's line."""
-
-    def get(self, var: str, parse: Callable[[str], T], default: T) -> T: ...
-
-    def path(self, var: str) -> str | None: ...
-
+from cas_conformance.settings.reader import Reader
 
 KINIT_MODES = ("managed", "manual")
 KERBEROS_VARIABLES = frozenset(

@@ -1,29 +1,26 @@
 """Typed, validated settings built from the inventory: per WinRM host, and for client-side-only checks.
 
 Every variable the checks read is parsed here, once, into the type the checks want, with the
-defaults of REQUIREMENTS.md. A bad value stops the run before any probe with ``file:line`` of the
+defaults docs/variables.md lists (parsers in :mod:`~cas_conformance.settings.values`). A bad value stops the run before any probe with ``file:line`` of the
 line that set it (for a host, the line that won the Ansible precedence), naming the variable and
 what it accepts. Passwords travel as :class:`Secret`, which never prints its value.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-import os
-import re
-import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TypeVar
 
-from cas_conformance.channels.connect_to import ConnectToRule, parse_connect_to
+from cas_conformance.channels.connect_to import ConnectToRule
 from cas_conformance.domain.secret import Secret
 from cas_conformance.inventory import Host, Inventory, VarMapping
+from cas_conformance.settings import values
+from cas_conformance.settings.connect_to import parse_connect_to
 from cas_conformance.settings.kerberos import KERBEROS_VARIABLES, KerberosSettings, kerberos_settings
+from cas_conformance.settings.reader import Reader
+from cas_conformance.settings.values import DEFAULT_POLLING_REGISTRY_KEY
 
-PASSWORD_ENV = "CAS_CONFORMANCE_PASSWORD"
-DEFAULT_POLLING_REGISTRY_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem"
 TRANSPORTS = ("ntlm", "kerberos", "credssp", "basic")
 SCHEMES = ("https", "http")
 OUTLOOK2003_CLIENTS = ("none", "online", "cached")
@@ -34,21 +31,6 @@ def uses_kerberos(transport: str, exchange_powershell_auth: str) -> bool:
     """Whether a host may log on with Kerberos: the WinRM collector's ``kerberos`` transport, or
     Exchange remote PowerShell's ``kerberos`` or ``negotiate`` (SPNEGO, which tries Kerberos first)."""
     return transport == "kerberos" or exchange_powershell_auth in ("kerberos", "negotiate")
-
-
-T = TypeVar("T")
-
-_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-_ENV_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Every character PowerShell reads as a quote (including the typographic ones), plus $ and the
-# backtick: refused in values a collector script may embed.
-_POWERSHELL_SPECIAL = "'\"`$\u2018\u2019\u201a\u201b\u201c\u201d\u201e"
-_REGISTRY_KEY = re.compile(
-    rf"(?:HK[A-Z_]+:|Registry::HKEY_[A-Z_]+)\\[^{_POWERSHELL_SPECIAL}\x00-\x1f]+", re.IGNORECASE
-)
-_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_MAX_DAYS = 3650
-_MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -160,204 +142,12 @@ KNOWN_VARIABLES = frozenset(
 )
 
 
-# --- value parsers: text -> typed value, or ValueError saying what is accepted -------------------
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        value = text.strip().lower()
-        if value not in allowed:
-            raise ValueError(f"{text!r} is not one of {', '.join(allowed)}")
-        return value
-
-    return parse
-
-
-def _port(text: str) -> int:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536):
-        raise ValueError(f"{text!r} is not a port number (1-65535)")
-    return int(text)
-
-
-def _days(lowest: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = text.strip()
-        if not (
-            value.isascii() and value.isdigit() and len(value) <= 6 and lowest <= int(value) <= _MAX_DAYS
-        ):
-            raise ValueError(f"{text!r} is not a whole number of days from {lowest} to {_MAX_DAYS}")
-        return int(value)
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    value = text.strip()
-    if not _DECIMAL.fullmatch(value) or not 0 < float(value) <= _MAX_SECONDS:
-        raise ValueError(f"{text!r} is not a positive number of seconds (at most {_MAX_SECONDS:g})")
-    return float(value)
-
-
-def _dns_name(text: str) -> str:
-    name = text.strip().removesuffix(".")
-    if not name or len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in name.split(".")):
-        raise ValueError(f"{text!r} is not a DNS name (dot-separated labels of letters, digits, '-' and '_')")
-    return name
-
-
-def _dns_names(text: str) -> tuple[str, ...]:
-    names: list[str] = []
-    for raw in text.split(","):
-        if raw.strip() and (name := _dns_name(raw)).lower() not in (n.lower() for n in names):
-            names.append(name)
-    return tuple(names)
-
-
-def _dns_servers(text: str) -> tuple[tuple[str, int], ...]:
-    """``ip[:port]``, comma-separated; IPv6 as ``[addr]:port`` (or bare, on port 53)."""
-    servers: list[tuple[str, int]] = []
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        bracketed = re.fullmatch(r"\[([^\]]*)\](?::(.*))?", entry)
-        if bracketed:
-            address, port = bracketed[1], bracketed[2]
-        elif entry.count(":") == 1:
-            address, port = entry.split(":")
-        else:
-            address, port = entry, None
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            raise ValueError(
-                f"{entry!r} is not ip[:port] (an IP address, optional port; IPv6 as [addr]:port)"
-            ) from None
-        servers.append((str(ip), 53 if port is None else _port(port)))
-    return tuple(servers)
-
-
-def _ip_addresses(text: str) -> tuple[str, ...]:
-    """Comma-separated IP addresses (IPv4 or IPv6), each once, in the order given."""
-    addresses: list[str] = []
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        try:
-            ip = str(ipaddress.ip_address(entry))
-        except ValueError:
-            raise ValueError(f"{entry!r} is not an IP address (a comma-separated list of them)") from None
-        if ip not in addresses:
-            addresses.append(ip)
-    return tuple(addresses)
-
-
-def _address(text: str) -> str:
-    value = text.strip()
-    if value.startswith("[") and value.endswith("]"):
-        value = value[1:-1]
-    if not value or any(ch.isspace() for ch in value) or not value.isprintable():
-        raise ValueError(f"{text!r} is not a host name or IP address")
-    return value
-
-
-def _proxy(text: str) -> str | None:
-    value = text.strip()
-    if value.lower() == "none":
-        return None
-    if not value or any(ch.isspace() or ch in _POWERSHELL_SPECIAL for ch in value) or not value.isprintable():
-        raise ValueError(f"{text!r} is not a proxy (host:port, or none)")
-    return value
-
-
-def _peer_group(text: str) -> str:
-    value = text.strip()
-    if not value or len(value) > 64 or not value.isprintable() or "|" in value:
-        raise ValueError(f"{text!r} is not a peer group name (1-64 printable characters, no '|')")
-    return value
-
-
-def _env_prefix(text: str) -> str:
-    if not _ENV_PREFIX.fullmatch(text.strip()):
-        raise ValueError(f"{text!r} is not an environment variable prefix (letters, digits, '_')")
-    return text.strip()
-
-
-def _registry_key(text: str) -> str:
-    if not _REGISTRY_KEY.fullmatch(text.strip()):
-        raise ValueError(
-            f"{text!r} is not a registry path such as {DEFAULT_POLLING_REGISTRY_KEY} "
-            "(on a host line, backslashes need single quotes)"
-        )
-    return text.strip()
-
-
-@functools.lru_cache(maxsize=64)
-def _is_ca_bundle(path: str, _stamp: tuple[int, int]) -> bool:
-    """Whether *path* loads as the channels load it: a PEM file of CA certificates (read once per
-    file and version, not once per host)."""
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
-    except (ssl.SSLError, OSError):
-        return False
-    return True
-
-
-class _Reader:
-    """Reads one variable set, turning a parser's ValueError into an InventoryError at the var's line."""
-
-    def __init__(self, inventory: Inventory, host: Host | None) -> None:
-        self.inventory = inventory
-        self.host = host
-        self.values = host.vars if host is not None else inventory.all_vars
-
-    def get(self, var: str, parse: Callable[[str], T], default: T) -> T:
-        text = self.values.get(var)
-        if text is None:
-            return default
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise self.inventory.error(self.host, var, f"invalid {var}: {exc}") from None
-
-    def path(self, var: str) -> str | None:
-        """A local file, relative to the inventory's directory; it must exist and be readable."""
-        text = self.values.get(var)
-        if text is None or not text.strip():
-            return None
-        base = self.inventory.base_dir
-        resolved = os.path.normpath(os.path.join(base, os.path.expanduser(text.strip())))
-        if not (os.path.isfile(resolved) and os.access(resolved, os.R_OK)):
-            raise self.inventory.error(self.host, var, f"invalid {var}: {resolved} is not a readable file")
-        return resolved
-
-    def ca_bundle(self, var: str) -> str | None:
-        """:meth:`path` holding PEM CA certificates: a certificate exported from Windows is often
-        DER (``.cer``), which no TLS channel here can load."""
-        path = self.path(var)
-        if path is None:
-            return None
-        stat = os.stat(path)
-        if not _is_ca_bundle(path, (stat.st_mtime_ns, stat.st_size)):
-            raise self.inventory.error(
-                self.host,
-                var,
-                f"invalid {var}: {path} is not a PEM bundle of CA certificates (a DER .cer converts "
-                "with: openssl x509 -inform der -in root.cer -out root.pem)",
-            )
-        return path
-
-    def text(self, var: str) -> str | None:
-        value = self.values.get(var)
-        return value if value else None
-
-
-def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
-    dns_domain = reader.get("dns_domain", _dns_name, domain_default)
-    powershell_auth = reader.get("exchange_powershell_auth", _choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos")
-    powershell_scheme = reader.get("exchange_powershell_scheme", _choice(*SCHEMES), "https")
+def _run_settings(reader: Reader, domain_default: str | None) -> RunSettings:
+    dns_domain = reader.get("dns_domain", values.dns_name, domain_default)
+    powershell_auth = reader.get(
+        "exchange_powershell_auth", values.choice(*EXCHANGE_POWERSHELL_AUTH), "kerberos"
+    )
+    powershell_scheme = reader.get("exchange_powershell_scheme", values.choice(*SCHEMES), "https")
     if powershell_auth == "basic" and powershell_scheme != "https":
         var = (
             "exchange_powershell_scheme"
@@ -373,20 +163,22 @@ def _run_settings(reader: _Reader, domain_default: str | None) -> RunSettings:
         )
     return RunSettings(
         dns_domain=dns_domain,
-        dns_servers=reader.get("dns_servers", _dns_servers, ()),
-        smtp_domains=reader.get("smtp_domains", _dns_names, (dns_domain,) if dns_domain else ()),
+        dns_servers=reader.get("dns_servers", values.dns_servers, ()),
+        smtp_domains=reader.get("smtp_domains", values.dns_names, (dns_domain,) if dns_domain else ()),
         tls_ca_bundle=reader.ca_bundle("tls_ca_bundle"),
         connect_to=reader.get("connect_to", parse_connect_to, ()),
-        dns_timeout=reader.get("dns_timeout", _seconds, 5.0),
-        http_timeout=reader.get("http_timeout", _seconds, 15.0),
-        probe_credentials=reader.get("probe_credentials", _env_prefix, None),
-        cert_expiry_warning_days=reader.get("cert_expiry_warning_days", _days(0), 30),
-        eventlog_lookback_days=reader.get("eventlog_lookback_days", _days(1), 7),
-        polling_registry_key=reader.get("polling_registry_key", _registry_key, DEFAULT_POLLING_REGISTRY_KEY),
-        exchange_powershell_hosts=reader.get("exchange_powershell_hosts", _dns_names, ()),
+        dns_timeout=reader.get("dns_timeout", values.seconds, 5.0),
+        http_timeout=reader.get("http_timeout", values.seconds, 15.0),
+        probe_credentials=reader.get("probe_credentials", values.env_prefix, None),
+        cert_expiry_warning_days=reader.get("cert_expiry_warning_days", values.days(0), 30),
+        eventlog_lookback_days=reader.get("eventlog_lookback_days", values.days(1), 7),
+        polling_registry_key=reader.get(
+            "polling_registry_key", values.registry_key, DEFAULT_POLLING_REGISTRY_KEY
+        ),
+        exchange_powershell_hosts=reader.get("exchange_powershell_hosts", values.dns_names, ()),
         exchange_powershell_auth=powershell_auth,
         exchange_powershell_scheme=powershell_scheme,
-        exchange_powershell_port=reader.get("exchange_powershell_port", _port, None),
+        exchange_powershell_port=reader.get("exchange_powershell_port", values.port, None),
     )
 
 
@@ -397,7 +189,7 @@ def _domain_of(name: str) -> str | None:
     except ValueError:
         _, dot, rest = name.partition(".")
         try:
-            return _dns_name(rest) if dot else None
+            return values.dns_name(rest) if dot else None
         except ValueError:
             return None
     return None
@@ -405,10 +197,10 @@ def _domain_of(name: str) -> str | None:
 
 def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) -> HostSettings:
     """Validated settings of one WinRM host; *password* (the run's) wins over its ansible_password."""
-    reader = _Reader(inventory, host)
-    address = reader.get("ansible_host", _address, host.name)
+    reader = Reader(inventory, host)
+    address = reader.get("ansible_host", values.address, host.name)
     common = _run_settings(reader, _domain_of(host.name) or _domain_of(address))
-    transport = reader.get("ansible_winrm_transport", _choice(*TRANSPORTS), "ntlm")
+    transport = reader.get("ansible_winrm_transport", values.choice(*TRANSPORTS), "ntlm")
     user = reader.text("ansible_user")
     if transport == "kerberos" and user and "\\" in user:
         raise inventory.error(
@@ -424,25 +216,25 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     return HostSettings(
         name=host.name,
         address=address,
-        port=reader.get("ansible_port", _port, None),
+        port=reader.get("ansible_port", values.port, None),
         user=user,
         transport=transport,
-        scheme=reader.get("ansible_winrm_scheme", _choice(*SCHEMES), "https"),
+        scheme=reader.get("ansible_winrm_scheme", values.choice(*SCHEMES), "https"),
         cert_validation=reader.get(
-            "ansible_winrm_server_cert_validation", _choice("validate", "ignore"), "validate"
+            "ansible_winrm_server_cert_validation", values.choice("validate", "ignore"), "validate"
         )
         == "validate",
         ca_trust_path=reader.ca_bundle("ansible_winrm_ca_trust_path"),
         password=password,
-        winhttp_proxy=reader.get("winhttp_proxy", _proxy, None),
-        outlook2003_clients=reader.get("outlook2003_clients", _choice(*OUTLOOK2003_CLIENTS), "none"),
+        winhttp_proxy=reader.get("winhttp_proxy", values.proxy, None),
+        outlook2003_clients=reader.get("outlook2003_clients", values.choice(*OUTLOOK2003_CLIENTS), "none"),
         outlook2003_encryption_enforced=reader.get(
-            "outlook2003_encryption", _choice("enforced", "none"), "none"
+            "outlook2003_encryption", values.choice("enforced", "none"), "none"
         )
         == "enforced",
-        winrm_timeout=reader.get("winrm_timeout", _seconds, 120.0),
-        peer_group=reader.get("peer_group", _peer_group, None),
-        failback_addresses=reader.get("failback_addresses", _ip_addresses, ()),
+        winrm_timeout=reader.get("winrm_timeout", values.seconds, 120.0),
+        peer_group=reader.get("peer_group", values.peer_group, None),
+        failback_addresses=reader.get("failback_addresses", values.ip_addresses, ()),
         extra=VarMapping({k: v for k, v in host.vars.items() if k not in KNOWN_VARIABLES}),
         # Kerberos variables count for the WinRM collector and for Exchange remote PowerShell
         kerberos=(
@@ -454,47 +246,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
     )
 
 
-def run_settings(inventory: Inventory, *, password: Secret | None) -> RunSettings:
-    """Validated all:vars settings for client-side-only checks.
-
-    *password* is accepted for symmetry with :func:`host_settings`; client-side probes
-    authenticate with ``probe_credentials``, never with the WinRM password.
-    """
-    del password
-    return _run_settings(_Reader(inventory, None), None)
-
-
-def resolve_password(
-    inventory: Inventory,
-    *,
-    environ: Mapping[str, str],
-    ask: Callable[[], str] | None,
-    warn: Callable[[str], None],
-) -> Secret | None:
-    """The run's WinRM password: a non-empty environment variable, else the prompt, else None.
-
-    With neither, hosts that set ``ansible_password`` use it (see :func:`host_settings`), and
-    *warn* is called once, pointing at the first line that puts a password in the inventory.
-    """
-    from_env = environ.get(PASSWORD_ENV)
-    if from_env:
-        return Secret(from_env)
-    if ask is not None:
-        return Secret(ask())
-    # The file and line of each plain (not Vault-encrypted) ansible_password; lines may be absent
-    # (a source read through ansible-inventory).
-    places = sorted(
-        (path, line or 0)
-        for path, line in (
-            inventory.source_of(h, "ansible_password")
-            for h in inventory.hosts.values()
-            if "ansible_password" in h.vars
-        )
-    )
-    if places:
-        path, line = places[0]
-        warn(
-            f"ansible_password in {path}{f':{line}' if line else ''} stores a password in the inventory; "
-            f"prefer {PASSWORD_ENV} or --ask-pass"
-        )
-    return None
+def run_settings(inventory: Inventory) -> RunSettings:
+    """Validated all:vars settings for client-side-only checks (client-side probes authenticate
+    with ``probe_credentials``, never with the WinRM password)."""
+    return _run_settings(Reader(inventory, None), None)

@@ -1,9 +1,9 @@
 """Everything wrong with an inventory that can be seen before any connection.
 
-``validate`` parses every WinRM host's settings and the all:vars settings (a bad value raises the
-:class:`~cas_conformance.errors.InventoryError` of :mod:`cas_conformance.settings.read`, ``file:line``
-and what is accepted) and refuses a run that has WinRM hosts and no password. ``unknown_variables``
-names variables the suite does not read, with the closest one it does (a misspelled
+A bad value is refused where it is read (the :class:`~cas_conformance.errors.InventoryError` of
+:mod:`cas_conformance.settings.read`, ``file:line`` and what is accepted: the run's plan builds every
+setting before any connection). ``require_passwords`` refuses WinRM hosts left without a password;
+``unknown_variables`` names variables the suite does not read, with the closest one it does (a misspelled
 ``winrm_timout`` would otherwise silently keep the default).
 
 Ansible's own connection variables (``ansible_connection``, ``ansible_winrm_operation_timeout_sec``,
@@ -15,14 +15,14 @@ read (``ansible_winrm_trasport``), which is a typo worth a warning.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from cas_conformance.domain.secret import Secret
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory import Inventory
-from cas_conformance.settings.read import KNOWN_VARIABLES, PASSWORD_ENV, host_settings, run_settings
+from cas_conformance.settings.password import PASSWORD_ENV
+from cas_conformance.settings.read import KNOWN_VARIABLES, HostSettings
 
-# Variables read outside settings.py: the plugin starts the embedded lab from lab_scenario.
+# Variables read outside the settings: the plugin starts the embedded lab from lab_scenario.
 OTHER_VARIABLES = frozenset({"lab_scenario", "failback_addresses"})
 _ANSIBLE_TYPO_CUTOFF = 0.9
 _TYPO_CUTOFF = 0.6
@@ -64,15 +64,10 @@ def unknown_variables(inventory: Inventory) -> list[str]:
     return [message for _, message in sorted(found)]
 
 
-def validate(inventory: Inventory, winrm: list[str], *, password: Secret | None) -> None:
-    """Raise the InventoryError of the first bad value (all:vars first, then hosts in file order),
-    then refuse WinRM hosts that have no password from anywhere."""
-    run_settings(inventory, password=password)
-    without: list[str] = []
-    for name in winrm:
-        host = host_settings(inventory, inventory.hosts[name], password=password)
-        if host.password is None:
-            without.append(name)
+def require_passwords(inventory: Inventory, hosts: Mapping[str, HostSettings]) -> None:
+    """Refuse WinRM *hosts* (in inventory order) that have no password from anywhere: a usage error
+    at the first one's line."""
+    without = [name for name, host in hosts.items() if host.password is None]
     if without:
         first = inventory.hosts[without[0]]
         others = f" and {len(without) - 1} other host(s)" if len(without) > 1 else ""

@@ -11,6 +11,7 @@ from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _require_credssp, run_collector
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.settings import HostSettings, Secret, host_settings
 
@@ -34,7 +35,11 @@ def test_a_missing_requests_credssp_names_what_to_install(monkeypatch: pytest.Mo
     settings = _settings()
     assert settings.transport == "credssp"
     with pytest.raises(CollectionError) as caught:
-        run_collector(settings, Dialer(Resolver(None, timeout=1), ()), ("powershell.exe", ("-Command", "1")))
+        run_collector(
+            winrm_target(settings),
+            Dialer(Resolver(None, timeout=1), ()),
+            ("powershell.exe", ("-Command", "1")),
+        )
     reason = caught.value.reason
     assert "requests-credssp" in reason and "cas-conformance[credssp]" in reason, reason
     assert "Pw-CredSSP-1" not in str(caught.value)

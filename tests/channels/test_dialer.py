@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.errors import CollectionError
 from cas_conformance.lab import DnsServer, Zone
+from cas_conformance.settings.connect_to import parse_connect_to
 
 DNS_ADDRESS = "127.0.53.21"
 WEB_ADDRESS = "127.0.60.1"

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.evidence.http_probes import IdentityAdapter, UnverifiedAdapter
 from cas_conformance.lab import HttpRequest, HttpResponse, HttpsServer, offer_tls_up_to, self_signed
+from cas_conformance.settings.connect_to import parse_connect_to
 
 ADDRESS = "127.0.78.20"
 NAME = "mail.contoso.lab"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.http import HttpProbe, auth_schemes, probe
 from cas_conformance.lab import DnsServer, Zone
+from cas_conformance.settings.connect_to import parse_connect_to
 from tests.channels.test_dialer import RecordingServer, make_self_signed, run_server, server_context
 
 __all__ = ["run_server"]  # the fixture, imported so these tests can use it

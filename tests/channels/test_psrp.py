@@ -14,12 +14,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.errors import CasConformanceWarning
 from cas_conformance.lab import HttpResponse, HttpsServer, exchange_powershell, load_scenario, self_signed
 from cas_conformance.settings import Secret
+from cas_conformance.settings.connect_to import parse_connect_to
 from tests.lab.conftest import HEALTHY
 
 ADDRESS = "127.0.77.10"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.smtp import SmtpProbe, probe_smtp
 from cas_conformance.lab import DnsServer, SmtpServer, Zone
+from cas_conformance.settings.connect_to import parse_connect_to
 from tests.channels.test_dialer import make_self_signed, server_context
 
 DNS_ADDRESS = "127.0.53.41"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from cas_conformance.channels import tls_client
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.winrm import run_collector
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab import (
     CommandRequest,
@@ -31,6 +31,7 @@ from cas_conformance.lab import (
     self_signed,
 )
 from cas_conformance.settings import HostSettings, Secret, host_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 # Any command line: the test listeners answer every command alike.
 _COMMAND = ("powershell.exe", ("-NoProfile", "-Command", "Write-Output 1"))
@@ -104,7 +105,7 @@ def _dialer(server: WinRMServer, host: str = NAME) -> Dialer:
 
 def _collect(settings: HostSettings, server: WinRMServer, host: str = NAME) -> tuple[str, list[str]]:
     warned: list[str] = []
-    output = run_collector(settings, _dialer(server, host), _COMMAND, warn=warned.append)
+    output = run_collector(winrm_target(settings), _dialer(server, host), _COMMAND, warn=warned.append)
     assert output.exit_code == 0
     return output.stdout, warned
 

@@ -219,7 +219,7 @@ def world(
     answers = {question(a.name, a.rdtype): a for a in dns}
     evidence = Evidence(
         inventory,
-        run_settings(inventory, password=None),
+        run_settings(inventory),
         now=NOW,
         os=frozen_map(records),
         dns=DnsEvidence(frozen_map(answers), frozenset(answers)),

@@ -65,7 +65,7 @@ EXCHANGE = ExchangeEvidence(
 
 def _round_trip(kind: Kind[Any], part: Any, parts: dict[str, Any] | None = None) -> Any:
     saved = json.loads(json.dumps(kind.save(part)))
-    return kind.load(saved, Loading(INVENTORY, None, parts or {}))
+    return kind.load(saved, Loading(INVENTORY, parts or {}))
 
 
 def test_exchange_round_trip() -> None:
@@ -175,9 +175,7 @@ def test_the_facts_file_round_trips_every_part() -> None:
     part = frozen_map(
         {"contoso.lab": SmtpProbe("mx.contoso.lab", 25, 220, "mx ESMTP", ("STARTTLS",), True, True)}
     )
-    evidence = Evidence(
-        INVENTORY, run_settings(INVENTORY, password=None), now=NOW, exchange=EXCHANGE, smtp=part
-    )
+    evidence = Evidence(INVENTORY, run_settings(INVENTORY), now=NOW, exchange=EXCHANGE, smtp=part)
     loaded = evidence_from_dict(json.loads(json.dumps(evidence_to_dict(evidence))))
     assert loaded.now == NOW and loaded.exchange == EXCHANGE and dict(loaded.smtp) == dict(part)
 
@@ -192,7 +190,7 @@ def test_every_evidence_module_with_a_kind_is_registered_once() -> None:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
 def test_the_evidence_is_frozen(kind: Kind[Any]) -> None:
     """Every part of the Evidence is read-only once built: no mapping can be changed in place."""
-    evidence = Evidence(INVENTORY, run_settings(INVENTORY, password=None))
+    evidence = Evidence(INVENTORY, run_settings(INVENTORY))
     part = getattr(evidence, kind.name)
     mappings = [part] if hasattr(part, "keys") else [v for v in vars(part).values() if hasattr(v, "keys")]
     for mapping in mappings:

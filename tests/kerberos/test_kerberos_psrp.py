@@ -12,15 +12,17 @@ from pypsrp.exceptions import AuthenticationError
 from pypsrp.powershell import RunspacePool
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.channels.winrm import _protocol
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.exchange import psrp_target
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab import Lab
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 CAS = "cas01.contoso.lab"
 
@@ -33,7 +35,7 @@ def client_config(kerberos_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _dialer(lab: Lab) -> Dialer:
     """Names resolved by the lab's DNS, ports mapped by its connect_to rules (as a run does)."""
-    run = run_settings(parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini")), password=None)
+    run = run_settings(parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini")))
     return Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 
 
@@ -44,7 +46,7 @@ def _settings(lab: Lab, extra: str = "") -> HostSettings:
 
 def _target(lab: Lab, extra: str = "", **changes: object) -> PsrpTarget:
     settings = _settings(lab, extra)
-    target = PsrpTarget.for_host(
+    target = psrp_target(
         settings, CAS, auth=settings.exchange_powershell_auth, scheme=settings.exchange_powershell_scheme
     )
     return dataclasses.replace(target, port=settings.exchange_powershell_port, **changes)  # type: ignore[arg-type]
@@ -125,7 +127,7 @@ def test_basic_over_http_is_refused_by_the_client_before_sending(kerberos_lab: L
     with pytest.raises(
         CollectionError, match=r"only allowed over HTTPS \(exchange_powershell_scheme = https\)"
     ):
-        PsrpTarget.for_host(settings, CAS, auth="basic", scheme="http")
+        psrp_target(settings, CAS, auth="basic", scheme="http")
 
 
 def test_manual_kinit_mode_needs_no_password(
@@ -137,7 +139,7 @@ def test_manual_kinit_mode_needs_no_password(
     settings = dataclasses.replace(
         _settings(kerberos_lab, "ansible_winrm_kinit_mode = manual\n"), password=None
     )
-    target = PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
+    target = psrp_target(settings, CAS, auth="kerberos", scheme="http")
     assert target.password is None
     with pytest.raises(CollectionError) as caught:  # no ticket yet
         ExchangeSession(target, _dialer(kerberos_lab)).open()
@@ -154,7 +156,7 @@ def test_manual_kinit_mode_needs_no_password(
 def test_managed_mode_without_a_password_is_an_error(kerberos_lab: Lab) -> None:
     settings = dataclasses.replace(_settings(kerberos_lab), password=None)
     with pytest.raises(CollectionError, match="no password"):
-        PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
+        psrp_target(settings, CAS, auth="kerberos", scheme="http")
 
 
 @pytest.mark.parametrize("delegate", [False, True], ids=["no-delegation", "delegation"])
@@ -168,7 +170,7 @@ def test_a_delegated_kerberos_ticket_gets_the_snap_in_past_the_double_hop(
     inventory = parse_inventory(kerberos_lab.inventory_text() + extra, str(kerberos_lab.workdir / "lab.ini"))
     settings = host_settings(inventory, inventory.hosts[CAS], password=Secret(kerberos_lab.password))
     assert settings.transport == "kerberos" and settings.kerberos.delegation is delegate
-    out, err, code = _run(_protocol(settings, _dialer(kerberos_lab)), OLD_WAY)
+    out, err, code = _run(_protocol(winrm_target(settings), _dialer(kerberos_lab)), OLD_WAY)
     if delegate:
         assert (code, err) == (0, b"") and b"CAS01" in out
     else:
@@ -177,7 +179,7 @@ def test_a_delegated_kerberos_ticket_gets_the_snap_in_past_the_double_hop(
 
 def test_a_wrong_password_is_named_as_such(kerberos_lab: Lab, client_config: None) -> None:
     settings = dataclasses.replace(_settings(kerberos_lab), password=Secret("not-" + kerberos_lab.password))
-    target = PsrpTarget.for_host(settings, CAS, auth="kerberos", scheme="http")
+    target = psrp_target(settings, CAS, auth="kerberos", scheme="http")
     with pytest.raises(CollectionError) as caught:
         ExchangeSession(target, _dialer(kerberos_lab)).open()
     assert "Kerberos authentication of labadmin@CONTOSO.LAB failed: wrong password" in caught.value.reason

@@ -16,28 +16,30 @@ import pytest
 from cas_conformance.channels import kerberos
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
-from cas_conformance.channels.winrm import _protocol, run_collector
+from cas_conformance.channels.kerberos import Krb5Config
+from cas_conformance.channels.winrm import WinrmKerberos, WinrmTarget, _protocol, run_collector
 from cas_conformance.collector.script import CollectorParameters, collector_command
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab import Lab, start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.facts_file import load_world, save_world
 from cas_conformance.run.gather import GatherOptions, gather
-from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
-from cas_conformance.settings.kerberos import KerberosSettings
+from cas_conformance.run.plan import plan_run
+from cas_conformance.settings import Secret, host_settings, run_settings
 from tests.lab.conftest import HEALTHY
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "cas01.contoso.lab"
 
 
-def _settings(lab: Lab, **changes: str) -> tuple[HostSettings, Dialer]:
+def _settings(lab: Lab, **changes: str) -> tuple[WinrmTarget, Dialer]:
     text = lab.inventory_text() + "".join(f"{k} = {v}\n" for k, v in changes.items())
     inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
-    run = run_settings(inventory, password=None)
+    run = run_settings(inventory)
     settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
-    return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
+    return winrm_target(settings), Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -68,7 +70,9 @@ def test_collector_runs_over_kerberos(kerberos_lab: Lab, scheme: str) -> None:
 
 def test_wrong_password_is_an_error_per_host_with_the_reason(kerberos_lab: Lab) -> None:
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    world = gather(
+        plan_run(inventory, password=Secret("not-" + kerberos_lab.password)), GatherOptions(environ={})
+    )
     assert world.servers
     for record in world.servers.values():
         assert record.facts is None and record.error is not None
@@ -98,15 +102,15 @@ def test_configure_puts_inventory_files_before_the_system_config(
     monkeypatch.setattr(kerberos, "_state", {})
     monkeypatch.setattr(kerberos, "_realms", {})
     monkeypatch.setattr(kerberos, "_files", [])
-    assert kerberos.configure([KerberosSettings()]) is None and "KRB5_CONFIG" not in os.environ
+    assert kerberos.configure([Krb5Config()]) is None and "KRB5_CONFIG" not in os.environ
     first = tmp_path / "a.conf"
-    value = kerberos.configure([KerberosSettings(config=str(first), realm="EXAMPLE.COM", kdcs=("dc1:88",))])
+    value = kerberos.configure([Krb5Config(config=str(first), realm="EXAMPLE.COM", kdcs=("dc1:88",))])
     assert value is not None and os.environ["KRB5_CONFIG"] == value
     private, given, system = value.split(":")
     assert (given, system) == (str(first), "/etc/krb5.conf")
     assert "EXAMPLE.COM = {\n        kdc = dc1:88\n    }" in Path(private).read_text()
     second = tmp_path / "b.conf"
-    value = kerberos.configure([dataclasses.replace(KerberosSettings(), config=str(second))])
+    value = kerberos.configure([dataclasses.replace(Krb5Config(), config=str(second))])
     assert value.split(":")[1:] == [str(second), str(first), "/etc/krb5.conf"]
 
 
@@ -140,7 +144,7 @@ def test_suite_over_kerberos_passes_against_the_healthy_lab(kerberos_ready: None
 
 def test_saved_facts_replay_without_the_lab_krb5_conf(kerberos_lab: Lab, tmp_path: Path) -> None:
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    world = gather(plan_run(inventory, password=Secret(kerberos_lab.password)), GatherOptions(environ={}))
     assert all(record.facts is not None for record in world.servers.values())
     save_world(world, tmp_path / "facts.json")
     data = json.loads((tmp_path / "facts.json").read_text())
@@ -176,7 +180,7 @@ def test_host_faults_over_kerberos_error_that_host_only(
         inventory = parse_inventory(
             lab.inventory_text() + "winrm_timeout = 10\n", str(lab.workdir / "lab.ini")
         )
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
     finally:
         lab.stop()
     record = world.servers["cas02.contoso.lab"]
@@ -239,7 +243,7 @@ def test_an_unreachable_kdc_is_named(
     )
     settings, dialer = _settings(kerberos_lab)
     settings = dataclasses.replace(
-        settings, user="labadmin@UNREACHABLE.LAB", kerberos=KerberosSettings(config=str(conf))
+        settings, user="labadmin@UNREACHABLE.LAB", kerberos=WinrmKerberos(krb5=Krb5Config(config=str(conf)))
     )
     try:
         with pytest.raises(CollectionError) as caught:
@@ -254,8 +258,10 @@ def test_exchange_remote_powershell_over_kerberos(kerberos_lab: Lab) -> None:
     session reads the organisation; a wrong password gets no ticket and no session."""
     inventory = parse_inventory(kerberos_lab.inventory_text(), str(kerberos_lab.workdir / "lab.ini"))
     assert "exchange_powershell_auth = kerberos" in kerberos_lab.inventory_text()
-    world = gather(inventory, GatherOptions(password=Secret(kerberos_lab.password), environ={}))
+    world = gather(plan_run(inventory, password=Secret(kerberos_lab.password)), GatherOptions(environ={}))
     assert world.exchange.via == "cas01.contoso.lab" and not world.exchange.errors
     assert {s.name for s in world.exchange.servers} == {"CAS01", "CAS02", "MBX01", "EX01"}
-    wrong = gather(inventory, GatherOptions(password=Secret("not-" + kerberos_lab.password), environ={}))
+    wrong = gather(
+        plan_run(inventory, password=Secret("not-" + kerberos_lab.password)), GatherOptions(environ={})
+    )
     assert wrong.exchange.via == "" and wrong.exchange.attempts

@@ -16,6 +16,7 @@ from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.scenario.model import load_scenario
 from cas_conformance.run.evaluate import Verdict, evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,9 @@ def run_lab(faults: Sequence[str] = (), scenario: Path = HEALTHY) -> list[Verdic
     lab = start_lab(scenario, faults=faults)
     try:
         inventory = parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini"))
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ, forks=16))
+        world = gather(
+            plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ, forks=16)
+        )
         verdicts = evaluate(world)
         lab.check()
         return verdicts

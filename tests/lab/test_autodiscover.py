@@ -10,6 +10,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -26,8 +27,8 @@ def _conn06(environ_extra: dict[str, str]) -> list[tuple[str, str]]:
     lab = start_lab(HEALTHY)
     try:
         world = gather(
-            parse_inventory(lab.inventory_text(), "lab.ini"),
-            GatherOptions(password=Secret(lab.password), environ={**lab.environ, **environ_extra}),
+            plan_run(parse_inventory(lab.inventory_text(), "lab.ini"), password=Secret(lab.password)),
+            GatherOptions(environ={**lab.environ, **environ_extra}),
         )
     finally:
         lab.stop()

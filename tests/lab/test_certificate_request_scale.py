@@ -10,6 +10,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -30,7 +31,7 @@ def test_certificate_findings_walk_the_organisation_once(monkeypatch: pytest.Mon
     lab = start_lab(HEALTHY, servers=servers)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
     finally:
         lab.stop()
     verdicts = evaluate(world)

@@ -26,6 +26,7 @@ from cas_conformance.lab.exchange.windows_shell import collector_parameters
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.evaluate import Verdict, evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -45,7 +46,9 @@ def _lab(*faults: str) -> Iterator[Run]:
     lab = start_lab(HEALTHY, faults=faults)
     try:
         inventory = parse_inventory(lab.inventory_text(), str(lab.workdir / "lab.ini"))
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ, forks=8))
+        world = gather(
+            plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ, forks=8)
+        )
         yield Run(lab, world, evaluate(world))
         lab.check()
     finally:

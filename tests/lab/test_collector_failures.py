@@ -13,6 +13,7 @@ from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.scenario.model import load_scenario
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -92,7 +93,7 @@ def test_wrong_password_is_an_authentication_error_per_server() -> None:
     scenario = load_scenario(HEALTHY)
     with Lab(scenario, password="the-right-one") as lab:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret("a-wrong-one"), environ={}))
+        world = gather(plan_run(inventory, password=Secret("a-wrong-one")), GatherOptions(environ={}))
     reasons = {r.error.reason for r in world.servers.values() if r.error}
     # the same reason on every server, after the WinRM URL each names
     causes = {reason.rsplit("/wsman: ", 1)[-1] for reason in reasons}

@@ -9,10 +9,12 @@ from requests_credssp.exceptions import NTStatusException
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.winrm import _protocol
+from cas_conformance.evidence.os import winrm_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.auth.ntlm import ConnectionAuthenticator, LabUsers
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import HostSettings, Secret, host_settings, run_settings
 from tests.lab.test_collector_failures import OLD_WAY, _run
 
@@ -27,7 +29,7 @@ def _inventory_text(lab: Lab, transport: str) -> str:
 
 def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:
     inventory = parse_inventory(_inventory_text(lab, transport), str(lab.workdir / "lab.ini"))
-    run = run_settings(inventory, password=None)
+    run = run_settings(inventory)
     settings = host_settings(inventory, inventory.hosts[HOST], password=Secret(lab.password))
     return settings, Dialer(Resolver(run.dns_servers, timeout=5.0), run.connect_to)
 
@@ -35,14 +37,14 @@ def _settings(lab: Lab, transport: str) -> tuple[HostSettings, Dialer]:
 def _snapin(lab: Lab, transport: str) -> tuple[bytes, bytes, int]:
     settings, dialer = _settings(lab, transport)
     assert settings.transport == transport and settings.scheme == "https"
-    return _run(_protocol(settings, dialer), OLD_WAY)
+    return _run(_protocol(winrm_target(settings), dialer), OLD_WAY)
 
 
 def test_the_lab_inventory_with_credssp_collects_the_os_facts(lab: Lab) -> None:
     text = _inventory_text(lab, "credssp")
     assert "ansible_winrm_transport = credssp" in text
     inventory = parse_inventory(text, str(lab.workdir / "lab.ini"))
-    world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+    world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
     assert all(r.error is None and r.facts is not None for r in world.servers.values()), world.servers
 
 
@@ -60,7 +62,7 @@ def test_a_wrong_password_under_credssp_is_refused(lab: Lab) -> None:
     settings, dialer = _settings(lab, "credssp")
     settings = HostSettings(**{**settings.__dict__, "password": Secret("not-" + lab.password)})
     with pytest.raises(NTStatusException) as caught:  # the TSRequest error code, as Windows answers
-        _protocol(settings, dialer).open_shell()
+        _protocol(winrm_target(settings), dialer).open_shell()
     assert caught.value.status == 0x8009030C  # SEC_E_LOGON_DENIED
     assert lab.password not in str(caught.value)
 

@@ -12,6 +12,7 @@ from cas_conformance.lab.embedded import start_lab
 from cas_conformance.lab.scenario.faults import HOST_FAULTS
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -45,8 +46,8 @@ def test_host_fault_errors_that_host_only(fault: str) -> None:
         text = lab.inventory_text() + f"winrm_timeout = {timeout}\ndns_timeout = 1\n"
         started = time.monotonic()
         world = gather(
-            parse_inventory(text, "lab.ini"),
-            GatherOptions(password=Secret(lab.password), environ=lab.environ),
+            plan_run(parse_inventory(text, "lab.ini"), password=Secret(lab.password)),
+            GatherOptions(environ=lab.environ),
         )
         elapsed = time.monotonic() - started
         verdicts = evaluate(world)
@@ -80,8 +81,8 @@ def test_endpoints_are_probed_while_a_slow_server_is_still_being_collected() -> 
         # it also on a loaded machine (about a second on an idle one)
         text = lab.inventory_text() + f"winrm_timeout = {2 * WINRM_TIMEOUT}\n"
         world = gather(
-            parse_inventory(text, "lab.ini"),
-            GatherOptions(password=Secret(lab.password), environ=lab.environ, progress=progress),
+            plan_run(parse_inventory(text, "lab.ini"), password=Secret(lab.password)),
+            GatherOptions(environ=lab.environ, progress=progress),
         )
     finally:
         lab.stop()

@@ -11,6 +11,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -22,7 +23,7 @@ def test_one_collector_command_per_host_and_one_query_per_name(servers: int) -> 
     lab = start_lab(HEALTHY, servers=servers)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
         stats = lab.stats()
         ocsp_requests = lab.ocsp_requests()
     finally:
@@ -51,7 +52,7 @@ def test_exchange_facts_come_through_one_remote_powershell_session() -> None:
     lab = start_lab(HEALTHY)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
         calls = lab.stats()["psrp_cmdlets"]
     finally:
         lab.stop()
@@ -93,8 +94,8 @@ def test_no_exchange_session_makes_the_exchange_facts_errors_never_passes() -> N
     try:
         text = lab.inventory_text().replace("exchange_powershell_port = 444", "exchange_powershell_port = 9")
         world = gather(
-            parse_inventory(text, "lab.ini"),
-            GatherOptions(password=Secret(lab.password), environ=lab.environ),
+            plan_run(parse_inventory(text, "lab.ini"), password=Secret(lab.password)),
+            GatherOptions(environ=lab.environ),
         )
         verdicts = evaluate(world)
     finally:
@@ -116,7 +117,7 @@ def test_a_dead_first_client_access_server_falls_back_to_the_next() -> None:
     lab = start_lab(HEALTHY, faults=["winrm-refused@cas01"])
     try:
         inventory = parse_inventory(lab.inventory_text() + "winrm_timeout = 10\n", "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
         calls = lab.stats()["psrp_cmdlets"]
     finally:
         lab.stop()
@@ -135,7 +136,7 @@ def test_the_checks_read_what_gathering_asked_and_send_nothing() -> None:
     lab = start_lab(HEALTHY)
     try:
         inventory = parse_inventory(lab.inventory_text(), "lab.ini")
-        world = gather(inventory, GatherOptions(password=Secret(lab.password), environ=lab.environ))
+        world = gather(plan_run(inventory, password=Secret(lab.password)), GatherOptions(environ=lab.environ))
         gathered = lab.stats()
         verdicts = evaluate(world)
         with pytest.raises(

@@ -15,13 +15,14 @@ from cryptography import x509
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from cas_conformance.channels.connect_to import parse_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget, RemoteObject
 from cas_conformance.errors import CollectionError
+from cas_conformance.evidence.exchange import psrp_target
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.runtime import Lab
 from cas_conformance.settings import Secret, host_settings
+from cas_conformance.settings.connect_to import parse_connect_to
 
 CAS = "cas01.contoso.lab"
 ORG = "Microsoft.Exchange.Data.Directory"
@@ -346,14 +347,14 @@ def test_many_cmdlets_share_one_pool_with_bounded_pipelines(lab: Lab) -> None:
 def test_a_target_from_the_inventory_reaches_the_endpoint(lab: Lab) -> None:
     inventory = parse_inventory(lab.inventory_text(), "lab.ini")
     settings = host_settings(inventory, inventory.hosts[CAS], password=Secret(lab.password))
-    target = PsrpTarget.for_host(settings, CAS)
+    target = psrp_target(settings, CAS)
     assert target.ca_trust_path == str(lab.ca_bundle) and target.user == lab.user and target.cert_validation
     ip = lab.server_address(CAS)
     dialer = Dialer(None, parse_connect_to(f"{CAS}:443:{ip}:{lab.ports['https']}"))
     with ExchangeSession(target, dialer) as session:
         assert len(session.run(Cmdlet("Get-ClientAccessServer"))) == 3
     with pytest.raises(CollectionError, match="no password"):
-        PsrpTarget.for_host(host_settings(inventory, inventory.hosts[CAS], password=None), CAS)
+        psrp_target(host_settings(inventory, inventory.hosts[CAS], password=None), CAS)
 
 
 def _lab_module(relative: Path) -> str:

@@ -7,6 +7,7 @@ from cas_conformance.inventory import parse_inventory
 from cas_conformance.lab.embedded import start_lab
 from cas_conformance.run.evaluate import evaluate
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from tests.lab.conftest import HEALTHY
 
 
@@ -26,7 +27,9 @@ def test_published_names_alone_run_the_client_side_checks() -> None:
                 "smtp_domains = contoso.lab",
             ]
         )
-        world = gather(parse_inventory(text, "published.ini"), GatherOptions(password=None, environ={}))
+        world = gather(
+            plan_run(parse_inventory(text, "published.ini"), password=None), GatherOptions(environ={})
+        )
         verdicts = evaluate(world)
         stats = lab.stats()
     finally:

@@ -18,12 +18,13 @@ import pytest
 import requests
 import winrm
 
-from cas_conformance.channels.connect_to import apply_connect_to, parse_connect_to
+from cas_conformance.channels.connect_to import apply_connect_to
 from cas_conformance.channels.dialer import Dialer
 from cas_conformance.channels.psrp import Cmdlet, ExchangeSession, PsrpTarget
 from cas_conformance.inventory import load_inventory
 from cas_conformance.lab.process import LabProcess
 from cas_conformance.settings import Secret
+from cas_conformance.settings.connect_to import parse_connect_to
 from tests.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]

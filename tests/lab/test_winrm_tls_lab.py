@@ -18,6 +18,7 @@ from cas_conformance.lab.runtime import Lab
 from cas_conformance.lab.scenario.faults import apply_faults
 from cas_conformance.lab.scenario.model import load_scenario
 from cas_conformance.run.gather import GatherOptions, gather
+from cas_conformance.run.plan import plan_run
 from cas_conformance.settings import Secret
 from tests.lab.conftest import HEALTHY
 
@@ -68,10 +69,10 @@ def _gather_warnings(lab: Lab) -> list[str]:
         if event == "warning":
             lines.append(detail)
 
-    options = GatherOptions(password=Secret(lab.password), environ=lab.environ, forks=8, progress=progress)
+    options = GatherOptions(environ=lab.environ, forks=8, progress=progress)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        world = gather(inventory, options)
+        world = gather(plan_run(inventory, password=Secret(lab.password)), options)
     assert all(record.facts is not None for record in world.servers.values()), {
         name: record.error for name, record in world.servers.items()
     }
