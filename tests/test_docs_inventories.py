@@ -157,7 +157,7 @@ def check_inventory(example: Example, text: str, bundle: Path) -> None:
             ) from None
         assert found.is_file(), f"{inventory.path}: lab_scenario {scenario!r}: {found} is not a file"
     inventory = _stand_in_files(inventory, bundle)
-    run_settings(inventory, password=PASSWORD)
+    run_settings(inventory)
     for host in inventory.hosts.values():
         host_settings(inventory, host, password=PASSWORD)
 
