@@ -40,6 +40,8 @@ ACCOUNT = {
 }
 
 pytestmark = pytest.mark.wheel  # -m wheel selects it, -m 'not wheel' leaves it out
+#: The checkout's own lab (the installed package serves its own in the tests that say so).
+CHECKOUT_LAB = (sys.executable, "-m", "cas_conformance.lab")
 
 
 def _run(
@@ -162,8 +164,16 @@ def _without_the_lab_extra(venv: Path, expected: dict[str, str], tmp_path: Path)
             refused.stderr
         )
         assert "Traceback" not in refused.stdout + refused.stderr
+    _suite_against_served_broken_lab(venv, expected, tmp_path, CHECKOUT_LAB)
+
+
+def _suite_against_served_broken_lab(
+    venv: Path, expected: dict[str, str], tmp_path: Path, launcher: Sequence[str]
+) -> None:
+    """The installed console script against a standalone broken lab (*launcher*: the command that
+    serves it) has the outcomes *expected* of the checkout's broken lab."""
     served = tmp_path / "served.ini"
-    with LabProcess("broken", served, args=["--password", PASSWORD], cwd=tmp_path):
+    with LabProcess("broken", served, args=["--password", PASSWORD], cwd=tmp_path, launcher=launcher):
         command: list[str | Path] = [
             venv / "bin" / "cas-conformance",
             "--inventory",
@@ -212,15 +222,4 @@ def _installed_lab_by_name(venv: Path, expected: dict[str, str], tmp_path: Path)
     inventory has the outcomes of the checkout's broken lab (``fixtures/lab/broken.ini``)."""
     faults = _ok(_run([venv / "bin" / "cas-conformance", "lab", "faults"], tmp_path))
     assert "must fail" in faults
-    served = tmp_path / "served.ini"
-    lab = [str(venv / "bin" / "cas-conformance"), "lab"]
-    with LabProcess("broken", served, args=["--password", PASSWORD], cwd=tmp_path, launcher=lab):
-        command: list[str | Path] = [
-            venv / "bin" / "cas-conformance",
-            "--inventory",
-            served,
-            "--reports-dir",
-            "out",
-        ]
-        _ok(_run(command, tmp_path, extra=ACCOUNT), 1)
-    assert _outcomes(tmp_path / "out" / "results.json") == expected
+    _suite_against_served_broken_lab(venv, expected, tmp_path, [str(venv / "bin" / "cas-conformance"), "lab"])
