@@ -37,6 +37,7 @@ check: $(VENV)/.installed
 test: $(VENV)/.installed-test browser kerberos
 	$(BIN)/ruff check cas_conformance tests tests_cas benchmarks conftest.py
 	$(BIN)/ruff format --check cas_conformance tests tests_cas benchmarks conftest.py
+	$(BIN)/mypy cas_conformance
 	$(BIN)/pytest tests -n 2 -q
 
 # Debian's chromium and its driver, for the HTML report's browser tests (tests/browser). Installed
@@ -61,7 +62,8 @@ browser:
 # (krb5-kdc, kadmin.local from krb5-admin-server, kinit from krb5-user) and libkrb5-dev to build the
 # `kerberos` extra (python-gssapi, krb5). Same pattern as `browser`: apt only where missing and only
 # as root; a failed install does not stop `make test`: the Kerberos tests then fail in CI (CI=true)
-# and skip elsewhere, each saying why. `make check` needs none of it.
+# and skip elsewhere, each saying why. `make check` runs without it; as root it installs it first
+# for its second run, over Kerberos.
 KRB5_FILES := /usr/sbin/krb5kdc /usr/sbin/kdb5_util /usr/sbin/kadmin.local /usr/bin/kinit /usr/bin/krb5-config
 KRB5_APT := krb5-kdc krb5-admin-server krb5-user libkrb5-dev
 
