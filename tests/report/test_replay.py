@@ -243,7 +243,7 @@ def test_a_new_schema_needs_its_stored_files_only_and_the_old_ones_become_fixtur
     version saved go into N+1/ beside their outcomes. No test changes: N+1 is what the tests
     replay and remove fields from; every file of N is refused in one line naming both schemas."""
     family, number = SCHEMA.rsplit("/", 1)
-    new, today = f"{family}/{int(number) + 1}", current()
+    new, today, refused_before = f"{family}/{int(number) + 1}", current(), refused()
     old_folder, new_folder = tmp_path / number, tmp_path / str(int(number) + 1)
     shutil.copytree(STORED, tmp_path, dirs_exist_ok=True)
     reason = "it was saved before HasPrivateKey was asked for"
@@ -258,7 +258,9 @@ def test_a_new_schema_needs_its_stored_files_only_and_the_old_ones_become_fixtur
         shutil.copy(path.with_suffix(".outcomes.json"), new_folder)
 
     assert current(tmp_path) == replayed(tmp_path) == [new_folder / p.name for p in today]
-    assert refused(tmp_path) == [(old_folder / p.name, SCHEMA) for p in today]
+    assert set(refused(tmp_path)) == {(tmp_path / p.relative_to(STORED), s) for p, s in refused_before} | {
+        (old_folder / p.name, SCHEMA) for p in today
+    }
     _check_stored(tmp_path)  # the old files refused, naming the file's schema and the new one
     assert all(evidence_from_dict(json.loads(p.read_text())).exchange for p in replayed(tmp_path))
 
