@@ -20,10 +20,11 @@ gather the facts again; never a KeyError or a traceback. Field by field, where t
   its path in the file (``evidence.exchange.servers["cas01.contoso.lab"].certificates[0].thumbprint``).
 
 A new field whose default is meaningful (a check reaches the same verdict with it as the earlier
-version would have) is declared to load if absent; one the checks cannot judge without stays
-required, and earlier files are refused. ``SCHEMA`` changes only when a saved field changes its
-meaning or shape (a missing field is caught by name, a changed one is not); the old id then goes
-into ``OLD_SCHEMAS`` with its reason.
+version would have) is declared to load if absent, and files of this schema keep loading. One the
+checks cannot judge without is required, and ``SCHEMA`` changes with it (``cas-conformance/facts/N``
+becomes N+1), as it does when a saved field changes its meaning or shape (a missing field is caught
+by name, a changed one is not): the old id goes into ``OLD_SCHEMAS`` with its reason, and its files
+are refused by their schema, in the same one line.
 """
 
 from __future__ import annotations
@@ -47,10 +48,8 @@ from cas_conformance.settings import run_settings
 SCHEMA = "cas-conformance/facts/3"
 #: files this version cannot read, and why (each refused with that reason)
 OLD_SCHEMAS = {
-    "cas-conformance/facts/1": "it was written by a suite that read Exchange through the snap-in collector; "
-    "gather the facts again with this version",
-    "cas-conformance/facts/2": "it was written before each kind of evidence saved its own part; "
-    "gather the facts again with this version",
+    "cas-conformance/facts/1": "it was written by a suite that read Exchange through the snap-in collector",
+    "cas-conformance/facts/2": "it was written before each kind of evidence saved its own part",
 }
 LOCAL_FILE_VARS = frozenset(
     {"tls_ca_bundle", "ansible_winrm_ca_trust_path", "lab_scenario", "kerberos_config"}
@@ -92,9 +91,8 @@ def evidence_from_dict(data: dict[str, Any], *, source: str = "facts file") -> E
     when this version cannot replay it."""
     schema = data.get("schema")
     if isinstance(schema, str) and schema in OLD_SCHEMAS:
-        raise FactsFileError(
-            f"{source}: facts schema {schema} is an old format this suite no longer reads ({SCHEMA}): "
-            f"{OLD_SCHEMAS[schema]}"
+        raise _refusal(
+            source, schema, f"its schema is an old format this version no longer reads: {OLD_SCHEMAS[schema]}"
         )
     if schema != SCHEMA:
         what = "this version does not read its schema (replay it with the version that saved it)"

@@ -1,15 +1,25 @@
-"""Facts files across versions: every field a saved facts file holds, removed as a version that
-never saved it would have written the file, either loads (the field takes its default) or is
-refused with the one clear line (the file's schema, this version's, gather again); never a
-KeyError, a TypeError or a traceback. Which fields may be absent is pinned here and listed in
-docs/facts-files.md; the HasPrivateKey case (a field added to the Exchange facts) is simulated
-both ways."""
+"""Facts files across versions. The stored files of the schema this version writes
+(tests/fixtures/facts/<N>/, found as tests/report/test_replay.py finds them): every field they hold,
+and every field added since (saving a stored file again adds it, at its default), removed as a
+version that never saved it would have written the file, either loads (the field takes its
+default) or is refused with the one clear line (the file's schema, this version's, gather again);
+never a KeyError, a TypeError or a traceback. A stored file saved again is the stored file plus the
+fields added since, and nothing else.
+
+Which fields may be absent comes from the code: the fact dataclasses' ``if_absent`` fields, found
+here, and the fields a loader reads with ``data.get``, listed here (the removal test proves each
+listed one loads and every other is refused); docs/facts-files.md lists them all. HasPrivateKey, a
+field added to the Exchange facts, is simulated both ways: with ``if_absent`` (the stored files
+keep loading, unchanged), and required (refused; test_replay.py simulates the new schema)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +28,15 @@ from typing import Any
 import pytest
 
 from cas_conformance.domain import facts as facts_module
-from cas_conformance.domain.facts import ExchangeCertificate, if_absent
+from cas_conformance.domain.facts import (
+    ExchangeCertificate,
+    ExchangeOrganisationFacts,
+    ExchangeServerFacts,
+    if_absent,
+    loads_if_absent,
+)
 from cas_conformance.evidence import codec
+from cas_conformance.run import facts_file
 from cas_conformance.run.facts_file import (
     GATHER_AGAIN,
     SCHEMA,
@@ -28,15 +45,14 @@ from cas_conformance.run.facts_file import (
     evidence_to_dict,
     load_world,
 )
+from tests.report.test_replay import assert_refused, current
 
 ROOT = Path(__file__).resolve().parents[2]
-#: facts files saved by this version (tests/fixtures/facts/<schema number>/)
-TODAY = sorted(
-    p
-    for p in (ROOT / "tests" / "fixtures" / "facts" / SCHEMA.rsplit("/", 1)[1]).glob("*.json")
-    if not p.name.endswith(".outcomes.json")
-)
 DOCS = ROOT / "docs" / "facts-files.md"
+
+
+#: facts files saved by versions of this schema
+TODAY = current()
 
 #: a field's place in the file: "*" is any entry of an object keyed by a name, "[]" any list item
 Pattern = tuple[str, ...]
@@ -50,10 +66,11 @@ NAMED: set[Pattern] = {
     ("evidence", "revocation"),
     ("evidence", "smtp"),
 }
-#: the fields a facts file may lack (docs/facts-files.md); every other field is required
-MAY_BE_ABSENT = {
+#: the fields a loader reads with ``data.get(key, default)`` (a record's from_dict, a kind's load,
+#: the facts file's own); the removal test proves each loads, and that every field neither listed
+#: here nor declared ``if_absent`` is refused
+READ_WITH_A_DEFAULT = {
     "inventory_path",
-    "evidence.exchange.organisation.attempts",
     "evidence.os.*.raw_output",
     "evidence.os.*.error",
     "evidence.os.*.seconds",
@@ -69,6 +86,42 @@ MAY_BE_ABSENT = {
     "evidence.smtp.*.extensions",
     "evidence.smtp.*.starttls_ok",
 }
+#: where the codec loads fact dataclasses (evidence/exchange.py): their ``if_absent`` fields
+CODEC_ROOTS: dict[Pattern, type[Any]] = {
+    ("evidence", "exchange", "organisation"): ExchangeOrganisationFacts,
+    ("evidence", "exchange", "servers", "*"): ExchangeServerFacts,
+}
+
+
+def _declared(cls: type[Any], at: Pattern) -> Iterator[tuple[Pattern, dataclasses.Field[Any]]]:
+    """Every field of fact dataclass *cls* saved at *at*, at any depth, as the codec loads it."""
+    hints = typing.get_type_hints(cls)  # resolved now: a test may replace a class
+    for f in dataclasses.fields(cls):
+        yield (*at, f.name), f
+        yield from _inner(hints[f.name], (*at, f.name))
+
+
+def _inner(hint: Any, at: Pattern) -> Iterator[tuple[Pattern, dataclasses.Field[Any]]]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            yield from _inner(option, at)
+    elif typing.get_origin(hint) is tuple:
+        yield from _inner(typing.get_args(hint)[0], (*at, "[]"))
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        yield from _declared(hint, at)
+
+
+def if_absent_fields() -> dict[str, Any]:
+    """The fields the fact dataclasses declare ``if_absent(default)``, each with its default as saved."""
+    found = (
+        (p, f) for root, cls in CODEC_ROOTS.items() for p, f in _declared(cls, root) if loads_if_absent(f)
+    )
+    return {_text(p): codec.dump(f.default) for p, f in found}
+
+
+def may_be_absent() -> set[str]:
+    """The fields a facts file may lack (docs/facts-files.md); every other field is required."""
+    return set(if_absent_fields()) | READ_WITH_A_DEFAULT
 
 
 def _patterns(value: Any, at: Pattern = ()) -> Iterator[Pattern]:
@@ -115,25 +168,64 @@ def _text(pattern: Pattern) -> str:
     return ".".join(pattern).replace(".[]", "[]")
 
 
-def _cases() -> list[tuple[Path, Pattern]]:
-    cases = []
-    for path in TODAY:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        cases += [(path, p) for p in sorted(set(_patterns(data)))]
-    return cases
+def _read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
-CASES = _cases()
+def _saved_again(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """*data* loaded and saved again by this version, as JSON."""
+    again: dict[str, Any] = json.loads(json.dumps(evidence_to_dict(evidence_from_dict(data, source=source))))
+    return again
 
 
-def _assert_refused(message: str, source: str, named: str, schema: str | None = SCHEMA) -> None:
-    """The one clear line: where, both schemas, what to do, and the field it is about."""
-    assert "\n" not in message, message
-    assert message.startswith(f"{source}: cannot replay: "), message
-    theirs = f"the file's schema is {schema}" if schema else "the file names no schema"
-    assert f"({theirs}, this version's {SCHEMA}); " in message, message
-    assert message.endswith(GATHER_AGAIN), message
-    assert named in message, message
+def _base(path: Path) -> dict[str, Any]:
+    """What the removal test removes fields from: the stored file saved again (with every field
+    added since), or the file as stored when it is refused (the tests below then say why)."""
+    try:
+        return _saved_again(_read(path), path.name)
+    except FactsFileError:
+        return _read(path)
+
+
+BASES = {path: _base(path) for path in TODAY}
+CASES = [(path, p) for path, base in BASES.items() for p in sorted(set(_patterns(base)))]
+MAY_BE_ABSENT = may_be_absent()
+
+
+def _check_without(base: dict[str, Any], pattern: Pattern, source: str, may: set[str]) -> None:
+    """*base* without the field at *pattern* loads, the field declared to, or is refused in one line."""
+    older, removed = _without(base, pattern)
+    assert removed, _text(pattern)
+    try:
+        evidence = evidence_from_dict(older, source=source)
+    except FactsFileError as exc:
+        assert _text(pattern) not in may, f"{_text(pattern)} should load: {exc}"
+        assert_refused(str(exc), source, pattern[-1], None if pattern == ("schema",) else facts_file.SCHEMA)
+        return
+    assert _text(pattern) in may, f"{_text(pattern)} loaded; it is not declared to"
+    # Everything else loaded as saved, and the field is back, with its default, when saved again.
+    again = json.loads(json.dumps(evidence_to_dict(evidence)))
+    assert _without(again, pattern) == (older, removed)
+
+
+def _check_saved_again(path: Path, may: set[str]) -> set[str]:
+    """The stored file at *path*, saved again, is the stored file plus the fields added since, each
+    declared to load if absent and, where ``if_absent`` declares it, at that default. Returns them."""
+    original = _read(path)
+    again = _saved_again(original, path.name)
+    added = set(_patterns(again)) - set(_patterns(original))
+    gone = {_text(p) for p in set(_patterns(original)) - set(_patterns(again))}
+    assert not gone, f"saved again, {path.name} loses {sorted(gone)}"
+    assert {_text(p) for p in added} <= may, f"added since, not declared to load: {added}"
+    defaults = if_absent_fields()
+    for pattern in sorted(added, key=len, reverse=True):
+        if _text(pattern) in defaults:
+            held = [n[pattern[-1]] for n in _nodes(again, pattern[:-1]) if pattern[-1] in n]
+            assert held and all(v == defaults[_text(pattern)] for v in held), (_text(pattern), held)
+        again, _ = _without(again, pattern)
+    assert again == original, f"{path.name} saved again differs from the stored file"
+    return {_text(p) for p in added}
 
 
 @pytest.mark.parametrize(
@@ -142,19 +234,12 @@ def _assert_refused(message: str, source: str, named: str, schema: str | None = 
 def test_a_file_without_a_field_loads_with_its_default_or_is_refused_in_one_line(
     path: Path, pattern: Pattern
 ) -> None:
-    original = json.loads(path.read_text(encoding="utf-8"))
-    older, removed = _without(original, pattern)
-    assert removed, _text(pattern)
-    try:
-        evidence = evidence_from_dict(older, source=path.name)
-    except FactsFileError as exc:
-        assert _text(pattern) not in MAY_BE_ABSENT, f"{_text(pattern)} should load: {exc}"
-        _assert_refused(str(exc), path.name, pattern[-1], None if pattern == ("schema",) else SCHEMA)
-        return
-    assert _text(pattern) in MAY_BE_ABSENT, f"{_text(pattern)} loaded; it is not declared to"
-    # Everything else loaded as saved, and the field is back, with its default, when saved again.
-    again = json.loads(json.dumps(evidence_to_dict(evidence)))
-    assert _without(again, pattern) == (older, removed)
+    _check_without(BASES[path], pattern, path.name, MAY_BE_ABSENT)
+
+
+@pytest.mark.parametrize("path", TODAY, ids=lambda p: p.stem)
+def test_a_stored_file_saved_again_is_the_stored_file_plus_the_fields_added_since(path: Path) -> None:
+    _check_saved_again(path, MAY_BE_ABSENT)
 
 
 def test_the_cases_cover_every_kind_of_evidence_and_every_field_declared_to_load() -> None:
@@ -170,6 +255,11 @@ def test_the_cases_cover_every_kind_of_evidence_and_every_field_declared_to_load
         "smtp",
     }
     assert len(CASES) > 200, len(CASES)  # both labs' files, every field at every depth
+    # the fact dataclasses are read where the files hold them: every Exchange field is one of theirs
+    walked = {p for root, cls in CODEC_ROOTS.items() for p, _ in _declared(cls, root)}
+    held = {p for _, p in CASES if p[:2] == ("evidence", "exchange") and len(p) > 2} - walked
+    assert held == {("evidence", "exchange", key) for key in ("schema", "organisation", "servers")}
+    assert "evidence.exchange.organisation.attempts" in if_absent_fields()
 
 
 def test_the_docs_list_the_fields_a_file_may_lack() -> None:
@@ -180,7 +270,7 @@ def test_the_docs_list_the_fields_a_file_may_lack() -> None:
 def test_a_file_saved_before_probe_email_was_kept_loads_and_names_the_user(tmp_path: Path) -> None:
     """The one field a file of this schema really lacks when an earlier version saved it: the
     checks then name the user the Autodiscover request asked about, as that version did."""
-    data = json.loads(TODAY[0].read_text(encoding="utf-8"))
+    data = _read(TODAY[0])
     del data["evidence"]["http"]["probe_email"]
     older = tmp_path / "before-probe-email.json"
     older.write_text(json.dumps(data), encoding="utf-8")
@@ -188,7 +278,7 @@ def test_a_file_saved_before_probe_email_was_kept_loads_and_names_the_user(tmp_p
     assert world.probe_email is None and world.probe_user
 
 
-# --- HasPrivateKey: a field today's version has, missing from a file saved before it -----------
+# --- HasPrivateKey: a field added to the Exchange facts after the stored files were saved ------
 
 
 @dataclass(frozen=True)
@@ -206,6 +296,9 @@ class CertificateNeedingItsKey(ExchangeCertificate):
     has_private_key: bool = field(kw_only=True)
 
 
+HAS_PRIVATE_KEY = "evidence.exchange.servers.*.certificates[].has_private_key"
+
+
 @pytest.fixture
 def certificate_class(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Replaces ExchangeCertificate where the codec resolves it (the Exchange facts' hints)."""
@@ -216,14 +309,17 @@ def certificate_class(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Monkey
 
 
 def _certificates(path: Path) -> int:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return sum(len(s["certificates"]) for s in data["evidence"]["exchange"]["servers"].values())
+    return sum(len(s["certificates"]) for s in _read(path)["evidence"]["exchange"]["servers"].values())
 
 
-def test_a_new_field_with_a_meaningful_default_loads_from_a_file_saved_without_it(
+def test_a_field_added_with_if_absent_keeps_the_stored_files_loading_and_saving_again(
     certificate_class: pytest.MonkeyPatch,
 ) -> None:
+    """The stored files load (the field at its default), save again as stored plus the field, and
+    pass the removal test, which now covers the field too: no stored file is saved again."""
     certificate_class.setattr(facts_module, "ExchangeCertificate", CertificateKnowingItsKey)
+    may = may_be_absent()
+    assert if_absent_fields()[HAS_PRIVATE_KEY] is None and HAS_PRIVATE_KEY in may
     assert any(_certificates(path) for path in TODAY)
     for path in TODAY:
         world = load_world(path)
@@ -231,22 +327,30 @@ def test_a_new_field_with_a_meaningful_default_loads_from_a_file_saved_without_i
         assert len(certificates) == _certificates(path)
         assert all(isinstance(c, CertificateKnowingItsKey) for c in certificates)
         assert {c.has_private_key for c in certificates} <= {None}  # type: ignore[attr-defined]
+        assert _check_saved_again(path, may) == ({HAS_PRIVATE_KEY} if certificates else set())
+        base = _base(path)
+        patterns = sorted(p for p in set(_patterns(base)) if p[:2] == ("evidence", "exchange"))
+        assert (HAS_PRIVATE_KEY in {_text(p) for p in patterns}) is bool(certificates)
+        for pattern in patterns:
+            _check_without(base, pattern, path.name, may)
 
 
 def test_a_new_field_the_checks_need_refuses_a_file_saved_without_it(
     certificate_class: pytest.MonkeyPatch,
 ) -> None:
+    """Required, and the schema left as it is: a file of this schema that lacks it is refused, naming
+    the field. (The schema changes with such a field: test_replay.py simulates the procedure.)"""
     certificate_class.setattr(facts_module, "ExchangeCertificate", CertificateNeedingItsKey)
     for path in TODAY:
         if not _certificates(path):  # a file without certificates lacks nothing
             assert load_world(path).evidence.exchange.organisation.errors
             continue
-        with pytest.raises(FactsFileError) as refused:
+        with pytest.raises(FactsFileError) as refused_file:
             load_world(path)
-        _assert_refused(str(refused.value), str(path), "has_private_key")
+        assert_refused(str(refused_file.value), str(path), "has_private_key")
         assert re.search(
             r"the file lacks evidence\.exchange\.servers\[\"[^\"]+\"\]\.certificates\[0\]\.has_private_key,",
-            str(refused.value),
+            str(refused_file.value),
         )
 
 
@@ -254,19 +358,18 @@ def test_a_new_field_the_checks_need_refuses_a_file_saved_without_it(
 
 
 def _refused(data: dict[str, Any]) -> str:
-    with pytest.raises(FactsFileError) as refused:
+    with pytest.raises(FactsFileError) as refusal:
         evidence_from_dict(data, source="f.json")
-    assert "\n" not in str(refused.value)
-    return str(refused.value)
+    assert "\n" not in str(refusal.value)
+    return str(refusal.value)
 
 
 def test_a_file_of_a_newer_schema_is_refused_saying_which_version_reads_it() -> None:
-    data = json.loads(TODAY[0].read_text(encoding="utf-8"))
-    message = _refused({**data, "schema": "cas-conformance/facts/4"})
+    newer = f"{SCHEMA.rsplit('/', 1)[0]}/{int(SCHEMA.rsplit('/', 1)[1]) + 1}"
+    message = _refused({**_read(TODAY[0]), "schema": newer})
     assert message == (
         "f.json: cannot replay: this version does not read its schema (replay it with the version "
-        "that saved it) (the file's schema is cas-conformance/facts/4, this version's "
-        f"{SCHEMA}); {GATHER_AGAIN}"
+        f"that saved it) (the file's schema is {newer}, this version's {SCHEMA}); {GATHER_AGAIN}"
     )
 
 
@@ -287,7 +390,7 @@ def test_a_file_of_a_newer_schema_is_refused_saying_which_version_reads_it() -> 
     ids=["a-bad-value", "a-bad-date", "a-list-for-an-object", "a-server-outside-the-inventory"],
 )
 def test_a_malformed_part_is_refused_in_the_same_line(change: Any, says: str) -> None:
-    data = json.loads(TODAY[0].read_text(encoding="utf-8"))
+    data = _read(TODAY[0])
     change(data)
     message = _refused(data)
     assert message.startswith(f"f.json: cannot replay: {says}"), message

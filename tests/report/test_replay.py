@@ -1,12 +1,16 @@
 """--save-facts, then --replay-facts with the lab stopped: the same outcome for every node id; and
-the facts files stored under tests/fixtures/facts/ (saved by earlier versions) replay to their
-stored outcomes, at any date."""
+the facts files stored under tests/fixtures/facts/<N>/ (saved by earlier versions of schema
+``cas-conformance/facts/N``): those of a schema this version reads replay to their stored outcomes,
+at any date (every test id the stored outcomes name, with its outcome; a test id added since is not
+pinned, one gone fails); those of a schema it refuses (``OLD_SCHEMAS``) are refused in one line
+naming both schemas. The folders are found, not listed: a new schema needs its files, no test edit."""
 
 from __future__ import annotations
 
 import gc
 import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,10 +20,71 @@ from pathlib import Path
 import pytest
 
 from cas_conformance.inventory import parse_inventory
+from cas_conformance.run import facts_file
+from cas_conformance.run.facts_file import (
+    GATHER_AGAIN,
+    SCHEMA,
+    FactsFileError,
+    evidence_from_dict,
+    load_world,
+)
 from tests.report.suite_runs import ROOT as ROOT_DIR
 from tests.report.suite_runs import run_suite
 
 STORED = ROOT_DIR / "tests" / "fixtures" / "facts"
+
+
+def stored(root: Path = STORED) -> dict[str, list[Path]]:
+    """The stored facts files of each folder of *root*, by the schema its name says (3/ holds
+    cas-conformance/facts/3); read as the code says at the time (a test may change ``SCHEMA``)."""
+    family = facts_file.SCHEMA.rsplit("/", 1)[0]
+    folders = sorted((f for f in root.iterdir() if f.is_dir()), key=lambda f: (len(f.name), f.name))
+    return {
+        f"{family}/{f.name}": sorted(p for p in f.glob("*.json") if not p.name.endswith(".outcomes.json"))
+        for f in folders
+    }
+
+
+def current(root: Path = STORED) -> list[Path]:
+    """The stored files of the schema this version writes."""
+    return stored(root).get(facts_file.SCHEMA, [])
+
+
+def replayed(root: Path = STORED) -> list[Path]:
+    """The stored files this version reads, each replayed to its stored outcomes: every folder's
+    but those of a schema it refuses."""
+    return [
+        p for schema, files in stored(root).items() if schema not in facts_file.OLD_SCHEMAS for p in files
+    ]
+
+
+def refused(root: Path = STORED) -> list[tuple[Path, str]]:
+    """The stored files of a schema this version refuses (``OLD_SCHEMAS``), with that schema."""
+    return [
+        (p, schema)
+        for schema, files in stored(root).items()
+        if schema in facts_file.OLD_SCHEMAS
+        for p in files
+    ]
+
+
+def assert_refused(message: str, source: str, named: str, schema: str | None = SCHEMA) -> None:
+    """The one clear line: where, both schemas, what to do, and what it is about."""
+    assert "\n" not in message, message
+    assert message.startswith(f"{source}: cannot replay: "), message
+    theirs = f"the file's schema is {schema}" if schema else "the file names no schema"
+    assert f"({theirs}, this version's {facts_file.SCHEMA}); " in message, message
+    assert message.endswith(GATHER_AGAIN), message
+    assert named in message, message
+
+
+def unpinned(expected: dict[str, str], outcomes: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """The stored outcomes a replay did not give: each test id the stored outcomes name, with that
+    outcome and the replay's (None: the test id is gone; renamed or removed, a change to review).
+    A test id they do not name (a requirement added since) is not pinned by them."""
+    return {k: (v, outcomes.get(k)) for k, v in expected.items() if outcomes.get(k) != v}
+
+
 #: one run of the suite with the clock moved by argv[1] days: date.today() and datetime.now() (and
 #: utcnow, today) answer that day; a real date or datetime is still an instance of the replacements
 SHIFTED_CLOCK = """
@@ -59,7 +124,7 @@ def test_replay_gives_identical_outcomes_without_the_lab(pytester: pytest.Pytest
     live = run_suite(pytester, f"--save-facts={facts_path}", name="live")
     assert live.ret == 1
     facts = json.loads(facts_path.read_text())
-    assert facts["schema"] == "cas-conformance/facts/3"
+    assert facts["schema"] == SCHEMA
     assert sorted(facts["evidence"]) == ["dns", "exchange", "http", "os", "revocation", "smtp", "tls"]
 
     # The embedded lab stopped with the first run: its DNS server (UDP and TCP) is gone.
@@ -114,44 +179,27 @@ def test_an_in_process_run_leaves_nothing_frozen(pytester: pytest.Pytester) -> N
     assert replay.outcomes() and gc.get_freeze_count() == 0
 
 
-def test_a_facts_file_of_the_snap_in_collector_is_refused_clearly(tmp_path: Path) -> None:
-    from cas_conformance.run.facts_file import FactsFileError, load_world
-
+@pytest.mark.parametrize("schema", sorted(facts_file.OLD_SCHEMAS))
+def test_a_facts_file_of_an_old_schema_is_refused_with_the_reason_that_schema_ended(
+    tmp_path: Path, schema: str
+) -> None:
+    """facts/1 was read through the snap-in collector; facts/2 kept every kind of evidence at the
+    top level, in one shape."""
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({"schema": "cas-conformance/facts/1", "inventory": "", "servers": {}}))
-    with pytest.raises(
-        FactsFileError, match=r"old\.json: .*facts/1 is an old format .*gather the facts again"
-    ):
+    old.write_text(json.dumps({"schema": schema, "inventory": "", "servers": {}, "dns": []}))
+    with pytest.raises(FactsFileError) as refusal:
         load_world(old)
-
-
-def test_a_facts_file_of_format_2_is_refused_clearly(tmp_path: Path) -> None:
-    """Format 2 kept every kind of evidence at the top level, in one shape: refused, saying why."""
-    from cas_conformance.run.facts_file import FactsFileError, load_world
-
-    old = tmp_path / "v2.json"
-    old.write_text(
-        json.dumps({"schema": "cas-conformance/facts/2", "inventory": "", "servers": {}, "dns": []})
-    )
-    with pytest.raises(FactsFileError, match=r"v2\.json: .*facts/2 is an old format .*each kind of evidence"):
-        load_world(old)
-
-
-def _stored() -> list[Path]:
-    return sorted(STORED.glob("*/*.json"), key=str)
+    assert_refused(str(refusal.value), str(old), f"no longer reads: {facts_file.OLD_SCHEMAS[schema]}", schema)
 
 
 @pytest.mark.parametrize("days", [0, 30 * 365], ids=["today", "in-30-years"])
-@pytest.mark.parametrize(
-    "facts",
-    [p for p in _stored() if not p.name.endswith(".outcomes.json")],
-    ids=lambda p: f"{p.parent.name}/{p.stem}",
-)
+@pytest.mark.parametrize("facts", replayed(), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_stored_facts_file_replays_to_its_stored_outcomes(tmp_path: Path, facts: Path, days: int) -> None:
     """A facts file saved by an earlier version (tests/fixtures/facts/<schema>/) still replays, and
-    every test id's outcome is the one stored beside it. The replay judges certificates and chains
-    at the time the facts were gathered (the file's ``now``), never at today's date: 30 years on,
-    when every certificate of the lab that gathered it has expired, the outcomes are the same."""
+    every test id the outcomes stored beside it name has that outcome (``unpinned``). The replay
+    judges certificates and chains at the time the facts were gathered (the file's ``now``), never
+    at today's date: 30 years on, when every certificate of the lab that gathered it has expired,
+    the outcomes are the same."""
     expected = json.loads(facts.with_suffix(".outcomes.json").read_text(encoding="utf-8"))
     reports = tmp_path / "reports"
     args = [sys.executable, "-c", SHIFTED_CLOCK, str(days), "-q", "-p", "no:cacheprovider"]
@@ -160,19 +208,75 @@ def test_a_stored_facts_file_replays_to_its_stored_outcomes(tmp_path: Path, fact
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((reports / "results.json").read_text(encoding="utf-8"))
     outcomes = {t["nodeid"]: t["outcome"] for t in results["tests"]}
-    changed = {k: (expected.get(k), outcomes.get(k)) for k in expected.keys() | outcomes.keys()}
-    assert {k: v for k, v in changed.items() if v[0] != v[1]} == {}
-    assert results["run"]["exit_status"] == (0 if set(expected.values()) <= {"passed", "skipped"} else 1)
+    assert unpinned(expected, outcomes) == {}
+    assert results["run"]["exit_status"] == (0 if set(outcomes.values()) <= {"passed", "skipped"} else 1)
     # the clock really was moved: the report's own times are that day's
     moved = datetime.now(timezone.utc) + timedelta(days=days)
     assert results["run"]["finish_time"][:4] == str(moved.year)
 
 
-def test_every_stored_facts_file_has_its_outcomes_and_its_readme() -> None:
-    stored = _stored()
-    files = [p for p in stored if not p.name.endswith(".outcomes.json")]
-    assert files, f"no stored facts file under {STORED}"
-    assert {p.with_suffix(".outcomes.json") for p in files} == set(stored) - set(files)
+def _check_stored(root: Path) -> None:
+    """Every stored file beside its outcomes, in the folder its schema names, and files of the schema
+    this version writes; every file of a schema it refuses is refused in the one line."""
+    files = [p for folder in stored(root).values() for p in folder]
+    assert current(root), f"no stored facts file of {facts_file.SCHEMA} under {root}"
+    assert {p.with_suffix(".outcomes.json") for p in files} == set(root.glob("*/*.outcomes.json"))
+    for schema, folder in stored(root).items():
+        assert all(json.loads(p.read_text(encoding="utf-8"))["schema"] == schema for p in folder)
+    for path, schema in refused(root):
+        with pytest.raises(FactsFileError) as refusal:
+            load_world(path)
+        assert_refused(str(refusal.value), str(path), facts_file.OLD_SCHEMAS[schema], schema)
+
+
+def test_every_stored_facts_file_is_beside_its_outcomes_and_replayed_or_refused() -> None:
+    _check_stored(STORED)
     assert (STORED / "README.md").is_file()
-    for path in files:
-        assert json.loads(path.read_text(encoding="utf-8"))["schema"].endswith(f"/{path.parent.name}")
+    assert set(replayed()) | {p for p, _ in refused()} == {p for f in stored().values() for p in f}
+
+
+def test_a_new_schema_needs_its_stored_files_only_and_the_old_ones_become_fixtures_of_the_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The procedure for a required field (or a changed one), simulated in a copy of the stored
+    files: ``SCHEMA`` becomes N+1, N goes into ``OLD_SCHEMAS`` with its reason, and files the new
+    version saved go into N+1/ beside their outcomes. No test changes: N+1 is what the tests
+    replay and remove fields from; every file of N is refused in one line naming both schemas."""
+    family, number = SCHEMA.rsplit("/", 1)
+    new, today, refused_before = f"{family}/{int(number) + 1}", current(), refused()
+    old_folder, new_folder = tmp_path / number, tmp_path / str(int(number) + 1)
+    shutil.copytree(STORED, tmp_path, dirs_exist_ok=True)
+    reason = "it was saved before HasPrivateKey was asked for"
+    monkeypatch.setattr(facts_file, "OLD_SCHEMAS", {**facts_file.OLD_SCHEMAS, SCHEMA: reason})
+    monkeypatch.setattr(facts_file, "SCHEMA", new)
+    with pytest.raises(AssertionError, match=f"no stored facts file of {new}"):
+        _check_stored(tmp_path)  # the new version's files are not saved yet
+    new_folder.mkdir()
+    for path in today:  # what the new version would save (here: the same facts, its schema)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        (new_folder / path.name).write_text(json.dumps({**data, "schema": new}), encoding="utf-8")
+        shutil.copy(path.with_suffix(".outcomes.json"), new_folder)
+
+    assert current(tmp_path) == replayed(tmp_path) == [new_folder / p.name for p in today]
+    assert set(refused(tmp_path)) == {(tmp_path / p.relative_to(STORED), s) for p, s in refused_before} | {
+        (old_folder / p.name, SCHEMA) for p in today
+    }
+    _check_stored(tmp_path)  # the old files refused, naming the file's schema and the new one
+    assert all(evidence_from_dict(json.loads(p.read_text())).exchange for p in replayed(tmp_path))
+
+
+def test_a_replay_pins_every_stored_test_id_and_none_added_since() -> None:
+    """A requirement added since brings test ids the stored outcomes lack: not pinned, no failure.
+    A test id gone, renamed or with another outcome: a failure, to review."""
+    added = "tests_cas/test_new_requirement.py::test_a_requirement_added_since[cas01.contoso.lab]"
+    for path in replayed():
+        expected = json.loads(path.with_suffix(".outcomes.json").read_text(encoding="utf-8"))
+        first = min(expected)
+        other = "passed" if expected[first] != "passed" else "failed"
+        assert unpinned(expected, {**expected, added: "failed"}) == {}
+        assert unpinned(expected, {k: v for k, v in expected.items() if k != first}) == {
+            first: (expected[first], None)
+        }
+        assert unpinned(expected, {**expected, first: other}) == {first: (expected[first], other)}
+        renamed = {(f"{k}-renamed" if k == first else k): v for k, v in expected.items()}
+        assert set(unpinned(expected, renamed)) == {first}
