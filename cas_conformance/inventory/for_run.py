@@ -2,7 +2,8 @@
 
 The Vault password comes from ``--vault-password-file`` or, without it, the file named by
 ``ANSIBLE_VAULT_PASSWORD_FILE`` (as ansible-playbook finds it). A run that needs a Vault value it
-cannot decrypt, and a ``--limit`` that selects no host, are usage errors before any connection.
+cannot decrypt, an inventory that lists no host (a 0-byte file, a dynamic source printing ``{}``),
+and a ``--limit`` that selects no host, are usage errors before any connection.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def load_for_run(
     vault_password_file: str | None = None,
     environ: Mapping[str, str] = os.environ,
     require_vault: bool = True,
+    require_hosts: bool = False,
 ) -> Inventory:
-    """Read *path* as a run does; *require_vault*: a Vault value left encrypted is an error."""
+    """Read *path* as a run does; *require_vault*: a Vault value left encrypted is an error;
+    *require_hosts*: an inventory without a host is an error (a run would check nothing and pass)."""
     inventory = load_inventory(path, vault_password=vault_password(vault_password_file, environ))
     if require_vault and inventory.locked:
         var, file, line = inventory.locked[0]
@@ -68,6 +71,10 @@ def load_for_run(
             line,
             f"{var} is Vault-encrypted: give the Vault password with --vault-password-file PATH "
             f"or {PASSWORD_FILE_ENV}",
+        )
+    if require_hosts and not inventory.hosts:
+        raise InventoryError(
+            inventory.path, None, "the inventory lists no host: a run would check nothing"
         )
     if limit is not None:
         inventory = limited(inventory, limit)

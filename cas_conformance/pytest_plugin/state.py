@@ -108,6 +108,7 @@ class RunState:
             source.given,
             limit=self.config.getoption("limit"),
             vault_password_file=self.config.getoption("vault_password_file"),
+            require_hosts=True,
         )
         self.unknown = unknown_variables(inventory)
         ask = ask_password if self.config.getoption("ask_pass") else None
