@@ -30,7 +30,9 @@ def test_a_run_of_an_empty_ini_inventory_is_a_usage_error(pytester: pytest.Pytes
     assert not (run.reports / "results.json").exists()  # as for --limit matching nothing
 
 
-@pytest.mark.skipif(ansible_inventory_command() is None, reason="ansible-core (the test extra) is not installed")
+@pytest.mark.skipif(
+    ansible_inventory_command() is None, reason="ansible-core (the test extra) is not installed"
+)
 def test_a_dynamic_source_printing_an_empty_inventory_is_a_usage_error(pytester: pytest.Pytester) -> None:
     script = _dynamic_empty(pytester.path)
     run = run_suite(pytester, inventory=script)

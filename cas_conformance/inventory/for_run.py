@@ -73,9 +73,7 @@ def load_for_run(
             f"or {PASSWORD_FILE_ENV}",
         )
     if require_hosts and not inventory.hosts:
-        raise InventoryError(
-            inventory.path, None, "the inventory lists no host: a run would check nothing"
-        )
+        raise InventoryError(inventory.path, None, "the inventory lists no host: a run would check nothing")
     if limit is not None:
         inventory = limited(inventory, limit)
     assert ALL in inventory.groups
