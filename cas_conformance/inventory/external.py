@@ -6,6 +6,8 @@ so each becomes a host variable of the source file, without a line. The run's Va
 any, goes to ``ansible-inventory --vault-password-file`` through a file only this user can read,
 in a private temporary directory removed at once (a whole-file encrypted ``group_vars`` file beside
 the source needs it; ansible-inventory prints encrypted values as ``__ansible_vault`` either way).
+ansible-inventory, and the source it runs, get no password variable of the environment
+(:mod:`~cas_conformance.inventory.child_environment`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 
 from cas_conformance.errors import InventoryError
 from cas_conformance.inventory.build import Builder, Decrypt, Layer
+from cas_conformance.inventory.child_environment import child_environment
 from cas_conformance.inventory.model import ALL, Inventory
 from cas_conformance.inventory.values import Origin, VaultValue
 
@@ -70,7 +73,7 @@ def run_ansible_inventory(
             None,
             "not an INI or YAML inventory; reading it needs ansible-core (ansible-inventory), not installed",
         )
-    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
+    env = child_environment(ANSIBLE_INVENTORY_UNPARSED_FAILED="1", ANSIBLE_NOCOLOR="1")
     try:
         with _password_file(vault_password) as vault_options:
             done = subprocess.run(

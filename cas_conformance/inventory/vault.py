@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from cas_conformance.inventory.child_environment import child_environment
+
 HEADER = "$ANSIBLE_VAULT"
 PASSWORD_FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
 _ITERATIONS = 10000
@@ -95,7 +97,11 @@ def read_password_file(path: str) -> bytes:
     if os.access(path, os.X_OK) and os.path.isfile(path):
         try:
             done = subprocess.run(
-                [os.path.abspath(path)], capture_output=True, timeout=_SCRIPT_TIMEOUT, check=False
+                [os.path.abspath(path)],
+                capture_output=True,
+                timeout=_SCRIPT_TIMEOUT,
+                env=child_environment(),
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise ValueError(f"the Vault password script did not finish in {_SCRIPT_TIMEOUT:.0f} s") from None
