@@ -179,7 +179,7 @@ def _reports_dir(config: pytest.Config) -> Path:
         return Path(invocation, given).resolve()
     html = getattr(config.option, "htmlpath", None)
     if html:
-        return Path(invocation, html).resolve().parent
+        return Path(invocation, html).parent.resolve()  # the folder: a link at the file is not followed
     return Path(workspace_dir(config), "reports")
 
 

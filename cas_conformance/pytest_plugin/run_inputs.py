@@ -88,5 +88,35 @@ def check_writable(option: str, path: Path) -> None:
         raise CasConformanceError(f"{option} {path}: {parent} is not a writable directory")
 
 
+def written_by_pytest(config: pytest.Config) -> tuple[Path, ...]:
+    """Where pytest writes junit.xml (--junitxml) and pytest-html report.html (--html), as they
+    resolve the options (against the current directory)."""
+    given = (getattr(config.option, "xmlpath", None), getattr(config.option, "htmlpath", None))
+    return tuple(Path(os.path.abspath(os.path.expanduser(os.path.expandvars(p)))) for p in given if p)
+
+
+class ReportLinkRemover:
+    """pytest and pytest-html write junit.xml and report.html with ``open(path, "w")``, which
+    follows a symbolic link at the path (its target would be overwritten): a link found at one of
+    those paths is removed before they write (at session start and end), so the report is a new
+    regular file in the link's place."""
+
+    def __init__(self, paths: tuple[Path, ...]) -> None:
+        self.paths = paths
+
+    def remove_links(self) -> None:
+        for path in self.paths:
+            if path.is_symlink():
+                path.unlink(missing_ok=True)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self) -> None:
+        self.remove_links()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self.remove_links()
+
+
 class InventoryWarning(UserWarning):
     """Something in the inventory works but is discouraged (a password in it)."""

@@ -24,12 +24,14 @@ from cas_conformance.inventory.for_run import load_for_run
 from cas_conformance.pytest_plugin.progress_lines import ProgressLines
 from cas_conformance.pytest_plugin.run_inputs import (
     InventoryWarning,
+    ReportLinkRemover,
     ask_password,
     check_writable,
     inventory_source,
     is_controller,
     metadata_key,
     run_metadata,
+    written_by_pytest,
 )
 from cas_conformance.report.gate import load_baseline, parse_gate_options
 from cas_conformance.report.records import canonical_server, server_aliases
@@ -138,6 +140,8 @@ class RunState:
                 self.waivers = load_waivers(beside)
         if not is_controller(self.config):
             return
+        links = ReportLinkRemover(written_by_pytest(self.config))
+        self.config.pluginmanager.register(links, "cas-conformance-report-links")
         save = self.config.getoption("save_facts")
         if save:
             check_writable("--save-facts", Path(invocation, save))

@@ -9,7 +9,6 @@ test's report (the xdist controller, or the only process), and atomically, so a 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
@@ -21,6 +20,7 @@ from cas_conformance.report.drift_groups import drift_groups
 from cas_conformance.report.gate import RESULTS_SCHEMA_ID, GateResult
 from cas_conformance.report.records import OUTCOMES, TestRecord
 from cas_conformance.report.waivers import WaiverUse
+from cas_conformance.run.output_file import write_text_output
 
 SCHEMA_RESOURCE = "results.schema.json"
 
@@ -64,14 +64,7 @@ def build_results(
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling temporary file (ordinary permissions, same file system), renamed over the target.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """*document* as *path*, through a private file beside it renamed over it (a link at *path* is
+    replaced, not followed; results.json holds evidence: mode 0600)."""
+    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    write_text_output(path, text, private=True)

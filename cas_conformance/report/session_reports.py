@@ -20,6 +20,7 @@ from cas_conformance.report.remediation_ps1 import render_remediation_script
 from cas_conformance.report.results_json import build_results, outcome_counts, write_json_atomically
 from cas_conformance.report.run_metadata import RunMetadata
 from cas_conformance.report.waivers import WaiverSet, WaiverUse, usage_lines, waiver_usage
+from cas_conformance.run.output_file import write_output
 
 RESULTS_NAME = "results.json"
 REMEDIATION_NAME = "remediation.ps1"
@@ -86,9 +87,9 @@ class SessionReports:
         write_json_atomically(self.results_path, document)
         self.written["results.json"] = str(self.results_path)
         script = render_remediation_script(self.records, self.metadata.display())
-        self.remediation_path.parent.mkdir(parents=True, exist_ok=True)
         # UTF-8 with a BOM: Windows PowerShell 5.1 reads a BOM-less script as the ANSI code page.
-        self.remediation_path.write_bytes(script.encode("utf-8-sig"))
+        # Written beside its path and renamed over it: a link at the path is replaced, not followed.
+        write_output(self.remediation_path, script.encode("utf-8-sig"))
         self.written["remediation.ps1"] = str(self.remediation_path)
         return status
 

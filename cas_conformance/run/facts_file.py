@@ -43,6 +43,7 @@ from cas_conformance.evidence.registry import KINDS
 from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import parse_inventory
 from cas_conformance.inventory.ini_writer import render_inventory
+from cas_conformance.run.output_file import write_text_output
 from cas_conformance.settings import run_settings
 
 SCHEMA = "cas-conformance/facts/3"
@@ -77,9 +78,10 @@ def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
 
 
 def save_evidence(evidence: Evidence, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """*evidence* as the facts file *path*: private (mode 0600, it holds what the servers told),
+    written beside the path and renamed over it (a link at the path is replaced, not followed)."""
     text = json.dumps(evidence_to_dict(evidence), indent=1, sort_keys=True)
-    Path(path).write_text(text, encoding="utf-8")
+    write_text_output(path, text, private=True)
 
 
 def save_world(world: EvidenceView, path: str | Path) -> None:
