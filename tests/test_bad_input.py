@@ -77,6 +77,10 @@ def _line_of(text: str, fragment: str) -> int:
         ("ansible_winrm_transport = telnet", ("ansible_winrm_transport", "ntlm, kerberos")),
         ("http_timeout = -1", ("http_timeout",)),
         ("polling_registry_key = C:\\nowhere", ("polling_registry_key", "registry path")),
+        (
+            "winhttp_proxy = http://proxy.contoso.lab:8080",
+            ("winhttp_proxy", "a URL is not a WinHTTP proxy (write proxy.contoso.lab:8080)", "host:port"),
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )

@@ -29,6 +29,9 @@ def _winhttp(rec: ServerRecord) -> WinHttpSettings:
     return facts.winhttp
 
 
+UNDECLARED = "no declared proxy (winhttp_proxy not set): the setting in effect is reported, not judged"
+
+
 def _proxy_entries(proxy: str) -> set[str]:
     """``http=p:8080;https=p:8080`` or ``p:8080`` -> {"p:8080"} (scheme prefixes dropped)."""
     entries = set()
@@ -119,6 +122,15 @@ def winhttp_proxy_as_declared(world: EvidenceView, key: str) -> Finding:
     stale = read_winhttp_blob(winhttp.registry_hex).stale_proxy
     if stale is not None:
         observed += f" (WinHttpSettings flags say direct access; the stored proxy string {stale} is unused)"
+    if not rec.settings.winhttp_proxy_declared:
+        # Not a pass: nothing was asserted. The value in effect is reported (drift between peers is
+        # DRIFT-04's), and no fix is offered for a setting nobody declared.
+        read_from = "; ".join(("read from the WinHttpSettings registry value", *_notes(winhttp)[1:]))
+        raise NotApplicable(
+            f"winhttp_proxy is not set, so no proxy is declared to compare with; in effect on "
+            f"{local.name}: {observed} ({read_from})",
+            (("observed", observed), ("expected", UNDECLARED)),
+        )
     if declared is None:
         passed = not winhttp.proxy
         expected = "direct access (winhttp_proxy = none)"

@@ -92,6 +92,9 @@ class HostSettings:
     exchange_powershell_auth: str = "kerberos"
     exchange_powershell_scheme: str = "https"
     exchange_powershell_port: int | None = None
+    #: whether winhttp_proxy is set (for the host or the run): winhttp_proxy None is direct access
+    #: when it is (``none``), and no declared proxy at all when it is not (PROXY-01 then only reports)
+    winhttp_proxy_declared: bool = False
 
     @property
     def uses_kerberos(self) -> bool:
@@ -227,6 +230,7 @@ def host_settings(inventory: Inventory, host: Host, *, password: Secret | None) 
         ca_trust_path=reader.ca_bundle("ansible_winrm_ca_trust_path"),
         password=password,
         winhttp_proxy=reader.get("winhttp_proxy", values.proxy, None),
+        winhttp_proxy_declared="winhttp_proxy" in reader.values,
         outlook2003_clients=reader.get("outlook2003_clients", values.choice(*OUTLOOK2003_CLIENTS), "none"),
         outlook2003_encryption_enforced=reader.get(
             "outlook2003_encryption", values.choice("enforced", "none"), "none"

@@ -123,13 +123,63 @@ def address(text: str) -> str:
     return value
 
 
+_PROXY_FORMS = (
+    "give host:port such as proxy.contoso.com:8080, the form `netsh winhttp set proxy "
+    "proxy-server=...` takes (a bare host means port 80), or none for direct access"
+)
+
+
 def proxy(text: str) -> str | None:
+    """``winhttp_proxy``: ``none`` (direct access) or one proxy for every scheme as ``netsh winhttp
+    set proxy`` takes it, ``host[:port]`` (a DNS name, an IPv4 address or ``[IPv6]``); the value is
+    compared with the proxy the server's WinHTTP uses and written into ``netsh`` remediations.
+
+    A URL (``http://proxy:8080``, the http_proxy environment variable's form; an http one is told
+    the ``host:port`` to write) or a per-scheme list (``http=proxy:8080;https=proxy:8080``) is
+    refused at its line: compared with a server's ``host:port`` it failed every server, and written
+    into ``proxy-server="http=<proxy>"`` it made another command than meant. WinHTTP's own proxy
+    list may spell an entry with ``<scheme>=`` and ``<scheme>://``
+    (https://learn.microsoft.com/windows/win32/api/winhttp/ns-winhttp-winhttp_proxy_info); the
+    declaration keeps the one spelling netsh's examples use, so that comparison and remediation are
+    exact (https://learn.microsoft.com/windows/win32/winhttp/netsh-exe-commands)."""
     value = text.strip()
     if value.lower() == "none":
         return None
-    if not value or any(ch.isspace() or ch in _POWERSHELL_SPECIAL for ch in value) or not value.isprintable():
-        raise ValueError(f"{text!r} is not a proxy (host:port, or none)")
+    if "://" in value:
+        scheme, _, rest = value.partition("://")
+        hint = ""
+        if scheme.lower() == "http" and _host_port(rest.removesuffix("/")):
+            hint = f" (write {rest.removesuffix('/')})"
+        raise ValueError(f"a URL is not a WinHTTP proxy{hint}: {_PROXY_FORMS}")  # not echoed: user:password@
+    if not _host_port(value):
+        raise ValueError(f"{text!r} is not a WinHTTP proxy: {_PROXY_FORMS}")
     return value
+
+
+def _host_port(value: str) -> bool:
+    """``host[:port]``: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port number."""
+    host, colon, number = value.rpartition(":") if not value.endswith("]") else ("", "", "")
+    if not colon:
+        host, number = value, ""
+    try:
+        if host.startswith("[") and host.endswith("]"):
+            # no %scope: it would carry any character (quotes, $) into the netsh remediation
+            if "%" in host or not isinstance(ipaddress.ip_address(host[1:-1]), ipaddress.IPv6Address):
+                return False
+        elif ":" in host or not (_is_ipv4(host) or dns_name(host)):
+            return False
+        if colon:
+            port(number)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def peer_group(text: str) -> str:

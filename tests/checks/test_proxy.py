@@ -21,17 +21,32 @@ def one(**cas: object) -> EvidenceView:
 # --- PROXY-01 ---------------------------------------------------------------------------------
 
 
+DIRECT = "winhttp_proxy=none"
+NOT_JUDGED = "no declared proxy (winhttp_proxy not set): the setting in effect is reported, not judged"
+
+
 @pytest.mark.parametrize(
     ("proxy", "host_vars"),
     [
         ("proxy.contoso.lab:8080", PROXY),
         ("http=proxy.contoso.lab:8080;https=proxy.contoso.lab:8080", PROXY),
-        (None, ""),
+        ("PROXY.contoso.lab:8080", PROXY),
+        (None, DIRECT),
     ],
 )
-def test_proxy01_the_declared_proxy_or_direct_access_passes(proxy: str | None, host_vars: str) -> None:
+def test_proxy01_the_declared_proxy_or_declared_direct_access_passes(
+    proxy: str | None, host_vars: str
+) -> None:
     finding = judge(one(proxy=proxy, host_vars=host_vars), "PROXY-01", "cas01")
     assert finding.passed, finding.message()
+
+
+def test_proxy01_another_proxy_than_the_declared_one_fails_with_the_declared_proxy_in_the_fix() -> None:
+    finding = judge(one(proxy="other.contoso.lab:3128", host_vars=PROXY), "PROXY-01", "cas01")
+    assert not finding.passed
+    assert finding.observed == "proxy other.contoso.lab:3128, bypass <local>;*.contoso.lab"
+    assert finding.expected == "proxy proxy.contoso.lab:8080 (winhttp_proxy)"
+    assert 'proxy-server="http=proxy.contoso.lab:8080"' in finding.remediation
 
 
 def test_proxy01_direct_access_where_a_proxy_is_declared_fails_with_netsh() -> None:
@@ -45,10 +60,37 @@ def test_proxy01_direct_access_where_a_proxy_is_declared_fails_with_netsh() -> N
     )
 
 
-def test_proxy01_a_proxy_where_none_is_declared_fails_with_reset() -> None:
-    finding = judge(one(), "PROXY-01", "cas01")
+def test_proxy01_a_proxy_where_direct_access_is_declared_fails_with_reset() -> None:
+    finding = judge(one(host_vars=DIRECT), "PROXY-01", "cas01")
     assert not finding.passed and finding.expected == "direct access (winhttp_proxy = none)"
     assert finding.remediation == "netsh winhttp reset proxy   # on CAS01, elevated"
+
+
+@pytest.mark.parametrize(
+    ("proxy", "in_effect"),
+    [
+        ("proxy.contoso.lab:8080", "proxy proxy.contoso.lab:8080, bypass <local>;*.contoso.lab"),
+        (None, "direct access (no proxy server)"),
+    ],
+)
+def test_proxy01_an_undeclared_proxy_is_reported_not_judged(proxy: str | None, in_effect: str) -> None:
+    """No winhttp_proxy (for the host or the run): nothing to compare with, so no verdict and no
+    fix; the setting in effect is reported, as observed and in the reason."""
+    with pytest.raises(NotApplicable) as raised:
+        judge(one(proxy=proxy), "PROXY-01", "cas01")
+    reason = raised.value.reason
+    assert reason.startswith("winhttp_proxy is not set, so no proxy is declared to compare with")
+    assert f"in effect on CAS01: {in_effect} (read from the WinHttpSettings registry value" in reason
+    assert dict(raised.value.details) == {"observed": in_effect, "expected": NOT_JUDGED}
+    assert "reset" not in reason and "netsh winhttp set" not in reason
+
+
+def test_proxy01_an_undeclared_proxy_on_one_host_is_judged_where_another_declares_it() -> None:
+    """The declaration is per host (Ansible precedence): declaring it for one host judges that host only."""
+    w = world(Cas("CAS01"), Cas("CAS02", host_vars=DIRECT))
+    with pytest.raises(NotApplicable, match="winhttp_proxy is not set"):
+        judge(w, "PROXY-01", "cas01")
+    assert not judge(w, "PROXY-01", "cas02").passed
 
 
 def test_proxy01_does_not_apply_to_exchange_2013() -> None:

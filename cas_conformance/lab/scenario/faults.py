@@ -205,6 +205,18 @@ def _stale_direct(s: Scenario) -> None:
         server.winhttp_proxy, server.winhttp_stale_proxy = None, f"oldproxy.{s.domain}:3128"
 
 
+@fault(
+    "healthy-winhttp-proxy-undeclared",
+    "healthy: every server uses a WinHTTP proxy and the inventory does not declare winhttp_proxy",
+    "",
+)
+def _proxy_undeclared(s: Scenario) -> None:
+    # the servers keep the proxy the scenario gave them; only the declaration goes
+    if not any(x.winhttp_proxy for x in s.servers):
+        raise LabError("healthy-winhttp-proxy-undeclared needs a scenario whose servers use a proxy")
+    s.declared.pop("winhttp_proxy", None)
+
+
 @fault("owa-failback-missing", "an OWA virtual directory has no FailbackUrl", "OWA-01")
 def _failback_missing(s: Scenario) -> None:
     s.server(_first_cas(s)).failback_host = ""
