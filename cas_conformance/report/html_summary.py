@@ -14,6 +14,7 @@ from typing import Any
 
 from cas_conformance.checks import REQUIREMENTS
 from cas_conformance.domain.catalogue import Severity
+from cas_conformance.domain.visible import visible_lines
 from cas_conformance.report.gate import Change, GateResult
 from cas_conformance.report.html_drift import drift_html
 from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend
@@ -52,7 +53,8 @@ table.cas-matrix thead th { writing-mode: vertical-rl; transform: rotate(180deg)
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """*value* as HTML text: markup escaped, control characters shown as escapes (``\\x1b``)."""
+    return escape(visible_lines(str(value)), quote=True)
 
 
 MAX_REASONS = 8

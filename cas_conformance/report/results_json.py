@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cas_conformance.domain.visible import json_document
 from cas_conformance.report.drift_groups import drift_groups
 from cas_conformance.report.gate import RESULTS_SCHEMA_ID, GateResult
 from cas_conformance.report.records import OUTCOMES, TestRecord
@@ -69,7 +70,7 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, ensure_ascii=False)
+            handle.write(json_document(document, indent=1))  # no raw control character
             handle.write("\n")
         os.replace(tmp, path)
     except BaseException:
