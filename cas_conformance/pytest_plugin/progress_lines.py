@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cas_conformance.checks.base import some_names
-from cas_conformance.domain.visible import visible, visible_lines
+from cas_conformance.domain.visible import visible
 
 
 class ProgressLines:
@@ -25,12 +25,12 @@ class ProgressLines:
         self._warned: dict[str, list[str]] = {}  # a warning's text after its server -> servers
 
     def write_line(self, line: str) -> None:
-        """*line* (or the suite's own lines, joined by newlines) with every control character visible."""
+        """*line*, one line whatever its text holds: every control character shown as an escape."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
         with self._lock:
-            reporter.write_line(visible_lines(line))
+            reporter.write_line(visible(line))
 
     def progress(self, event: str, subject: str, detail: str) -> None:
         """One line per event (gather's progress callback); the server's name and the event's text

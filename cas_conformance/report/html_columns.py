@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from cas_conformance.domain.visible import visible_lines
+from cas_conformance.domain.visible import visible, visible_lines
 
 COLUMNS = ("requirement", "severity", "server", "object", "remediation")
 SORTABLE = ("requirement", "severity", "server", "object")
@@ -49,7 +49,8 @@ def table_row(report: Any, cells: list[str]) -> None:
     for column in COLUMNS:
         # escaped as markup and as control characters (shown as escapes, never raw); the
         # remediation cell keeps its lines
-        value = escape(visible_lines(props.get(column, "")))
+        text = props.get(column, "")
+        value = escape(visible_lines(text) if column == "remediation" else visible(text))
         if column == "remediation" and value:
             value = f'<pre class="remediation">{value}</pre>'
         values.append(f'<td class="col-{column}">{value}</td>')
