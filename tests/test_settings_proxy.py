@@ -44,7 +44,7 @@ def test_a_proxy_in_netsh_form_or_none_is_accepted(text: str, value: str | None)
         ("proxy:", "'proxy:' is not a WinHTTP proxy: "),
         ("fe80::1:8080", "'fe80::1:8080' is not a WinHTTP proxy: "),
         ("[10.0.0.8]:80", "'[10.0.0.8]:80' is not a WinHTTP proxy: "),
-        ("[fe80::1%a'b]:80", "\"[fe80::1%a'b]:80\" is not a WinHTTP proxy: "),
+        ("[fe80::1%a'b]:80", '"[fe80::1%a\'b]:80" is not a WinHTTP proxy: '),
         ("proxy:8080`n", "'proxy:8080`n' is not a WinHTTP proxy: "),
         ("", "'' is not a WinHTTP proxy: "),
     ],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cas_conformance.domain.catalogue import Requirement, Subject
+from cas_conformance.domain.visible import CONTROL, visible
 from cas_conformance.errors import FactsUnavailable as FactsUnavailable
 
 if TYPE_CHECKING:
@@ -43,20 +44,23 @@ class Finding:
     details: tuple[tuple[str, str], ...] = field(default=())
 
     def message(self) -> str:
+        """The finding as the terminal, JUnit and results.json show it: one line per field, every
+        value from a server made visible (a control character in it is an escape, never raw)."""
         req = requirement(self.requirement)
         verdict = "passed" if self.passed else "FAILED"
         lines = [f"{self.requirement} [{req.severity.value}] {req.title}: {verdict}"]
         if self.server:
-            lines.append(f"  server:      {self.server}")
-        lines.append(f"  object:      {self.object}")
-        lines.append(f"  observed:    {self.observed}")
-        lines.append(f"  expected:    {self.expected}")
+            lines.append(f"  server:      {visible(self.server)}")
+        lines.append(f"  object:      {visible(self.object)}")
+        lines.append(f"  observed:    {visible(self.observed)}")
+        lines.append(f"  expected:    {visible(self.expected)}")
         if self.why:
-            lines.append(f"  why:         {self.why}")
-        lines.extend(f"  note:        {note}" for note in self.notes)
+            lines.append(f"  why:         {visible(self.why)}")
+        lines.extend(f"  note:        {visible(note)}" for note in self.notes)
         if self.remediation and not self.passed:
             lines.append("  remediation:")
-            lines.extend(f"    {line}" for line in self.remediation.splitlines())
+            # the remediation's own lines stay lines; nothing else breaks one (a lone CR, U+2028)
+            lines.extend(f"    {visible(line)}" for line in self.remediation.split("\n"))
         return "\n".join(lines)
 
 
@@ -166,7 +170,6 @@ def server_needs(declare: ServerNeeds) -> ServerNeeds:
 # --- putting values from servers into copy-paste-ready commands --------------------------------
 # Names come from servers, DNS and certificates, so they may hold anything. A remediation line is
 # meant to be pasted: no value may end the line, close a quote or expand inside PowerShell.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _PS_SPECIAL = re.compile(r"[$`\"'\u2018\u2019\u201a\u201b\u201c\u201d\u201e]")
 _PS_SINGLE_QUOTES = re.compile(r"(['\u2018\u2019\u201a\u201b])")
 _PS_BARE = re.compile(r"[A-Za-z0-9._@\\-]+")
@@ -174,7 +177,10 @@ _CMD_SPECIAL = re.compile(r"[&|<>^\"%!]")
 
 
 def one_line(value: str) -> str:
-    return _CONTROL.sub("?", value)
+    """*value* for a remediation line: each control character (those ``domain.visible`` escapes,
+    C1 controls included) replaced by ``?``, so no value can end the line or steer a terminal.
+    Not an escape such as ``\\x1b``: pasted into a command that would name a different object."""
+    return CONTROL.sub("?", value)
 
 
 NAMED_AT_MOST = 10

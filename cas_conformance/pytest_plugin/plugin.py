@@ -18,6 +18,7 @@ import pytest
 
 from cas_conformance.checks import CHECKS, Case, FactsUnavailable, Finding, NotApplicable, requirement
 from cas_conformance.domain.catalogue import Severity
+from cas_conformance.domain.visible import json_visible, visible, visible_lines
 from cas_conformance.errors import CasConformanceError, InventoryError
 from cas_conformance.pytest_plugin.rooting import restart_args, runs_the_suite, suite_args, workspace_dir
 from cas_conformance.pytest_plugin.state import RunState, is_controller, run_metadata, state_key
@@ -163,9 +164,9 @@ def pytest_configure(config: pytest.Config) -> None:
         state.configure_reports(reports)
         state.configure()
     except InventoryError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(visible_lines(str(exc))) from None
     except CasConformanceError as exc:
-        raise pytest.UsageError(f"cas-conformance: {exc}") from None
+        raise pytest.UsageError(visible_lines(f"cas-conformance: {exc}")) from None
     if state.reports is not None:
         config.pluginmanager.register(_ReportFeeder(state.reports), FEEDER_NAME)
         config.pluginmanager.register(UnreachableCollapser(state), COLLAPSER_NAME)
@@ -282,15 +283,15 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     key = request.param
     case: Case | None = state.cases.get(req_id, {}).get(key)
     if case is not None and case.server:
-        request.node.user_properties.append(("server", state.canonical_server(case.server)))
+        request.node.user_properties.append(("server", visible(state.canonical_server(case.server))))
     if case is not None and case.error:
-        request.node.user_properties.append(("object", case.id))
+        request.node.user_properties.append(("object", visible(case.id)))
     verdict = judge(CHECKS[req_id], state.world, case or Case(key, key))
     without = verdict.without
     if isinstance(without, NotApplicable):
-        request.node.user_properties.append(("object", key))
-        request.node.user_properties.extend(without.details)
-        pytest.skip(f"{req_id} does not apply: {without.reason}")
+        request.node.user_properties.append(("object", visible(key)))
+        request.node.user_properties.extend((name, json_visible(value)) for name, value in without.details)
+        pytest.skip(f"{req_id} does not apply: {visible(without.reason)}")
     if without is not None:
         raise without  # FactsUnavailable: the test is an error ("could not check"), never a pass
     result = verdict.finding
@@ -302,11 +303,15 @@ def finding(request: pytest.FixtureRequest) -> Finding:
     request.node.stash[FINDING_KEY] = result
     props = request.node.user_properties
     if not any(k == "server" for k, _ in props):
-        props.append(("server", state.canonical_server(result.server)))
-    props += [("object", result.object), ("observed", result.observed), ("expected", result.expected)]
+        props.append(("server", visible(state.canonical_server(result.server))))
+    # Report properties (JUnit, results.json, the HTML report's columns) show server text as the
+    # message does: control characters as escapes; the remediation keeps its own lines; the
+    # details (often JSON, a drift comparison) get JSON escapes, so they parse to the same data.
+    shown = [("object", result.object), ("observed", result.observed), ("expected", result.expected)]
+    props += [(name, visible(value)) for name, value in shown]
     if not result.passed:
-        props.append(("remediation", result.remediation))
-    props.extend(result.details)
+        props.append(("remediation", visible_lines(result.remediation)))
+    props.extend((name, json_visible(value)) for name, value in result.details)
     return result
 
 
@@ -322,7 +327,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     state = item.config.stash.get(state_key, None)
     if call.excinfo is not None and call.excinfo.errisinstance(FactsUnavailable):
-        report.longrepr = f"could not check: {call.excinfo.value}"
+        # the reason comes from a server (its error, a name): one line, control characters visible
+        report.longrepr = f"could not check: {visible(str(call.excinfo.value))}"
         if state is not None:
             mark_unreachable(item, report, state)
     if state is not None and state.waivers:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from cas_conformance.checks.base import some_names
+from cas_conformance.domain.visible import visible
 
 
 class ProgressLines:
@@ -24,17 +25,19 @@ class ProgressLines:
         self._warned: dict[str, list[str]] = {}  # a warning's text after its server -> servers
 
     def write_line(self, line: str) -> None:
+        """*line*, one line whatever its text holds: every control character shown as an escape."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
         with self._lock:
-            reporter.write_line(line)
+            reporter.write_line(visible(line))
 
     def progress(self, event: str, subject: str, detail: str) -> None:
-        """One line per event (gather's progress callback)."""
+        """One line per event (gather's progress callback); the server's name and the event's text
+        come from servers, so their control characters are shown as escapes."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         with self._lock:
-            line = self._line(event, subject, detail)
+            line = self._line(event, visible(subject), visible(detail))
             if reporter is not None and line is not None:
                 reporter.write_line(line)
 

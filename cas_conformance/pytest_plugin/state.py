@@ -17,6 +17,7 @@ import pytest
 
 from cas_conformance.checks import Case
 from cas_conformance.domain.secret import Secret
+from cas_conformance.domain.visible import visible
 from cas_conformance.errors import CasConformanceError, InventoryError, LabError
 from cas_conformance.evidence.view import EvidenceView
 from cas_conformance.inventory import Inventory, VarMapping
@@ -282,7 +283,7 @@ class RunState:
                     continue
                 reason = rec.error.reason if rec.error else "not collected"
                 tests = f"; {hidden[name]} test(s) not checked, their errors in JUnit and results.json"
-                reporter.write_line(f"{name}: {reason}{tests if hidden[name] else ''}")
+                reporter.write_line(f"{name}: {visible(reason)}{tests if hidden[name] else ''}")
         if self.reports is not None:
             for title, lines in self.reports.terminal_sections():
                 reporter.section(title)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cas_conformance.domain.visible import visible
 from cas_conformance.pytest_plugin.state import RunState
 from cas_conformance.report.remediation_ps1 import UNREACHABLE_PROPERTY
 
@@ -18,11 +19,12 @@ __all__ = ["COLLAPSER_NAME", "UNREACHABLE_PROPERTY", "UnreachableCollapser", "ma
 
 def mark_unreachable(item: pytest.Item, report: Any, state: RunState) -> None:
     """Tag the error of a test whose server could not be collected with ``host: reason``: the
-    terminal then says it once per server, JUnit and results.json keep the test's error."""
+    terminal then says it once per server, JUnit and results.json keep the test's error. The
+    reason comes from the server (its error text): its control characters are shown as escapes."""
     server = dict(item.user_properties).get("server")
     down = state.collection_failure(str(server)) if server else None
     if down is not None:
-        prop = (UNREACHABLE_PROPERTY, down)
+        prop = (UNREACHABLE_PROPERTY, visible(down))
         item.user_properties.append(prop)
         report.user_properties.append(prop)
 

@@ -1,7 +1,7 @@
 """Columns cas-conformance adds to pytest-html's results table.
 
 pytest-html inserts cells with ``innerHTML``: every value from a server, DNS or a certificate is
-escaped here before it enters the report. pytest-html 4.2 also puts the test id itself into its
+escaped here before it enters the report, its control characters shown as escapes (``\\x1b``). pytest-html 4.2 also puts the test id itself into its
 cell unescaped; our ids are sanitized where they are built (``checks.subjects.safe_id``), and the
 id cell is rebuilt escaped here as well, so no id can become markup whatever made it.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+
+from cas_conformance.domain.visible import visible, visible_lines
 
 COLUMNS = ("requirement", "severity", "server", "object", "remediation")
 SORTABLE = ("requirement", "severity", "server", "object")
@@ -45,7 +47,10 @@ def table_row(report: Any, cells: list[str]) -> None:
     props = _properties(report)
     values = []
     for column in COLUMNS:
-        value = escape(props.get(column, ""))
+        # escaped as markup and as control characters (shown as escapes, never raw); the
+        # remediation cell keeps its lines
+        text = props.get(column, "")
+        value = escape(visible_lines(text) if column == "remediation" else visible(text))
         if column == "remediation" and value:
             value = f'<pre class="remediation">{value}</pre>'
         values.append(f'<td class="col-{column}">{value}</td>')

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from cas_conformance.domain.visible import visible_lines
 from cas_conformance.report.drift_groups import DriftGroup, DriftRow, drift_groups, unjudged
 from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend
 from cas_conformance.report.records import TestRecord
@@ -27,7 +28,8 @@ table.cas-drift .cas-symbol { font-weight: bold; margin-right: 0.3em; }
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """*value* as HTML text: markup escaped, control characters shown as escapes (``\\x1b``)."""
+    return escape(visible_lines(str(value)), quote=True)
 
 
 def _marked(outcome: str, text: str, title: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from cas_conformance.checks import REQUIREMENTS
 from cas_conformance.domain.catalogue import Severity
+from cas_conformance.domain.visible import visible, visible_lines
 from cas_conformance.report.gate import Change, GateResult
 from cas_conformance.report.html_drift import drift_html
 from cas_conformance.report.html_symbols import LABELS, SYMBOLS, legend
@@ -52,7 +53,8 @@ table.cas-matrix thead th { writing-mode: vertical-rl; transform: rotate(180deg)
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """*value* as HTML text: markup escaped, control characters shown as escapes (``\\x1b``)."""
+    return escape(visible_lines(str(value)), quote=True)
 
 
 MAX_REASONS = 8
@@ -223,8 +225,9 @@ def escape_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
     list items) but the top-level key with textContent: escape exactly what becomes markup."""
     escaped: dict[str, Any] = {}
     for key, value in environment.items():
+        shown = visible(key)  # text, not markup; its control characters shown all the same
         if isinstance(value, Mapping):
-            escaped[key] = {_e(k): _e(v) for k, v in value.items()}
+            escaped[shown] = {_e(k): _e(v) for k, v in value.items()}
         else:
-            escaped[key] = _e(value)
+            escaped[shown] = _e(value)
     return escaped

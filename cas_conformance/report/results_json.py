@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cas_conformance.domain.visible import json_document
 from cas_conformance.report.drift_groups import drift_groups
 from cas_conformance.report.gate import RESULTS_SCHEMA_ID, GateResult
 from cas_conformance.report.records import OUTCOMES, TestRecord
@@ -65,6 +66,6 @@ def build_results(
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     """*document* as *path*, through a private file beside it renamed over it (a link at *path* is
-    replaced, not followed; results.json holds evidence: mode 0600)."""
-    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    replaced, not followed; results.json holds evidence: mode 0600). No raw control character."""
+    text = json_document(document, indent=1) + "\n"
     write_text_output(path, text, private=True)

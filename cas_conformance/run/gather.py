@@ -27,6 +27,7 @@ from cas_conformance.channels.dns import Resolver
 from cas_conformance.channels.tls import chain_from_socket
 from cas_conformance.checks.base import NEEDS, SERVER_NEEDS, RunNeeds, ServerNeeds
 from cas_conformance.domain.records.tls import TlsHandshake
+from cas_conformance.domain.visible import visible
 from cas_conformance.errors import CasConformanceWarning
 from cas_conformance.evidence import exchange
 from cas_conformance.evidence import os as os_evidence
@@ -55,9 +56,10 @@ class GatherOptions:
 
 def warn(options: GatherOptions, host: str, text: str) -> None:
     """A warning about *host*: a terminal line through the progress callback, or, without one
-    (gather used as a library), a CasConformanceWarning."""
+    (gather used as a library), a CasConformanceWarning; either shows control characters from
+    servers as escapes (the progress callback's lines do it themselves)."""
     if options.progress is _no_progress:
-        warnings.warn(CasConformanceWarning(text), stacklevel=3)
+        warnings.warn(CasConformanceWarning(visible(text)), stacklevel=3)
     else:
         options.progress("warning", host, text)
 
