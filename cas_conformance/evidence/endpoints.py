@@ -18,10 +18,17 @@ _PROBED_VDIRS = {
 }
 
 
-def published_hosts(inventory: Inventory) -> list[str]:
+def published_members(inventory: Inventory) -> list[str]:
+    """The inventory's ``[published]`` hosts, named as the inventory names them: probed from outside
+    only, never reached over WinRM."""
     if PUBLISHED_GROUP not in inventory.groups:
         return []
-    return [h.name.lower() for h in inventory.hosts_in(PUBLISHED_GROUP)]
+    return [h.name for h in inventory.hosts_in(PUBLISHED_GROUP)]
+
+
+def published_hosts(inventory: Inventory) -> list[str]:
+    """The published host names as DNS names (lower case)."""
+    return [name.lower() for name in published_members(inventory)]
 
 
 def server_endpoints(record: ServerRecord) -> list[Endpoint]:

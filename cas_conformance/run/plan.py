@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from cas_conformance.channels.kerberos import Krb5Config
 from cas_conformance.domain.secret import Secret
-from cas_conformance.evidence.endpoints import PUBLISHED_GROUP
+from cas_conformance.evidence.endpoints import published_members
 from cas_conformance.evidence.os import krb5_config
 from cas_conformance.inventory import Inventory
 from cas_conformance.settings import HostSettings, RunSettings, host_settings, run_settings
@@ -59,11 +59,7 @@ class RunPlan:
 
 def winrm_hosts(inventory: Inventory) -> list[str]:
     """The inventory's hosts reached over WinRM: every host but the ``[published]`` names."""
-    published = (
-        {h.name for h in inventory.hosts_in(PUBLISHED_GROUP)}
-        if PUBLISHED_GROUP in inventory.groups
-        else set()
-    )
+    published = set(published_members(inventory))
     return [name for name in inventory.hosts if name not in published]
 
 
