@@ -8,10 +8,10 @@ Ansible would keep the text as a host name: no Exchange server is called that.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import string
 
+from cas_conformance.domain.records.dns import is_ip_literal
 from cas_conformance.errors import InventoryError
 
 _BRACKETED_HOST = re.compile(r"\[([^\]]+)\](?::([^:]*))?")
@@ -19,18 +19,10 @@ _RANGE = re.compile(r"\[([^\]]*)\]")
 _MAX_HOSTS = 100_000
 
 
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def bracketed_ip(word: str) -> re.Match[str] | None:
     """``[addr]`` or ``[addr]:port`` with an IP address inside: a host, not an INI section header."""
     match = _BRACKETED_HOST.fullmatch(word)
-    return match if match is not None and is_ip(match[1]) else None
+    return match if match is not None and is_ip_literal(match[1]) else None
 
 
 def has_range(name: str) -> bool:
@@ -68,7 +60,7 @@ def parse_host_entry(token: str, path: str, line: int | None) -> tuple[list[str]
     port: str | None
     if bracketed:
         name, port = bracketed[1], bracketed[2]
-    elif is_ip(token):
+    elif is_ip_literal(token):
         name, port = token, None
     else:
         name, port = _split_port(token)

@@ -14,8 +14,9 @@ import fnmatch
 import os
 import re
 
+from cas_conformance.domain.records.dns import is_ip_literal
 from cas_conformance.errors import InventoryError
-from cas_conformance.inventory.host_entries import bracketed_ip, is_ip
+from cas_conformance.inventory.host_entries import bracketed_ip
 from cas_conformance.inventory.model import ALL, Host, Inventory
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
@@ -27,7 +28,7 @@ def split_pattern(pattern: str) -> list[str]:
     """Ansible's split_host_pattern: commas, else colons outside brackets (not in an address)."""
     if "," in pattern:
         terms = pattern.split(",")
-    elif is_ip(pattern.strip()) or bracketed_ip(pattern.strip()) or _HOST_PORT.match(pattern.strip()):
+    elif is_ip_literal(pattern.strip()) or bracketed_ip(pattern.strip()) or _HOST_PORT.match(pattern.strip()):
         terms = [pattern]
     else:
         terms = _COLON_TERMS.findall(pattern)
